@@ -1,0 +1,57 @@
+#include "cli/ops_routes.hpp"
+
+#include "common/version.hpp"
+#include "json/writer.hpp"
+
+namespace hokusai::cli {
+
+using http::Access;
+using http::Execution;
+using http::Method;
+using http::Operation;
+using http::Request;
+using http::Resource;
+using http::Response;
+
+Result<void> RegisterOpsRoutes(http::RouteTable& table, store::TrackingStore& store,
+                               const http::RequestMetrics& metrics) {
+  const Access kPublic{Operation::kPublic, Resource::kNone};
+  HK_CHECK(table.Add({Method::kGet, "/health", kPublic, Execution::kInline,
+                      [](const Request&) -> Result<Response> { return Response::Text("OK"); }}));
+  HK_CHECK(table.Add({Method::kGet, "/live", kPublic, Execution::kInline,
+                      [](const Request&) -> Result<Response> { return Response::Text("OK"); }}));
+  HK_CHECK(table.Add({Method::kGet, "/ready", kPublic, Execution::kBlocking,
+                      [&store](const Request&) -> Result<Response> {
+                        json::Writer w;
+                        w.BeginObject().Key("store");
+                        auto ping = store.Ping();
+                        w.BeginObject().Field("ok", ping.has_value());
+                        if (!ping) w.Field("message", ping.error().message);
+                        w.EndObject().EndObject();
+                        return Response::Json(w.Take(), ping ? 200 : 503);
+                      }}));
+  HK_CHECK(table.Add({Method::kGet, "/version", kPublic, Execution::kInline,
+                      [](const Request&) -> Result<Response> {
+                        return Response::Text(kVersion);
+                      }}));
+  HK_CHECK(table.Add({Method::kGet, "/api/v1/version", kPublic, Execution::kInline,
+                      [](const Request&) -> Result<Response> {
+                        json::Writer w;
+                        w.BeginObject()
+                            .Field("name", "hokusai-registry")
+                            .Field("version", kVersion)
+                            .Field("mlflow_api", "2.0")
+                            .Field("build_type", HOKUSAI_BUILD_TYPE)
+                            .EndObject();
+                        return Response::Json(w.Take());
+                      }}));
+  HK_CHECK(table.Add({Method::kGet, "/metrics", kPublic, Execution::kInline,
+                      [&metrics, &table](const Request&) -> Result<Response> {
+                        Response r = Response::Text(metrics.Render(table));
+                        r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+                        return r;
+                      }}));
+  return {};
+}
+
+}  // namespace hokusai::cli

@@ -1,0 +1,54 @@
+// Request and Response as handlers see them. Beast stays inside http/server.cpp; everything a
+// handler needs is copied into these plain types once, after the path has been canonicalized.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace hokusai::http {
+
+enum class Method { kGet, kHead, kPost, kPut, kPatch, kDelete, kOther };
+
+std::string_view MethodName(Method method);
+
+// Decoded query parameters in order of appearance; repeated keys are kept.
+using QueryParams = std::vector<std::pair<std::string, std::string>>;
+
+struct Request {
+  Method method = Method::kGet;
+  std::string canonical_path;  // after prefix stripping and /ajax-api -> /api mapping
+  QueryParams query;
+  std::string content_type;  // empty when absent
+  std::string body;
+  std::string remote_address;
+  // Headers a handler may read, lower-case names. Credentials are not kept here.
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  std::optional<std::string_view> Header(std::string_view lower_name) const;
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  static Response Json(std::string body, int status = 200) {
+    Response r;
+    r.status = status;
+    r.body = std::move(body);
+    return r;
+  }
+  static Response Text(std::string body, int status = 200) {
+    Response r;
+    r.status = status;
+    r.content_type = "text/plain; charset=utf-8";
+    r.body = std::move(body);
+    return r;
+  }
+};
+
+}  // namespace hokusai::http

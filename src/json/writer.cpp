@@ -1,0 +1,124 @@
+#include "json/writer.hpp"
+
+#include <charconv>
+#include <cmath>
+
+namespace hokusai::json {
+
+void AppendQuoted(std::string& out, std::string_view value) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  for (char c : value) {
+    auto u = static_cast<unsigned char>(c);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default:
+        if (u < 0x20) {
+          out += "\\u00";
+          out.push_back(kHex[u >> 4]);
+          out.push_back(kHex[u & 0xf]);
+        } else {
+          out.push_back(c);
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+std::string FormatDouble(double value) {
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
+  std::string text(buf, end);
+  return text;
+}
+
+void Writer::BeforeValue() {
+  if (after_key_) {
+    after_key_ = false;
+    return;
+  }
+  if (!first_.empty()) {
+    if (!first_.back()) out_.push_back(',');
+    first_.back() = false;
+  }
+}
+
+Writer& Writer::BeginObject() {
+  BeforeValue();
+  out_.push_back('{');
+  first_.push_back(true);
+  return *this;
+}
+
+Writer& Writer::EndObject() {
+  out_.push_back('}');
+  first_.pop_back();
+  return *this;
+}
+
+Writer& Writer::BeginArray() {
+  BeforeValue();
+  out_.push_back('[');
+  first_.push_back(true);
+  return *this;
+}
+
+Writer& Writer::EndArray() {
+  out_.push_back(']');
+  first_.pop_back();
+  return *this;
+}
+
+Writer& Writer::Key(std::string_view key) {
+  BeforeValue();
+  AppendQuoted(out_, key);
+  out_.push_back(':');
+  after_key_ = true;
+  return *this;
+}
+
+Writer& Writer::String(std::string_view value) {
+  BeforeValue();
+  AppendQuoted(out_, value);
+  return *this;
+}
+
+Writer& Writer::Int(int64_t value) {
+  BeforeValue();
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
+  out_.append(buf, end);
+  return *this;
+}
+
+Writer& Writer::Double(double value) {
+  BeforeValue();
+  if (std::isnan(value)) {
+    out_ += "\"NaN\"";
+  } else if (std::isinf(value)) {
+    out_ += value > 0 ? "\"Infinity\"" : "\"-Infinity\"";
+  } else {
+    out_ += FormatDouble(value);
+  }
+  return *this;
+}
+
+Writer& Writer::Bool(bool value) {
+  BeforeValue();
+  out_ += value ? "true" : "false";
+  return *this;
+}
+
+Writer& Writer::Null() {
+  BeforeValue();
+  out_ += "null";
+  return *this;
+}
+
+}  // namespace hokusai::json

@@ -1,0 +1,120 @@
+// Thin RAII wrappers over libsqlite3: a connection, a prepared statement, a transaction.
+// Not thread-safe: a connection is used by one thread at a time (see ConnectionPool).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <sqlite3.h>
+
+#include "common/error.hpp"
+
+namespace hokusai::store::sqlite {
+
+class Statement {
+ public:
+  Statement(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  Statement(Statement&& other) noexcept : db_(other.db_), stmt_(other.stmt_) {
+    other.stmt_ = nullptr;
+  }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  ~Statement() { sqlite3_finalize(stmt_); }
+
+  // Bind by 1-based index. Strings are copied by SQLite (SQLITE_TRANSIENT).
+  Statement& Bind(int index, std::string_view value);
+  Statement& Bind(int index, int64_t value);
+  Statement& Bind(int index, double value);
+  Statement& BindNull(int index);
+
+  // Steps once: true when a row is available, false when done.
+  Result<bool> Step();
+  // Steps to completion (for writes).
+  Result<void> Run();
+  Result<void> Reset();
+
+  std::string Text(int column) const;
+  int64_t Int(int column) const;
+  double Double(int column) const;
+  bool IsNull(int column) const;
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_;
+};
+
+class Connection {
+ public:
+  // Opens (creating if needed) the database at `path` with WAL, foreign keys, busy timeout and
+  // the given synchronous level ("NORMAL" or "FULL").
+  static Result<std::unique_ptr<Connection>> Open(const std::string& path,
+                                                   const std::string& synchronous);
+  ~Connection();
+
+  Result<Statement> Prepare(std::string_view sql);
+  Result<void> Exec(std::string_view sql);
+  int64_t Changes() const { return sqlite3_changes64(db_); }
+
+ private:
+  explicit Connection(sqlite3* db) : db_(db) {}
+  sqlite3* db_;
+};
+
+// A store error from SQLite, logged with its detail; the client sees a generic message.
+Error SqliteError(sqlite3* db, std::string_view what);
+
+// A fixed set of connections handed out one at a time; blocks when all are in use.
+// Thread-safe.
+class ConnectionPool {
+ public:
+  static Result<std::unique_ptr<ConnectionPool>> Open(const std::string& path, int size,
+                                                      const std::string& synchronous);
+
+  class Lease {
+   public:
+    Lease(ConnectionPool* pool, std::unique_ptr<Connection> conn)
+        : pool_(pool), conn_(std::move(conn)) {}
+    Lease(Lease&&) = default;
+    ~Lease() {
+      if (conn_) pool_->Release(std::move(conn_));
+    }
+    Connection& operator*() { return *conn_; }
+    Connection* operator->() { return conn_.get(); }
+
+   private:
+    ConnectionPool* pool_;
+    std::unique_ptr<Connection> conn_;
+  };
+
+  Lease Acquire();
+
+ private:
+  void Release(std::unique_ptr<Connection> conn);
+  std::mutex mutex_;
+  std::condition_variable available_;
+  std::vector<std::unique_ptr<Connection>> idle_;
+};
+
+// Runs BEGIN (IMMEDIATE for writes) on construction; rolls back unless Commit() succeeded.
+class Transaction {
+ public:
+  static Result<Transaction> Begin(Connection& conn, bool write);
+  Transaction(Transaction&& other) noexcept : conn_(other.conn_), open_(other.open_) {
+    other.open_ = false;
+  }
+  ~Transaction();
+  Result<void> Commit();
+
+ private:
+  explicit Transaction(Connection& conn) : conn_(&conn) {}
+  Connection* conn_;
+  bool open_ = true;
+};
+
+}  // namespace hokusai::store::sqlite

@@ -1,0 +1,1028 @@
+#include "store/sqlite/sqlite_tracking_store.hpp"
+
+#include <cmath>
+#include <limits>
+#include <set>
+#include <variant>
+
+#include <fmt/format.h>
+
+#include "common/util.hpp"
+#include "store/sqlite/migrations.hpp"
+
+namespace hokusai::store::sqlite {
+namespace {
+
+constexpr std::string_view kActive = "active";
+constexpr std::string_view kDeleted = "deleted";
+constexpr std::string_view kRunNameTag = "mlflow.runName";
+
+using BindValue = std::variant<std::string, int64_t, double>;
+
+// SQL text with its positional bind values, built up clause by clause.
+struct Query {
+  std::string sql;
+  std::vector<BindValue> binds;
+
+  void Add(std::string_view text) { sql += text; }
+  void Value(BindValue value) {
+    sql += "?";
+    binds.push_back(std::move(value));
+  }
+};
+
+Result<Statement> PrepareQuery(Connection& conn, const Query& query) {
+  HK_TRY(stmt, conn.Prepare(query.sql));
+  for (std::size_t i = 0; i < query.binds.size(); ++i) {
+    int index = static_cast<int>(i + 1);
+    std::visit([&](const auto& v) { stmt.Bind(index, v); }, query.binds[i]);
+  }
+  return std::move(stmt);
+}
+
+// MLflow's SQL store cannot hold infinities and keeps NaN as 0 with a flag; we store the same way
+// so that reads, filters and ordering agree with the reference server.
+std::pair<bool, double> SanitizeMetricValue(double value) {
+  if (std::isnan(value)) return {true, 0.0};
+  if (std::isinf(value)) {
+    return {false, value > 0 ? std::numeric_limits<double>::max()
+                             : -std::numeric_limits<double>::max()};
+  }
+  return {false, value};
+}
+
+double StoredMetricValue(bool is_nan, double value) {
+  return is_nan ? std::numeric_limits<double>::quiet_NaN() : value;
+}
+
+Error ExperimentNotFound(std::string_view id) {
+  return Error{ErrorCode::kResourceDoesNotExist, fmt::format("No Experiment with id={} exists", id)};
+}
+
+Error RunNotFound(std::string_view id) {
+  return Error{ErrorCode::kResourceDoesNotExist, fmt::format("Run with id={} not found", id)};
+}
+
+std::optional<int64_t> ExperimentKey(const std::string& id) { return ParseInt64(id); }
+
+Result<Experiment> LoadExperiment(Connection& conn, std::string_view where, const BindValue& key,
+                                  std::string_view label) {
+  Query q;
+  q.Add(
+      "SELECT experiment_id, name, artifact_location, lifecycle_stage, creation_time, "
+      "last_update_time FROM experiments WHERE ");
+  q.Add(where);
+  q.Value(key);
+  HK_TRY(stmt, PrepareQuery(conn, q));
+  HK_TRY(found, stmt.Step());
+  if (!found) return tl::unexpected(ExperimentNotFound(label));
+  Experiment e;
+  e.experiment_id = std::to_string(stmt.Int(0));
+  e.name = stmt.Text(1);
+  e.artifact_location = stmt.Text(2);
+  e.lifecycle_stage = stmt.Text(3);
+  e.creation_time = stmt.Int(4);
+  e.last_update_time = stmt.Int(5);
+  HK_TRY(tags, conn.Prepare("SELECT key, value FROM experiment_tags WHERE experiment_id = ? "
+                            "ORDER BY key"));
+  tags.Bind(1, stmt.Int(0));
+  for (;;) {
+    HK_TRY(row, tags.Step());
+    if (!row) break;
+    e.tags.push_back(Tag{tags.Text(0), tags.Text(1)});
+  }
+  return e;
+}
+
+Result<Experiment> LoadExperimentById(Connection& conn, const std::string& id) {
+  auto key = ExperimentKey(id);
+  if (!key) return tl::unexpected(ExperimentNotFound(id));
+  return LoadExperiment(conn, "experiment_id = ", *key, id);
+}
+
+Result<std::vector<Tag>> LoadKeyValues(Connection& conn, std::string_view table,
+                                       const std::string& run_id) {
+  HK_TRY(stmt, conn.Prepare(fmt::format("SELECT key, value FROM {} WHERE run_uuid = ? ORDER BY key",
+                                        table)));
+  stmt.Bind(1, run_id);
+  std::vector<Tag> out;
+  for (;;) {
+    HK_TRY(row, stmt.Step());
+    if (!row) break;
+    out.push_back(Tag{stmt.Text(0), stmt.Text(1)});
+  }
+  return out;
+}
+
+Result<RunInfo> LoadRunInfo(Connection& conn, const std::string& run_id) {
+  HK_TRY(stmt, conn.Prepare(
+                   "SELECT run_uuid, name, experiment_id, user_id, status, start_time, end_time, "
+                   "artifact_uri, lifecycle_stage FROM runs WHERE run_uuid = ?"));
+  stmt.Bind(1, run_id);
+  HK_TRY(found, stmt.Step());
+  if (!found) return tl::unexpected(RunNotFound(run_id));
+  RunInfo info;
+  info.run_id = stmt.Text(0);
+  info.run_name = stmt.Text(1);
+  info.experiment_id = std::to_string(stmt.Int(2));
+  info.user_id = stmt.Text(3);
+  info.status = stmt.Text(4);
+  info.start_time = stmt.Int(5);
+  if (!stmt.IsNull(6)) info.end_time = stmt.Int(6);
+  info.artifact_uri = stmt.Text(7);
+  info.lifecycle_stage = stmt.Text(8);
+  return info;
+}
+
+Result<Run> LoadRun(Connection& conn, const std::string& run_id) {
+  Run run;
+  HK_TRY(info, LoadRunInfo(conn, run_id));
+  run.info = std::move(info);
+  HK_TRY(params, LoadKeyValues(conn, "params", run_id));
+  run.params = std::move(params);
+  HK_TRY(tags, LoadKeyValues(conn, "tags", run_id));
+  run.tags = std::move(tags);
+
+  HK_TRY(metrics, conn.Prepare("SELECT key, value, is_nan, timestamp, step FROM latest_metrics "
+                               "WHERE run_uuid = ? ORDER BY key"));
+  metrics.Bind(1, run_id);
+  for (;;) {
+    HK_TRY(row, metrics.Step());
+    if (!row) break;
+    Metric m;
+    m.key = metrics.Text(0);
+    m.value = StoredMetricValue(metrics.Int(2) != 0, metrics.Double(1));
+    m.timestamp = metrics.Int(3);
+    m.step = metrics.Int(4);
+    run.metrics.push_back(std::move(m));
+  }
+
+  HK_TRY(inputs, conn.Prepare(
+                     "SELECT d.dataset_uuid, d.name, d.digest, d.source_type, d.source, d.schema, "
+                     "d.profile FROM run_dataset_inputs i JOIN datasets d "
+                     "ON d.dataset_uuid = i.dataset_uuid WHERE i.run_uuid = ? ORDER BY i.position"));
+  inputs.Bind(1, run_id);
+  for (;;) {
+    HK_TRY(row, inputs.Step());
+    if (!row) break;
+    DatasetInput input;
+    std::string dataset_uuid = inputs.Text(0);
+    input.dataset = Dataset{inputs.Text(1), inputs.Text(2), inputs.Text(3),
+                            inputs.Text(4), inputs.Text(5), inputs.Text(6)};
+    HK_TRY(tags_stmt, conn.Prepare("SELECT key, value FROM run_dataset_input_tags WHERE "
+                                   "run_uuid = ? AND dataset_uuid = ? ORDER BY key"));
+    tags_stmt.Bind(1, run_id).Bind(2, dataset_uuid);
+    for (;;) {
+      HK_TRY(tag_row, tags_stmt.Step());
+      if (!tag_row) break;
+      input.tags.push_back(Tag{tags_stmt.Text(0), tags_stmt.Text(1)});
+    }
+    run.dataset_inputs.push_back(std::move(input));
+  }
+
+  HK_TRY(model_inputs,
+         conn.Prepare("SELECT model_id FROM run_model_inputs WHERE run_uuid = ? ORDER BY model_id"));
+  model_inputs.Bind(1, run_id);
+  for (;;) {
+    HK_TRY(row, model_inputs.Step());
+    if (!row) break;
+    run.model_inputs.push_back(model_inputs.Text(0));
+  }
+  HK_TRY(outputs, conn.Prepare("SELECT model_id, step FROM run_model_outputs WHERE run_uuid = ? "
+                               "ORDER BY model_id"));
+  outputs.Bind(1, run_id);
+  for (;;) {
+    HK_TRY(row, outputs.Step());
+    if (!row) break;
+    run.model_outputs.push_back(ModelOutput{outputs.Text(0), outputs.Int(1)});
+  }
+  return run;
+}
+
+Result<RunInfo> RequireActiveRun(Connection& conn, const std::string& run_id) {
+  HK_TRY(info, LoadRunInfo(conn, run_id));
+  if (info.lifecycle_stage != kActive) {
+    return InvalidParameter(fmt::format(
+        "The run {} must be in the 'active' state. Current state is {}.", run_id,
+        info.lifecycle_stage));
+  }
+  return std::move(info);
+}
+
+Result<Experiment> RequireActiveExperiment(Connection& conn, const std::string& id) {
+  HK_TRY(experiment, LoadExperimentById(conn, id));
+  if (experiment.lifecycle_stage != kActive) {
+    return InvalidParameter(fmt::format(
+        "The experiment {} must be in the 'active' state. Current state is {}.", id,
+        experiment.lifecycle_stage));
+  }
+  return std::move(experiment);
+}
+
+Result<void> UpsertRunTag(Connection& conn, const std::string& run_id, const Tag& tag) {
+  HK_TRY(stmt, conn.Prepare("INSERT INTO tags (run_uuid, key, value) VALUES (?, ?, ?) "
+                            "ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value"));
+  stmt.Bind(1, run_id).Bind(2, tag.key).Bind(3, tag.value);
+  HK_CHECK(stmt.Run());
+  if (tag.key == kRunNameTag) {
+    HK_TRY(rename, conn.Prepare("UPDATE runs SET name = ? WHERE run_uuid = ?"));
+    rename.Bind(1, tag.value).Bind(2, run_id);
+    HK_CHECK(rename.Run());
+  }
+  return {};
+}
+
+// ---- search translation -------------------------------------------------------------------
+
+std::string_view SqlComparator(Comparator op) {
+  switch (op) {
+    case Comparator::kEq: return " = ";
+    case Comparator::kNe: return " != ";
+    case Comparator::kGt: return " > ";
+    case Comparator::kGe: return " >= ";
+    case Comparator::kLt: return " < ";
+    case Comparator::kLe: return " <= ";
+    case Comparator::kLike: return " LIKE ";
+    case Comparator::kILike: return " LIKE ";
+    case Comparator::kIn: return " IN ";
+    case Comparator::kNotIn: return " NOT IN ";
+  }
+  return " = ";
+}
+
+// Appends `<column> <op> <value>` for one clause; `column` is an SQL expression.
+void AppendComparison(Query& q, std::string_view column, const Clause& clause) {
+  bool ilike = clause.op == Comparator::kILike;
+  if (ilike) {
+    q.Add("lower(");
+    q.Add(column);
+    q.Add(")");
+  } else {
+    q.Add(column);
+  }
+  q.Add(SqlComparator(clause.op));
+  switch (clause.value_kind) {
+    case Clause::ValueKind::kNumber:
+      q.Value(clause.number_value);
+      break;
+    case Clause::ValueKind::kString:
+      if (ilike) {
+        q.Add("lower(");
+        q.Value(clause.string_value);
+        q.Add(")");
+      } else {
+        q.Value(clause.string_value);
+      }
+      break;
+    case Clause::ValueKind::kList:
+      q.Add("(");
+      for (std::size_t i = 0; i < clause.list_value.size(); ++i) {
+        if (i > 0) q.Add(", ");
+        q.Value(clause.list_value[i]);
+      }
+      q.Add(")");
+      break;
+  }
+}
+
+std::optional<std::string_view> RunAttributeColumn(std::string_view key) {
+  if (key == "run_id") return "r.run_uuid";
+  if (key == "run_name") return "r.name";
+  if (key == "status") return "r.status";
+  if (key == "user_id") return "r.user_id";
+  if (key == "artifact_uri") return "r.artifact_uri";
+  if (key == "lifecycle_stage") return "r.lifecycle_stage";
+  if (key == "start_time") return "r.start_time";
+  if (key == "end_time") return "r.end_time";
+  if (key == "experiment_id") return "r.experiment_id";
+  return std::nullopt;
+}
+
+Result<void> AppendRunClause(Query& q, const Clause& clause) {
+  q.Add(" AND ");
+  switch (clause.kind) {
+    case EntityKind::kAttribute: {
+      auto column = RunAttributeColumn(clause.key);
+      if (!column) return InvalidParameter(fmt::format("Invalid attribute key '{}'", clause.key));
+      AppendComparison(q, *column, clause);
+      return {};
+    }
+    case EntityKind::kMetric:
+    case EntityKind::kParam:
+    case EntityKind::kTag: {
+      std::string_view table = clause.kind == EntityKind::kMetric ? "latest_metrics"
+                               : clause.kind == EntityKind::kParam ? "params"
+                                                                   : "tags";
+      q.Add(fmt::format("EXISTS (SELECT 1 FROM {} e WHERE e.run_uuid = r.run_uuid AND e.key = ",
+                        table));
+      q.Value(clause.key);
+      q.Add(" AND ");
+      AppendComparison(q, "e.value", clause);
+      q.Add(")");
+      return {};
+    }
+    case EntityKind::kDataset: {
+      if (clause.key == "context") {
+        q.Add(
+            "EXISTS (SELECT 1 FROM run_dataset_input_tags e WHERE e.run_uuid = r.run_uuid AND "
+            "e.key = 'mlflow.data.context' AND ");
+        AppendComparison(q, "e.value", clause);
+      } else {
+        q.Add(
+            "EXISTS (SELECT 1 FROM run_dataset_inputs i JOIN datasets d ON d.dataset_uuid = "
+            "i.dataset_uuid WHERE i.run_uuid = r.run_uuid AND ");
+        AppendComparison(q, clause.key == "digest" ? "d.digest" : "d.name", clause);
+      }
+      q.Add(")");
+      return {};
+    }
+  }
+  return InvalidParameter("Invalid filter");
+}
+
+Result<void> AppendRunOrderBy(Query& q, const std::vector<OrderTerm>& terms) {
+  q.Add(" ORDER BY ");
+  bool has_start_time = false;
+  for (const OrderTerm& term : terms) {
+    std::string value;
+    std::string nulls;
+    switch (term.kind) {
+      case EntityKind::kAttribute: {
+        auto column = RunAttributeColumn(term.key);
+        if (!column) return InvalidParameter(fmt::format("Invalid order_by key '{}'", term.key));
+        if (term.key == "start_time") has_start_time = true;
+        value = std::string(*column);
+        nulls = fmt::format("({} IS NULL)", value);
+        break;
+      }
+      case EntityKind::kMetric: {
+        std::string sub = "(SELECT {} FROM latest_metrics o WHERE o.run_uuid = r.run_uuid AND "
+                          "o.key = ?)";
+        value = fmt::format(fmt::runtime(sub), "value");
+        nulls = fmt::format("(CASE WHEN {} = 1 THEN 1 WHEN {} IS NULL THEN 2 ELSE 0 END)",
+                            fmt::format(fmt::runtime(sub), "is_nan"), value);
+        // Bind order follows the text: is_nan sub, value sub (in CASE), then value.
+        q.Add(nulls);
+        q.binds.push_back(term.key);
+        q.binds.push_back(term.key);
+        q.Add(", ");
+        q.Add(value);
+        q.binds.push_back(term.key);
+        q.Add(term.ascending ? " ASC, " : " DESC, ");
+        continue;
+      }
+      case EntityKind::kParam:
+      case EntityKind::kTag: {
+        std::string table = term.kind == EntityKind::kParam ? "params" : "tags";
+        value = fmt::format("(SELECT value FROM {} o WHERE o.run_uuid = r.run_uuid AND o.key = ?)",
+                            table);
+        q.Add(fmt::format("({} IS NULL), ", value));
+        q.binds.push_back(term.key);
+        q.Add(value);
+        q.binds.push_back(term.key);
+        q.Add(term.ascending ? " ASC, " : " DESC, ");
+        continue;
+      }
+      case EntityKind::kDataset:
+        return InvalidParameter("Cannot order by dataset fields");
+    }
+    q.Add(nulls);
+    q.Add(", ");
+    q.Add(value);
+    q.Add(term.ascending ? " ASC, " : " DESC, ");
+  }
+  if (!has_start_time) q.Add("r.start_time DESC, ");
+  q.Add("r.run_uuid ASC");
+  return {};
+}
+
+std::string_view LifecycleCondition(ViewType view, std::string_view column) {
+  (void)column;
+  switch (view) {
+    case ViewType::kActiveOnly: return "= 'active'";
+    case ViewType::kDeletedOnly: return "= 'deleted'";
+    case ViewType::kAll: return "IN ('active', 'deleted')";
+  }
+  return "= 'active'";
+}
+
+Result<void> UpdateLatestMetric(Statement& upsert, const std::string& run_id, const Metric& m,
+                                bool is_nan, double value) {
+  upsert.Reset();
+  upsert.Bind(1, run_id).Bind(2, m.key).Bind(3, value).Bind(4, static_cast<int64_t>(is_nan));
+  upsert.Bind(5, m.timestamp).Bind(6, m.step);
+  return upsert.Run();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<SqliteTrackingStore>> SqliteTrackingStore::Open(
+    const SqliteOptions& options) {
+  HK_TRY(pool, ConnectionPool::Open(options.path, options.connections, options.synchronous));
+  {
+    auto conn = pool->Acquire();
+    HK_CHECK(ApplyMigrations(*conn));
+  }
+  return std::unique_ptr<SqliteTrackingStore>(new SqliteTrackingStore(std::move(pool)));
+}
+
+Result<void> SqliteTrackingStore::Ping() {
+  auto conn = pool_->Acquire();
+  HK_TRY(stmt, conn->Prepare("SELECT count(*) FROM schema_migrations"));
+  HK_TRY(row, stmt.Step());
+  if (!row) return Fail(ErrorCode::kTemporarilyUnavailable, "store did not answer");
+  return {};
+}
+
+// ---- experiments ----------------------------------------------------------------------------
+
+Result<std::string> SqliteTrackingStore::CreateExperiment(const std::string& name,
+                                                          const std::string& artifact_location,
+                                                          const std::vector<Tag>& tags) {
+  auto conn = pool_->Acquire();
+  HK_TRY(tx, Transaction::Begin(*conn, true));
+  HK_TRY(exists, conn->Prepare("SELECT 1 FROM experiments WHERE name = ?"));
+  exists.Bind(1, name);
+  HK_TRY(found, exists.Step());
+  if (found) {
+    return Fail(ErrorCode::kResourceAlreadyExists,
+                fmt::format("Experiment '{}' already exists.", name));
+  }
+  int64_t now = NowMillis();
+  HK_TRY(insert, conn->Prepare(
+                     "INSERT INTO experiments (experiment_id, name, artifact_location, "
+                     "lifecycle_stage, creation_time, last_update_time) VALUES ((SELECT "
+                     "coalesce(max(experiment_id), 0) + 1 FROM experiments), ?, '', 'active', ?, ?) "
+                     "RETURNING experiment_id"));
+  insert.Bind(1, name).Bind(2, now).Bind(3, now);
+  HK_TRY(inserted, insert.Step());
+  if (!inserted) return Fail(ErrorCode::kInternalError, "experiment insert returned no id");
+  int64_t id = insert.Int(0);
+  HK_CHECK(insert.Run());
+  std::string location =
+      artifact_location.empty() ? fmt::format("mlflow-artifacts:/{}", id) : artifact_location;
+  HK_TRY(update, conn->Prepare("UPDATE experiments SET artifact_location = ? WHERE "
+                               "experiment_id = ?"));
+  update.Bind(1, location).Bind(2, id);
+  HK_CHECK(update.Run());
+  HK_TRY(tag_stmt, conn->Prepare("INSERT INTO experiment_tags (experiment_id, key, value) VALUES "
+                                 "(?, ?, ?) ON CONFLICT DO UPDATE SET value = excluded.value"));
+  for (const Tag& tag : tags) {
+    tag_stmt.Reset();
+    tag_stmt.Bind(1, id).Bind(2, tag.key).Bind(3, tag.value);
+    HK_CHECK(tag_stmt.Run());
+  }
+  HK_CHECK(tx.Commit());
+  return std::to_string(id);
+}
+
+Result<Experiment> SqliteTrackingStore::GetExperiment(const std::string& experiment_id) {
+  auto conn = pool_->Acquire();
+  HK_TRY(tx, Transaction::Begin(*conn, false));
+  return LoadExperimentById(*conn, experiment_id);
+}
+
+Result<Experiment> SqliteTrackingStore::GetExperimentByName(const std::string& name) {
+  auto conn = pool_->Acquire();
+  HK_TRY(tx, Transaction::Begin(*conn, false));
+  auto experiment = LoadExperiment(*conn, "name = ", name, name);
+  if (!experiment && experiment.error().code == ErrorCode::kResourceDoesNotExist) {
+    return Fail(ErrorCode::kResourceDoesNotExist,
+                fmt::format("Could not find experiment with name '{}'", name));
+  }
+  return experiment;
+}
+
+Result<std::pair<std::vector<Experiment>, bool>> SqliteTrackingStore::SearchExperiments(
+    const SearchExperimentsArgs& args) {
+  Query q;
+  q.Add("SELECT x.experiment_id FROM experiments x WHERE x.lifecycle_stage ");
+  q.Add(LifecycleCondition(args.view_type, "x.lifecycle_stage"));
+  for (const Clause& clause : args.filter) {
+    q.Add(" AND ");
+    if (clause.kind == EntityKind::kTag) {
+      q.Add("EXISTS (SELECT 1 FROM experiment_tags t WHERE t.experiment_id = x.experiment_id AND "
+            "t.key = ");
+      q.Value(clause.key);
+      q.Add(" AND ");
+      AppendComparison(q, "t.value", clause);
+      q.Add(")");
+    } else if (clause.key == "name" || clause.key == "creation_time" ||
+               clause.key == "last_update_time") {
+      AppendComparison(q, "x." + clause.key, clause);
+    } else {
+      return InvalidParameter(fmt::format("Invalid attribute key '{}'", clause.key));
+    }
+  }
+  q.Add(" ORDER BY ");
+  if (args.order_by.empty()) {
+    q.Add("x.creation_time DESC, x.experiment_id ASC");
+  } else {
+    bool has_id = false;
+    for (const OrderTerm& term : args.order_by) {
+      if (term.key != "name" && term.key != "experiment_id" && term.key != "creation_time" &&
+          term.key != "last_update_time") {
+        return InvalidParameter(fmt::format("Invalid order_by key '{}'", term.key));
+      }
+      has_id = has_id || term.key == "experiment_id";
+      q.Add("x." + term.key + (term.ascending ? " ASC, " : " DESC, "));
+    }
+    q.Add(has_id ? "1" : "x.experiment_id DESC");
+  }
+  q.Add(" LIMIT ");
+  q.Value(args.max_results + 1);
+  q.Add(" OFFSET ");
+  q.Value(args.offset);
+
+  auto conn = pool_->Acquire();
+  HK_TRY(tx, Transaction::Begin(*conn, false));
+  HK_TRY(stmt, PrepareQuery(*conn, q));
+  std::vector<std::string> ids;
+  for (;;) {
+    HK_TRY(row, stmt.Step());
+    if (!row) break;
+    ids.push_back(std::to_string(stmt.Int(0)));
+  }
+  bool more = static_cast<int64_t>(ids.size()) > args.max_results;
+  if (more) ids.pop_back();
+  std::vector<Experiment> out;
+  out.reserve(ids.size());
+  for (const std::string& id : ids) {
+    HK_TRY(experiment, LoadExperimentById(*conn, id));
+    out.push_back(std::move(experiment));
+  }
+  return std::make_pair(std::move(out), more);
+}
+
+namespace {
+
+Result<void> SetExperimentStage(Connection& conn, const std::string& id, std::string_view from,
+                                std::string_view to) {
+  HK_TRY(tx, Transaction::Begin(conn, true));
+  HK_TRY(experiment, LoadExperimentById(conn, id));
+  if (experiment.lifecycle_stage != from) {
+    return InvalidParameter(fmt::format("Cannot {} experiment {}: it is {}",
+                                        to == kDeleted ? "delete" : "restore", id,
+                                        experiment.lifecycle_stage));
+  }
+  int64_t now = NowMillis();
+  HK_TRY(update, conn.Prepare("UPDATE experiments SET lifecycle_stage = ?, last_update_time = ? "
+                              "WHERE experiment_id = ?"));
+  update.Bind(1, to).Bind(2, now).Bind(3, *ExperimentKey(id));
+  HK_CHECK(update.Run());
+  HK_TRY(runs, conn.Prepare("UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE "
+                            "experiment_id = ? AND lifecycle_stage = ?"));
+  runs.Bind(1, to);
+  if (to == kDeleted) {
+    runs.Bind(2, now);
+  } else {
+    runs.BindNull(2);
+  }
+  runs.Bind(3, *ExperimentKey(id)).Bind(4, from);
+  HK_CHECK(runs.Run());
+  return tx.Commit();
+}
+
+}  // namespace
+
+Result<void> SqliteTrackingStore::DeleteExperiment(const std::string& experiment_id) {
+  auto conn = pool_->Acquire();
+  return SetExperimentStage(*conn, experiment_id, kActive, kDeleted);
+}
+
+Result<void> SqliteTrackingStore::RestoreExperiment(const std::string& experiment_id) {
+  auto conn = pool_->Acquire();
+  return SetExperimentStage(*conn, experiment_id, kDeleted, kActive);
+}
+
+Result<void> SqliteTrackingStore::RenameExperiment(const std::string& experiment_id,
+                                                   const std::string& new_name) {
+  auto conn = pool_->Acquire();
+  HK_TRY(tx, Transaction::Begin(*conn, true));
+  HK_TRY(experiment, LoadExperimentById(*conn, experiment_id));
+  if (experiment.lifecycle_stage != kActive) {
+    return Fail(ErrorCode::kInvalidState, "Cannot rename a non-active experiment.");
+  }
+  HK_TRY(exists, conn->Prepare("SELECT 1 FROM experiments WHERE name = ? AND experiment_id != ?"));
+  exists.Bind(1, new_name).Bind(2, *ExperimentKey(experiment_id));
+  HK_TRY(found, exists.Step());
+  if (found) {
+    return Fail(ErrorCode::kResourceAlreadyExists,
+                fmt::format("Experiment '{}' already exists.", new_name));
+  }
+  HK_TRY(update, conn->Prepare("UPDATE experiments SET name = ?, last_update_time = ? WHERE "
+                               "experiment_id = ?"));
+  update.Bind(1, new_name).Bind(2, NowMillis()).Bind(3, *ExperimentKey(experiment_id));
+  HK_CHECK(update.Run());
+  return tx.Commit();
+}
+
+Result<void> SqliteTrackingStore::SetExperimentTag(const std::string& experiment_id,
+                                                   const Tag& tag) {
+  auto conn = pool_->Acquire();
+  HK_TRY(tx, Transaction::Begin(*conn, true));
+  HK_TRY(experiment, RequireActiveExperiment(*conn, experiment_id));
+  (void)experiment;
+  HK_TRY(stmt, conn->Prepare("INSERT INTO experiment_tags (experiment_id, key, value) VALUES "
+                             "(?, ?, ?) ON CONFLICT DO UPDATE SET value = excluded.value"));
+  stmt.Bind(1, *ExperimentKey(experiment_id)).Bind(2, tag.key).Bind(3, tag.value);
+  HK_CHECK(stmt.Run());
+  return tx.Commit();
+}
+
+Result<void> SqliteTrackingStore::DeleteExperimentTag(const std::string& experiment_id,
+                                                      const std::string& key) {
+  auto conn = pool_->Acquire();
+  HK_TRY(tx, Transaction::Begin(*conn, true));
+  HK_TRY(experiment, RequireActiveExperiment(*conn, experiment_id));
+  (void)experiment;
+  HK_TRY(stmt, conn->Prepare("DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ?"));
+  stmt.Bind(1, *ExperimentKey(experiment_id)).Bind(2, key);
+  HK_CHECK(stmt.Run());
+  if (conn->Changes() == 0) {
+    return Fail(ErrorCode::kResourceDoesNotExist,
+                fmt::format("No tag with name: {} in experiment with id {}", key, experiment_id));
+  }
+  return tx.Commit();
+}
+
+// ---- runs -----------------------------------------------------------------------------------
+
+Result<Run> SqliteTrackingStore::CreateRun(const CreateRunArgs& args) {
+  auto conn = pool_->Acquire();
+  HK_TRY(tx, Transaction::Begin(*conn, true));
+  std::string experiment_id = args.experiment_id.empty() ? "0" : args.experiment_id;
+  HK_TRY(experiment, RequireActiveExperiment(*conn, experiment_id));
+
+  std::string run_name = args.run_name;
+  std::vector<Tag> tags = args.tags;
+  for (const Tag& tag : tags) {
+    if (tag.key != kRunNameTag) continue;
+    if (!run_name.empty() && tag.value != run_name) {
+      return InvalidParameter(fmt::format(
+          "Both 'run_name' argument and 'mlflow.runName' tag are specified, but with different "
+          "values (run_name='{}', mlflow.runName='{}').",
+          run_name, tag.value));
+    }
+    run_name = tag.value;
+  }
+  bool has_name_tag = false;
+  for (const Tag& tag : tags) has_name_tag = has_name_tag || tag.key == kRunNameTag;
+  if (run_name.empty()) run_name = RandomRunName();
+  if (!has_name_tag) tags.push_back(Tag{std::string(kRunNameTag), run_name});
+
+  std::string run_id = NewHexId();
+  std::string artifact_uri = fmt::format("{}/{}/artifacts", experiment.artifact_location, run_id);
+  HK_TRY(insert, conn->Prepare(
+                     "INSERT INTO runs (run_uuid, name, user_id, status, start_time, end_time, "
+                     "lifecycle_stage, artifact_uri, experiment_id) VALUES "
+                     "(?, ?, ?, 'RUNNING', ?, NULL, 'active', ?, ?)"));
+  insert.Bind(1, run_id).Bind(2, run_name).Bind(3, args.user_id).Bind(4, args.start_time);
+  insert.Bind(5, artifact_uri).Bind(6, *ExperimentKey(experiment_id));
+  HK_CHECK(insert.Run());
+  for (const Tag& tag : tags) HK_CHECK(UpsertRunTag(*conn, run_id, tag));
+  HK_TRY(run, LoadRun(*conn, run_id));
+  HK_CHECK(tx.Commit());
+  return std::move(run);
+}
+
+Result<Run> SqliteTrackingStore::GetRun(const std::string& run_id) {
+  auto conn = pool_->Acquire();
+  HK_TRY(tx, Transaction::Begin(*conn, false));
+  return LoadRun(*conn, run_id);
+}
+
+Result<RunInfo> SqliteTrackingStore::UpdateRun(const UpdateRunArgs& args) {
+  auto conn = pool_->Acquire();
+  HK_TRY(tx, Transaction::Begin(*conn, true));
+  HK_TRY(info, RequireActiveRun(*conn, args.run_id));
+  if (args.status) info.status = *args.status;
+  if (args.end_time) info.end_time = *args.end_time;
+  if (args.run_name && !args.run_name->empty()) {
+    info.run_name = *args.run_name;
+    HK_CHECK(UpsertRunTag(*conn, args.run_id, Tag{std::string(kRunNameTag), info.run_name}));
+  }
+  HK_TRY(update, conn->Prepare("UPDATE runs SET status = ?, end_time = ?, name = ? WHERE "
+                               "run_uuid = ?"));
+  update.Bind(1, info.status);
+  if (info.end_time) {
+    update.Bind(2, *info.end_time);
+  } else {
+    update.BindNull(2);
+  }
+  update.Bind(3, info.run_name).Bind(4, args.run_id);
+  HK_CHECK(update.Run());
+  HK_CHECK(tx.Commit());
+  return std::move(info);
+}
+
+namespace {
+
+Result<void> SetRunStage(Connection& conn, const std::string& run_id, std::string_view to) {
+  HK_TRY(tx, Transaction::Begin(conn, true));
+  HK_TRY(info, LoadRunInfo(conn, run_id));
+  (void)info;
+  HK_TRY(update, conn.Prepare("UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE "
+                              "run_uuid = ?"));
+  update.Bind(1, to);
+  if (to == kDeleted) {
+    update.Bind(2, NowMillis());
+  } else {
+    update.BindNull(2);
+  }
+  update.Bind(3, run_id);
+  HK_CHECK(update.Run());
+  return tx.Commit();
+}
+
+}  // namespace
+
+Result<void> SqliteTrackingStore::DeleteRun(const std::string& run_id) {
+  auto conn = pool_->Acquire();
+  return SetRunStage(*conn, run_id, kDeleted);
+}
+
+Result<void> SqliteTrackingStore::RestoreRun(const std::string& run_id) {
+  auto conn = pool_->Acquire();
+  return SetRunStage(*conn, run_id, kActive);
+}
+
+Result<std::pair<std::vector<Run>, bool>> SqliteTrackingStore::SearchRuns(
+    const SearchRunsArgs& args) {
+  Query q;
+  q.Add("SELECT r.run_uuid FROM runs r WHERE r.experiment_id IN (");
+  bool any = false;
+  for (const std::string& id : args.experiment_ids) {
+    auto key = ExperimentKey(id);
+    if (!key) continue;
+    if (any) q.Add(", ");
+    q.Value(*key);
+    any = true;
+  }
+  if (!any) q.Add("NULL");
+  q.Add(") AND r.lifecycle_stage ");
+  q.Add(LifecycleCondition(args.view_type, "r.lifecycle_stage"));
+  for (const Clause& clause : args.filter) HK_CHECK(AppendRunClause(q, clause));
+  HK_CHECK(AppendRunOrderBy(q, args.order_by));
+  q.Add(" LIMIT ");
+  q.Value(args.max_results + 1);
+  q.Add(" OFFSET ");
+  q.Value(args.offset);
+
+  auto conn = pool_->Acquire();
+  HK_TRY(tx, Transaction::Begin(*conn, false));
+  HK_TRY(stmt, PrepareQuery(*conn, q));
+  std::vector<std::string> ids;
+  for (;;) {
+    HK_TRY(row, stmt.Step());
+    if (!row) break;
+    ids.push_back(stmt.Text(0));
+  }
+  bool more = static_cast<int64_t>(ids.size()) > args.max_results;
+  if (more) ids.pop_back();
+  std::vector<Run> runs;
+  runs.reserve(ids.size());
+  for (const std::string& id : ids) {
+    HK_TRY(run, LoadRun(*conn, id));
+    runs.push_back(std::move(run));
+  }
+  return std::make_pair(std::move(runs), more);
+}
+
+Result<void> SqliteTrackingStore::SetRunTag(const std::string& run_id, const Tag& tag) {
+  auto conn = pool_->Acquire();
+  HK_TRY(tx, Transaction::Begin(*conn, true));
+  HK_TRY(info, RequireActiveRun(*conn, run_id));
+  (void)info;
+  HK_CHECK(UpsertRunTag(*conn, run_id, tag));
+  return tx.Commit();
+}
+
+Result<void> SqliteTrackingStore::DeleteRunTag(const std::string& run_id, const std::string& key) {
+  auto conn = pool_->Acquire();
+  HK_TRY(tx, Transaction::Begin(*conn, true));
+  HK_TRY(info, RequireActiveRun(*conn, run_id));
+  (void)info;
+  HK_TRY(stmt, conn->Prepare("DELETE FROM tags WHERE run_uuid = ? AND key = ?"));
+  stmt.Bind(1, run_id).Bind(2, key);
+  HK_CHECK(stmt.Run());
+  if (conn->Changes() == 0) {
+    return Fail(ErrorCode::kResourceDoesNotExist,
+                fmt::format("No tag with name: {} in run with id {}", key, run_id));
+  }
+  return tx.Commit();
+}
+
+Result<void> SqliteTrackingStore::LogBatch(const std::string& run_id,
+                                           const std::vector<Metric>& metrics,
+                                           const std::vector<Tag>& params,
+                                           const std::vector<Tag>& tags) {
+  auto conn = pool_->Acquire();
+  HK_TRY(tx, Transaction::Begin(*conn, true));
+  HK_TRY(info, RequireActiveRun(*conn, run_id));
+  (void)info;
+
+  if (!params.empty()) {
+    HK_TRY(insert, conn->Prepare("INSERT INTO params (run_uuid, key, value) VALUES (?, ?, ?) "
+                                 "ON CONFLICT DO NOTHING"));
+    HK_TRY(existing, conn->Prepare("SELECT value FROM params WHERE run_uuid = ? AND key = ?"));
+    for (const Tag& param : params) {
+      insert.Reset();
+      insert.Bind(1, run_id).Bind(2, param.key).Bind(3, param.value);
+      HK_CHECK(insert.Run());
+      if (conn->Changes() > 0) continue;
+      existing.Reset();
+      existing.Bind(1, run_id).Bind(2, param.key);
+      HK_TRY(row, existing.Step());
+      if (row && existing.Text(0) != param.value) {
+        return InvalidParameter(fmt::format(
+            "Changing param values is not allowed. Param with key='{}' was already logged with "
+            "value='{}' for run ID='{}'. Attempted logging new value '{}'.",
+            param.key, existing.Text(0), run_id, param.value));
+      }
+    }
+  }
+
+  if (!metrics.empty()) {
+    HK_TRY(insert, conn->Prepare(
+                       "INSERT OR IGNORE INTO metrics (run_uuid, key, value, is_nan, timestamp, "
+                       "step, model_id, dataset_name, dataset_digest) VALUES "
+                       "(?, ?, ?, ?, ?, ?, nullif(?, ''), nullif(?, ''), nullif(?, ''))"));
+    HK_TRY(latest, conn->Prepare(
+                       "INSERT INTO latest_metrics (run_uuid, key, value, is_nan, timestamp, step) "
+                       "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_uuid, key) DO UPDATE SET "
+                       "value = excluded.value, is_nan = excluded.is_nan, "
+                       "timestamp = excluded.timestamp, step = excluded.step WHERE "
+                       "(excluded.step, excluded.timestamp, excluded.value) > "
+                       "(latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)"));
+    for (const Metric& m : metrics) {
+      auto [is_nan, value] = SanitizeMetricValue(m.value);
+      insert.Reset();
+      insert.Bind(1, run_id).Bind(2, m.key).Bind(3, value).Bind(4, static_cast<int64_t>(is_nan));
+      insert.Bind(5, m.timestamp).Bind(6, m.step).Bind(7, m.model_id).Bind(8, m.dataset_name);
+      insert.Bind(9, m.dataset_digest);
+      HK_CHECK(insert.Run());
+      HK_CHECK(UpdateLatestMetric(latest, run_id, m, is_nan, value));
+    }
+  }
+
+  for (const Tag& tag : tags) HK_CHECK(UpsertRunTag(*conn, run_id, tag));
+  return tx.Commit();
+}
+
+Result<void> SqliteTrackingStore::LogInputs(const std::string& run_id,
+                                            const std::vector<DatasetInput>& datasets,
+                                            const std::vector<std::string>& model_ids) {
+  auto conn = pool_->Acquire();
+  HK_TRY(tx, Transaction::Begin(*conn, true));
+  HK_TRY(info, RequireActiveRun(*conn, run_id));
+  int64_t experiment_key = *ExperimentKey(info.experiment_id);
+  HK_TRY(find, conn->Prepare("SELECT dataset_uuid FROM datasets WHERE experiment_id = ? AND "
+                             "name = ? AND digest = ?"));
+  HK_TRY(insert_dataset, conn->Prepare(
+                             "INSERT INTO datasets (dataset_uuid, experiment_id, name, digest, "
+                             "source_type, source, schema, profile) VALUES "
+                             "(?, ?, ?, ?, ?, ?, nullif(?, ''), nullif(?, ''))"));
+  HK_TRY(link, conn->Prepare(
+                   "INSERT OR IGNORE INTO run_dataset_inputs (run_uuid, dataset_uuid, position) "
+                   "VALUES (?, ?, (SELECT count(*) FROM run_dataset_inputs WHERE run_uuid = ?))"));
+  HK_TRY(tag_stmt, conn->Prepare("INSERT INTO run_dataset_input_tags (run_uuid, dataset_uuid, "
+                                 "key, value) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+                                 "value = excluded.value"));
+  for (const DatasetInput& input : datasets) {
+    find.Reset();
+    find.Bind(1, experiment_key).Bind(2, input.dataset.name).Bind(3, input.dataset.digest);
+    HK_TRY(found, find.Step());
+    std::string dataset_uuid;
+    if (found) {
+      dataset_uuid = find.Text(0);
+    } else {
+      dataset_uuid = NewHexId();
+      insert_dataset.Reset();
+      insert_dataset.Bind(1, dataset_uuid).Bind(2, experiment_key).Bind(3, input.dataset.name);
+      insert_dataset.Bind(4, input.dataset.digest).Bind(5, input.dataset.source_type);
+      insert_dataset.Bind(6, input.dataset.source).Bind(7, input.dataset.schema);
+      insert_dataset.Bind(8, input.dataset.profile);
+      HK_CHECK(insert_dataset.Run());
+    }
+    link.Reset();
+    link.Bind(1, run_id).Bind(2, dataset_uuid).Bind(3, run_id);
+    HK_CHECK(link.Run());
+    for (const Tag& tag : input.tags) {
+      tag_stmt.Reset();
+      tag_stmt.Bind(1, run_id).Bind(2, dataset_uuid).Bind(3, tag.key).Bind(4, tag.value);
+      HK_CHECK(tag_stmt.Run());
+    }
+  }
+  HK_TRY(model_stmt, conn->Prepare("INSERT OR IGNORE INTO run_model_inputs (run_uuid, model_id) "
+                                   "VALUES (?, ?)"));
+  for (const std::string& model_id : model_ids) {
+    model_stmt.Reset();
+    model_stmt.Bind(1, run_id).Bind(2, model_id);
+    HK_CHECK(model_stmt.Run());
+  }
+  return tx.Commit();
+}
+
+Result<void> SqliteTrackingStore::LogOutputs(const std::string& run_id,
+                                             const std::vector<ModelOutput>& outputs) {
+  auto conn = pool_->Acquire();
+  HK_TRY(tx, Transaction::Begin(*conn, true));
+  HK_TRY(info, RequireActiveRun(*conn, run_id));
+  (void)info;
+  HK_TRY(stmt, conn->Prepare("INSERT INTO run_model_outputs (run_uuid, model_id, step) VALUES "
+                             "(?, ?, ?) ON CONFLICT DO UPDATE SET step = excluded.step"));
+  for (const ModelOutput& output : outputs) {
+    stmt.Reset();
+    stmt.Bind(1, run_id).Bind(2, output.model_id).Bind(3, output.step);
+    HK_CHECK(stmt.Run());
+  }
+  return tx.Commit();
+}
+
+Result<std::pair<std::vector<Metric>, bool>> SqliteTrackingStore::GetMetricHistory(
+    const std::string& run_id, const std::string& key, int64_t offset, int64_t max_results) {
+  auto conn = pool_->Acquire();
+  HK_TRY(tx, Transaction::Begin(*conn, false));
+  HK_TRY(info, LoadRunInfo(*conn, run_id));
+  (void)info;
+  HK_TRY(stmt, conn->Prepare(
+                   "SELECT value, is_nan, timestamp, step, coalesce(model_id, ''), "
+                   "coalesce(dataset_name, ''), coalesce(dataset_digest, '') FROM metrics "
+                   "WHERE run_uuid = ? AND key = ? ORDER BY timestamp, step, value "
+                   "LIMIT ? OFFSET ?"));
+  stmt.Bind(1, run_id).Bind(2, key);
+  stmt.Bind(3, max_results > 0 ? max_results + 1 : int64_t{-1}).Bind(4, offset);
+  std::vector<Metric> out;
+  for (;;) {
+    HK_TRY(row, stmt.Step());
+    if (!row) break;
+    Metric m;
+    m.key = key;
+    m.value = StoredMetricValue(stmt.Int(1) != 0, stmt.Double(0));
+    m.timestamp = stmt.Int(2);
+    m.step = stmt.Int(3);
+    m.run_id = run_id;
+    m.model_id = stmt.Text(4);
+    m.dataset_name = stmt.Text(5);
+    m.dataset_digest = stmt.Text(6);
+    out.push_back(std::move(m));
+  }
+  bool more = max_results > 0 && static_cast<int64_t>(out.size()) > max_results;
+  if (more) out.pop_back();
+  return std::make_pair(std::move(out), more);
+}
+
+Result<std::vector<Metric>> SqliteTrackingStore::GetMetricHistoryBulkInterval(
+    const std::vector<std::string>& run_ids, const std::string& key,
+    std::optional<int64_t> start_step, std::optional<int64_t> end_step, int64_t max_results) {
+  auto conn = pool_->Acquire();
+  HK_TRY(tx, Transaction::Begin(*conn, false));
+  std::vector<Metric> out;
+  for (const std::string& run_id : run_ids) {
+    HK_TRY(steps_stmt, conn->Prepare(
+                           "SELECT DISTINCT step FROM metrics WHERE run_uuid = ? AND key = ? AND "
+                           "step >= ? AND step <= ? ORDER BY step"));
+    steps_stmt.Bind(1, run_id).Bind(2, key);
+    steps_stmt.Bind(3, start_step.value_or(std::numeric_limits<int64_t>::min()));
+    steps_stmt.Bind(4, end_step.value_or(std::numeric_limits<int64_t>::max()));
+    std::vector<int64_t> steps;
+    for (;;) {
+      HK_TRY(row, steps_stmt.Step());
+      if (!row) break;
+      steps.push_back(steps_stmt.Int(0));
+    }
+    if (steps.empty()) continue;
+    std::set<int64_t> chosen;
+    if (static_cast<int64_t>(steps.size()) <= max_results) {
+      chosen.insert(steps.begin(), steps.end());
+    } else {
+      // Evenly spaced over the observed steps, always keeping the first and the last.
+      std::size_t n = steps.size();
+      for (int64_t i = 0; i < max_results; ++i) {
+        std::size_t index = max_results == 1 ? 0 : static_cast<std::size_t>(
+            (static_cast<long double>(i) * (n - 1)) / (max_results - 1));
+        chosen.insert(steps[index]);
+      }
+    }
+    HK_TRY(stmt, conn->Prepare("SELECT value, is_nan, timestamp, step FROM metrics WHERE "
+                               "run_uuid = ? AND key = ? AND step >= ? AND step <= ? "
+                               "ORDER BY step, timestamp, value"));
+    stmt.Bind(1, run_id).Bind(2, key).Bind(3, *chosen.begin()).Bind(4, *chosen.rbegin());
+    for (;;) {
+      HK_TRY(row, stmt.Step());
+      if (!row) break;
+      if (chosen.count(stmt.Int(3)) == 0) continue;
+      Metric m;
+      m.key = key;
+      m.value = StoredMetricValue(stmt.Int(1) != 0, stmt.Double(0));
+      m.timestamp = stmt.Int(2);
+      m.step = stmt.Int(3);
+      m.run_id = run_id;
+      out.push_back(std::move(m));
+    }
+  }
+  return out;
+}
+
+}  // namespace hokusai::store::sqlite

@@ -1,0 +1,70 @@
+// TrackingStore on SQLite in WAL mode. Each call takes a pooled connection and runs in one
+// transaction (BEGIN IMMEDIATE for writes), so a failed call leaves nothing behind and an
+// acknowledged one is committed before the response is written.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "store/sqlite/sqlite_db.hpp"
+#include "store/tracking_store.hpp"
+
+namespace hokusai::store::sqlite {
+
+struct SqliteOptions {
+  std::string path;
+  int connections = 8;
+  std::string synchronous = "NORMAL";  // NORMAL survives kill -9; FULL survives power loss
+};
+
+class SqliteTrackingStore final : public TrackingStore {
+ public:
+  // Opens the database, creating it and applying migrations as needed.
+  static Result<std::unique_ptr<SqliteTrackingStore>> Open(const SqliteOptions& options);
+
+  Result<void> Ping() override;
+
+  Result<std::string> CreateExperiment(const std::string& name,
+                                       const std::string& artifact_location,
+                                       const std::vector<Tag>& tags) override;
+  Result<Experiment> GetExperiment(const std::string& experiment_id) override;
+  Result<Experiment> GetExperimentByName(const std::string& name) override;
+  Result<std::pair<std::vector<Experiment>, bool>> SearchExperiments(
+      const SearchExperimentsArgs& args) override;
+  Result<void> DeleteExperiment(const std::string& experiment_id) override;
+  Result<void> RestoreExperiment(const std::string& experiment_id) override;
+  Result<void> RenameExperiment(const std::string& experiment_id,
+                                const std::string& new_name) override;
+  Result<void> SetExperimentTag(const std::string& experiment_id, const Tag& tag) override;
+  Result<void> DeleteExperimentTag(const std::string& experiment_id,
+                                   const std::string& key) override;
+
+  Result<Run> CreateRun(const CreateRunArgs& args) override;
+  Result<Run> GetRun(const std::string& run_id) override;
+  Result<RunInfo> UpdateRun(const UpdateRunArgs& args) override;
+  Result<void> DeleteRun(const std::string& run_id) override;
+  Result<void> RestoreRun(const std::string& run_id) override;
+  Result<std::pair<std::vector<Run>, bool>> SearchRuns(const SearchRunsArgs& args) override;
+  Result<void> SetRunTag(const std::string& run_id, const Tag& tag) override;
+  Result<void> DeleteRunTag(const std::string& run_id, const std::string& key) override;
+  Result<void> LogBatch(const std::string& run_id, const std::vector<Metric>& metrics,
+                        const std::vector<Tag>& params, const std::vector<Tag>& tags) override;
+  Result<void> LogInputs(const std::string& run_id, const std::vector<DatasetInput>& datasets,
+                         const std::vector<std::string>& model_ids) override;
+  Result<void> LogOutputs(const std::string& run_id,
+                          const std::vector<ModelOutput>& outputs) override;
+  Result<std::pair<std::vector<Metric>, bool>> GetMetricHistory(const std::string& run_id,
+                                                                const std::string& key,
+                                                                int64_t offset,
+                                                                int64_t max_results) override;
+  Result<std::vector<Metric>> GetMetricHistoryBulkInterval(
+      const std::vector<std::string>& run_ids, const std::string& key,
+      std::optional<int64_t> start_step, std::optional<int64_t> end_step,
+      int64_t max_results) override;
+
+ private:
+  explicit SqliteTrackingStore(std::unique_ptr<ConnectionPool> pool) : pool_(std::move(pool)) {}
+  std::unique_ptr<ConnectionPool> pool_;
+};
+
+}  // namespace hokusai::store::sqlite

@@ -1,0 +1,104 @@
+// The tracking store: experiments, runs, metrics, params, tags, inputs and outputs.
+// Every method is one transaction; a failed call changes nothing. Implementations are
+// thread-safe: callers on the blocking pool call them concurrently.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.hpp"
+#include "store/search_filter.hpp"
+#include "store/types.hpp"
+
+namespace hokusai::store {
+
+struct CreateRunArgs {
+  std::string experiment_id;
+  std::string user_id;
+  std::string run_name;  // empty: the store generates one
+  int64_t start_time = 0;
+  std::vector<Tag> tags;
+};
+
+struct UpdateRunArgs {
+  std::string run_id;
+  std::optional<std::string> status;
+  std::optional<int64_t> end_time;
+  std::optional<std::string> run_name;
+};
+
+struct SearchRunsArgs {
+  std::vector<std::string> experiment_ids;
+  std::vector<Clause> filter;
+  std::vector<OrderTerm> order_by;
+  ViewType view_type = ViewType::kActiveOnly;
+  int64_t max_results = 1000;
+  int64_t offset = 0;
+};
+
+struct SearchExperimentsArgs {
+  std::vector<Clause> filter;
+  std::vector<OrderTerm> order_by;
+  ViewType view_type = ViewType::kActiveOnly;
+  int64_t max_results = 1000;
+  int64_t offset = 0;
+};
+
+class TrackingStore {
+ public:
+  virtual ~TrackingStore() = default;
+
+  // Store health for /ready: a cheap round trip.
+  virtual Result<void> Ping() = 0;
+
+  // Experiments. Ids are decimal strings; "0" is the Default experiment.
+  virtual Result<std::string> CreateExperiment(const std::string& name,
+                                               const std::string& artifact_location,
+                                               const std::vector<Tag>& tags) = 0;
+  virtual Result<Experiment> GetExperiment(const std::string& experiment_id) = 0;
+  virtual Result<Experiment> GetExperimentByName(const std::string& name) = 0;
+  // Returns one page and whether more rows exist after it.
+  virtual Result<std::pair<std::vector<Experiment>, bool>> SearchExperiments(
+      const SearchExperimentsArgs& args) = 0;
+  virtual Result<void> DeleteExperiment(const std::string& experiment_id) = 0;
+  virtual Result<void> RestoreExperiment(const std::string& experiment_id) = 0;
+  virtual Result<void> RenameExperiment(const std::string& experiment_id,
+                                        const std::string& new_name) = 0;
+  virtual Result<void> SetExperimentTag(const std::string& experiment_id, const Tag& tag) = 0;
+  virtual Result<void> DeleteExperimentTag(const std::string& experiment_id,
+                                           const std::string& key) = 0;
+
+  // Runs.
+  virtual Result<Run> CreateRun(const CreateRunArgs& args) = 0;
+  virtual Result<Run> GetRun(const std::string& run_id) = 0;
+  virtual Result<RunInfo> UpdateRun(const UpdateRunArgs& args) = 0;
+  virtual Result<void> DeleteRun(const std::string& run_id) = 0;
+  virtual Result<void> RestoreRun(const std::string& run_id) = 0;
+  virtual Result<std::pair<std::vector<Run>, bool>> SearchRuns(const SearchRunsArgs& args) = 0;
+  virtual Result<void> SetRunTag(const std::string& run_id, const Tag& tag) = 0;
+  virtual Result<void> DeleteRunTag(const std::string& run_id, const std::string& key) = 0;
+
+  // Writes metrics, params and tags of one run atomically (log-metric, log-parameter, set-tag
+  // and log-batch all end here). Params are write-once: the same value again is accepted.
+  virtual Result<void> LogBatch(const std::string& run_id, const std::vector<Metric>& metrics,
+                                const std::vector<Tag>& params, const std::vector<Tag>& tags) = 0;
+  virtual Result<void> LogInputs(const std::string& run_id,
+                                 const std::vector<DatasetInput>& datasets,
+                                 const std::vector<std::string>& model_ids) = 0;
+  virtual Result<void> LogOutputs(const std::string& run_id,
+                                  const std::vector<ModelOutput>& outputs) = 0;
+
+  // Metric history ordered by timestamp, step; `offset`/`max_results` page it
+  // (max_results <= 0: everything). Returns the page and whether more rows exist.
+  virtual Result<std::pair<std::vector<Metric>, bool>> GetMetricHistory(
+      const std::string& run_id, const std::string& key, int64_t offset, int64_t max_results) = 0;
+  // For each run, up to `max_results` points of `key` sampled evenly across steps (min and max
+  // included), optionally restricted to [start_step, end_step].
+  virtual Result<std::vector<Metric>> GetMetricHistoryBulkInterval(
+      const std::vector<std::string>& run_ids, const std::string& key,
+      std::optional<int64_t> start_step, std::optional<int64_t> end_step,
+      int64_t max_results) = 0;
+};
+
+}  // namespace hokusai::store

@@ -1,0 +1,198 @@
+"""Fixtures for the Hokusai Registry integration suite.
+
+Run from the repository root, once per venv:
+
+    <venv>/bin/python -m pytest tests/integration                  # against the Hokusai binary
+    <venv>/bin/python -m pytest tests/integration --target=mlflow  # same tests, real `mlflow server`
+
+The Hokusai binary is $HOKUSAI_BIN, else build/asan/hokusai-registry if present, else
+build/release/hokusai-registry (relative to the repository root). Tests marked `hokusai_only` are
+deselected (reported as "deselected", never skipped) under --target=mlflow.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before mlflow is imported anywhere: a server bug must fail fast instead of being retried for
+# minutes, and nothing may phone home.
+os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = "20"
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+
+import pytest  # noqa: E402
+
+from itest_helpers import Api, ServerProcess  # noqa: E402
+
+CLIENT_ENV_TO_CLEAR = (
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_REGISTRY_URI",
+    "MLFLOW_EXPERIMENT_NAME",
+    "MLFLOW_EXPERIMENT_ID",
+    "MLFLOW_RUN_ID",
+    "MLFLOW_TRACKING_TOKEN",
+    "MLFLOW_TRACKING_USERNAME",
+    "MLFLOW_TRACKING_PASSWORD",
+    "MLFLOW_WORKSPACE",
+)
+
+
+# --------------------------------------------------------------------------------------------------
+# Options, markers, selection
+# --------------------------------------------------------------------------------------------------
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--target",
+        choices=("hokusai", "mlflow"),
+        default="hokusai",
+        help="which server the `server` fixture starts: the Hokusai binary (default) or the real "
+        "`mlflow server` from the running venv (hokusai_only tests are then deselected)",
+    )
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "hokusai_only: needs the Hokusai binary; deselected (not skipped) under --target=mlflow",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--target") != "mlflow":
+        return
+    keep, drop = [], []
+    for item in items:
+        (drop if item.get_closest_marker("hokusai_only") else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def pytest_report_header(config):
+    from itest_helpers import hokusai_binary
+
+    target = config.getoption("--target")
+    line = f"integration target: {target}"
+    if target == "hokusai":
+        line += f" (binary: {hokusai_binary()})"
+    try:
+        import mlflow
+
+        line += f"; mlflow client {mlflow.__version__}"
+    except ImportError:
+        line += "; mlflow NOT importable"
+    return line
+
+
+# --------------------------------------------------------------------------------------------------
+# Servers
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def target(request) -> str:
+    return request.config.getoption("--target")
+
+
+@pytest.fixture(scope="session")
+def server(target, tmp_path_factory):
+    """The session-wide server under test (Hokusai, or the real MLflow server with --target=mlflow)."""
+    srv = ServerProcess(target, tmp_path_factory.mktemp(f"{target}-session"))
+    srv.start()
+    yield srv
+    srv.stop_gracefully_or_fail()
+
+
+@pytest.fixture
+def fresh_server(target, tmp_path_factory):
+    """Factory: start a brand-new server in a new temp dir (or `workdir=` to reuse a database).
+
+    `kind` defaults to the --target. Servers still running at the end of the test are stopped with
+    SIGTERM; a Hokusai server must then exit 0 within 10 s.
+    """
+    started: list[ServerProcess] = []
+
+    def start(kind: str | None = None, workdir=None) -> ServerProcess:
+        kind = kind or target
+        srv = ServerProcess(kind, workdir or tmp_path_factory.mktemp(f"{kind}-fresh"))
+        srv.start()
+        started.append(srv)
+        return srv
+
+    yield start
+    for srv in started:
+        if srv.alive():
+            srv.stop_gracefully_or_fail()
+
+
+@pytest.fixture
+def mlflow_server(tmp_path_factory):
+    """A fresh REAL `mlflow server` from the running venv (sqlite backend, proxied artifacts)."""
+    srv = ServerProcess("mlflow", tmp_path_factory.mktemp("mlflow-real"))
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(autouse=True)
+def _server_must_survive_each_test(request):
+    """If a test took the session server down, say so at that test rather than later."""
+    yield
+    if "server" in request.fixturenames:
+        srv = request.getfixturevalue("server")
+        if not srv.alive():
+            pytest.fail(
+                f"the {srv.kind} server died during this test (exit code {srv.proc.returncode}).\n"
+                f"--- log ---\n{srv.log_text()}"
+            )
+
+
+# --------------------------------------------------------------------------------------------------
+# Clients
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _isolated_mlflow_client_state(monkeypatch):
+    """No tracking URI, experiment or run leaks in from the environment or from another test."""
+    for name in CLIENT_ENV_TO_CLEAR:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+    monkeypatch.setenv("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+    yield
+    try:
+        import mlflow
+        import mlflow.tracking.fluent as fluent
+    except ImportError:
+        return
+    try:
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
+    except Exception:  # the server may already be gone (fresh servers); never mask the real result
+        pass
+    fluent._active_experiment_id = None
+
+
+@pytest.fixture
+def client(server):
+    """mlflow.MlflowClient bound to the server under test."""
+    import mlflow
+
+    return mlflow.MlflowClient(tracking_uri=server.url)
+
+
+@pytest.fixture
+def tracking_uri(server, monkeypatch) -> str:
+    """MLFLOW_TRACKING_URI set for fluent-API tests (mlflow.start_run, mlflow.log_metric, ...)."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
+    return server.url
+
+
+@pytest.fixture
+def api(server) -> Api:
+    """requests wrapper: api.post("/runs/create", {...}), api.get("/runs/get", {...})."""
+    return Api(server.url)
