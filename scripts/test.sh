@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds with AddressSanitizer + UBSan, and runs the whole suite:
+# GoogleTest unit tests, then the pytest integration tests once with the pinned MLflow client
+# and once with the newest one on PyPI, both against the sanitized binary.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+install_packages "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
+
+build_preset asan
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+
+log "unit tests (ASan/UBSan)"
+ctest --preset asan --output-on-failure -j 2
+
+pinned="$(ensure_venv "mlflow-$MLFLOW_PINNED" "mlflow==$MLFLOW_PINNED")"
+latest="$(ensure_venv mlflow-latest mlflow)"
+export HOKUSAI_BIN="$REPO_ROOT/build/asan/hokusai-registry"
+
+status=0
+for venv in "$pinned" "$latest"; do
+  version="$("$venv/bin/python" -c 'import mlflow; print(mlflow.__version__)')"
+  log "integration tests with mlflow $version"
+  (cd "$REPO_ROOT" && "$venv/bin/python" -m pytest tests/integration -q -p no:cacheprovider) || status=$?
+  if [ "$status" -eq 5 ]; then
+    echo "pytest collected no tests: the integration suite is missing" >&2
+    exit 1
+  fi
+  [ "$status" -eq 0 ] || break
+done
+exit "$status"
