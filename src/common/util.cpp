@@ -76,13 +76,17 @@ std::optional<std::string> Base64Decode(std::string_view text) {
     if (c >= 'A' && c <= 'Z') return c - 'A';
     if (c >= 'a' && c <= 'z') return c - 'a' + 26;
     if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+' || c == '-') return 62;
-    if (c == '/' || c == '_') return 63;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
     return -1;
   };
-  while (!text.empty() && text.back() == '=') text.remove_suffix(1);
-  if (text.size() % 4 == 1) return std::nullopt;
+  if (text.size() % 4 != 0) return std::nullopt;
+  std::size_t padding = 0;
+  if (!text.empty() && text.back() == '=') ++padding;
+  if (text.size() >= 2 && text[text.size() - 2] == '=') ++padding;
+  text.remove_suffix(padding);
   std::string out;
+  out.reserve(text.size() * 3 / 4);
   uint32_t buffer = 0;
   int bits = 0;
   for (char c : text) {
@@ -95,6 +99,8 @@ std::optional<std::string> Base64Decode(std::string_view text) {
       out.push_back(static_cast<char>((buffer >> bits) & 0xff));
     }
   }
+  // Leftover bits must be zero, or the text was not produced by an encoder.
+  if (bits > 0 && (buffer & ((1u << bits) - 1)) != 0) return std::nullopt;
   return out;
 }
 

@@ -5,11 +5,43 @@
 
 namespace hokusai::json {
 
+namespace {
+
+// Length of the valid UTF-8 sequence starting at `i`, or 0 when it is not valid.
+std::size_t Utf8SequenceLength(std::string_view s, std::size_t i) {
+  auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char lead = byte(i);
+  std::size_t n = lead >= 0xf0 && lead <= 0xf4 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc2 && lead < 0xe0 ? 2 : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  for (std::size_t k = 1; k < n; ++k) {
+    if ((byte(i + k) & 0xc0) != 0x80) return 0;
+  }
+  if (lead == 0xe0 && byte(i + 1) < 0xa0) return 0;  // overlong
+  if (lead == 0xed && byte(i + 1) >= 0xa0) return 0;  // surrogate
+  if (lead == 0xf0 && byte(i + 1) < 0x90) return 0;  // overlong
+  if (lead == 0xf4 && byte(i + 1) >= 0x90) return 0;  // above U+10FFFF
+  return n;
+}
+
+}  // namespace
+
 void AppendQuoted(std::string& out, std::string_view value) {
   static constexpr char kHex[] = "0123456789abcdef";
   out.push_back('"');
-  for (char c : value) {
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    char c = value[i];
     auto u = static_cast<unsigned char>(c);
+    if (u >= 0x80) {
+      // Invalid UTF-8 (possible from a query string) becomes U+FFFD so the body stays valid.
+      std::size_t n = Utf8SequenceLength(value, i);
+      if (n == 0) {
+        out += "\\ufffd";
+      } else {
+        out.append(value.substr(i, n));
+        i += n - 1;
+      }
+      continue;
+    }
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;

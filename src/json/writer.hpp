@@ -47,7 +47,8 @@ class Writer {
   bool after_key_ = false;
 };
 
-// Appends `value` to `out` as a quoted, escaped JSON string.
+// Appends `value` to `out` as a quoted, escaped JSON string. Bytes that are not valid UTF-8
+// are written as U+FFFD.
 void AppendQuoted(std::string& out, std::string_view value);
 
 // Shortest text that parses back to exactly `value` (finite values only).

@@ -60,7 +60,7 @@ Result<Args> Args::From(const http::Request& request) {
   }
   auto parsed = std::make_shared<Parsed>();
   if (parsed->parser.allocate(request.body.size() + simdjson::SIMDJSON_PADDING,
-                              limits::kMaxJsonDepth) != simdjson::SUCCESS) {
+                              limits::kMaxJsonDepth + 1) != simdjson::SUCCESS) {
     return Fail(ErrorCode::kInternalError, "out of memory");
   }
   auto error = parsed->parser.parse(request.body).get(parsed->root);

@@ -32,8 +32,10 @@ Result<void> ValidateKey(std::string_view key, std::string_view what) {
           key, what));
     }
   }
+  // As posixpath.normpath would: a name that normalizes to something else, to ".", or to a path
+  // starting with ".." (which includes "...x") is refused.
   bool not_unique = key.empty() || key.front() == '/' || key.back() == '/' ||
-                    key.find("//") != std::string_view::npos;
+                    key.find("//") != std::string_view::npos || key.substr(0, 2) == "..";
   std::size_t start = 0;
   while (!not_unique && start <= key.size()) {
     std::size_t end = key.find('/', start);

@@ -1,0 +1,1439 @@
+#include "store/sqlite/sqlite_tracking_store.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <regex>
+#include <set>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "common/error.hpp"
+#include "common/util.hpp"
+#include "store/search_filter.hpp"
+#include "store/tracking_store.hpp"
+#include "store/types.hpp"
+
+namespace hokusai::store::sqlite {
+namespace {
+
+// ---- builders -------------------------------------------------------------------------------
+
+Metric M(std::string key, double value, int64_t timestamp, int64_t step) {
+  Metric m;
+  m.key = std::move(key);
+  m.value = value;
+  m.timestamp = timestamp;
+  m.step = step;
+  return m;
+}
+
+Clause StringClause(EntityKind kind, std::string key, Comparator op, std::string value) {
+  Clause c;
+  c.kind = kind;
+  c.key = std::move(key);
+  c.op = op;
+  c.value_kind = Clause::ValueKind::kString;
+  c.string_value = std::move(value);
+  return c;
+}
+
+Clause NumberClause(EntityKind kind, std::string key, Comparator op, double value) {
+  Clause c;
+  c.kind = kind;
+  c.key = std::move(key);
+  c.op = op;
+  c.value_kind = Clause::ValueKind::kNumber;
+  c.number_value = value;
+  return c;
+}
+
+Clause ListClause(EntityKind kind, std::string key, Comparator op,
+                  std::vector<std::string> values) {
+  Clause c;
+  c.kind = kind;
+  c.key = std::move(key);
+  c.op = op;
+  c.value_kind = Clause::ValueKind::kList;
+  c.list_value = std::move(values);
+  return c;
+}
+
+OrderTerm Order(EntityKind kind, std::string key, bool ascending) {
+  OrderTerm term;
+  term.kind = kind;
+  term.key = std::move(key);
+  term.ascending = ascending;
+  return term;
+}
+
+DatasetInput Input(std::string name, std::string digest, std::vector<Tag> tags = {}) {
+  DatasetInput input;
+  input.dataset.name = std::move(name);
+  input.dataset.digest = std::move(digest);
+  input.dataset.source_type = "local";
+  input.dataset.source = "{\"uri\": \"/data\"}";
+  input.tags = std::move(tags);
+  return input;
+}
+
+std::optional<std::string> Find(const std::vector<Tag>& items, const std::string& key) {
+  for (const Tag& item : items) {
+    if (item.key == key) return item.value;
+  }
+  return std::nullopt;
+}
+
+std::optional<Metric> FindMetric(const store::Run& run, const std::string& key) {
+  for (const Metric& m : run.metrics) {
+    if (m.key == key) return m;
+  }
+  return std::nullopt;
+}
+
+std::vector<int64_t> Steps(const std::vector<Metric>& metrics) {
+  std::vector<int64_t> out;
+  for (const Metric& m : metrics) out.push_back(m.step);
+  return out;
+}
+
+void ExpectError(const Error& error, ErrorCode code) {
+  EXPECT_EQ(error.code, code) << ErrorCodeName(error.code) << ": " << error.message;
+  EXPECT_FALSE(error.message.empty());
+}
+
+// ---- fixture --------------------------------------------------------------------------------
+
+// A fresh database file in its own temporary directory for every test.
+class SqliteTrackingStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("hokusai-store-" + NewHexId());
+    std::filesystem::create_directories(dir_);
+    Open();
+  }
+
+  void TearDown() override {
+    store_.reset();
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+
+  void Open() {
+    auto store = SqliteTrackingStore::Open(SqliteOptions{(dir_ / "mlflow.db").string(), 2,
+                                                         "NORMAL"});
+    ASSERT_TRUE(store.has_value()) << store.error().message;
+    store_ = std::move(*store);
+  }
+
+  void Reopen() {
+    store_.reset();
+    Open();
+  }
+
+  std::string NewExperiment(const std::string& name, std::vector<Tag> tags = {}) {
+    auto id = store_->CreateExperiment(name, "", tags);
+    EXPECT_TRUE(id.has_value()) << name << ": " << (id ? "" : id.error().message);
+    return id ? *id : std::string();
+  }
+
+  store::Run NewRun(const std::string& experiment_id, const std::string& run_name = "",
+             int64_t start_time = 1000, std::vector<Tag> tags = {}) {
+    CreateRunArgs args;
+    args.experiment_id = experiment_id;
+    args.user_id = "tester";
+    args.run_name = run_name;
+    args.start_time = start_time;
+    args.tags = std::move(tags);
+    auto run = store_->CreateRun(args);
+    EXPECT_TRUE(run.has_value()) << (run ? "" : run.error().message);
+    return run ? *run : store::Run{};
+  }
+
+  void Log(const std::string& run_id, const std::vector<Metric>& metrics,
+           const std::vector<Tag>& params = {}, const std::vector<Tag>& tags = {}) {
+    auto logged = store_->LogBatch(run_id, metrics, params, tags);
+    EXPECT_TRUE(logged.has_value()) << (logged ? "" : logged.error().message);
+  }
+
+  store::Run Get(const std::string& run_id) {
+    auto run = store_->GetRun(run_id);
+    EXPECT_TRUE(run.has_value()) << (run ? "" : run.error().message);
+    return run ? *run : store::Run{};
+  }
+
+  Experiment GetExperiment(const std::string& id) {
+    auto experiment = store_->GetExperiment(id);
+    EXPECT_TRUE(experiment.has_value()) << (experiment ? "" : experiment.error().message);
+    return experiment ? *experiment : Experiment{};
+  }
+
+  std::vector<Metric> History(const std::string& run_id, const std::string& key) {
+    auto page = store_->GetMetricHistory(run_id, key, 0, 0);
+    EXPECT_TRUE(page.has_value()) << (page ? "" : page.error().message);
+    return page ? page->first : std::vector<Metric>{};
+  }
+
+  // store::Run names of one search page, in order.
+  std::vector<std::string> SearchNames(SearchRunsArgs args, bool* more = nullptr) {
+    auto page = store_->SearchRuns(args);
+    EXPECT_TRUE(page.has_value()) << (page ? "" : page.error().message);
+    std::vector<std::string> names;
+    if (!page) return names;
+    for (const store::Run& run : page->first) names.push_back(run.info.run_name);
+    if (more != nullptr) *more = page->second;
+    return names;
+  }
+
+  SearchRunsArgs InExperiment(const std::string& experiment_id) {
+    SearchRunsArgs args;
+    args.experiment_ids = {experiment_id};
+    return args;
+  }
+
+  // Names of one experiment search page, in order.
+  std::vector<std::string> SearchExperimentNames(SearchExperimentsArgs args,
+                                                 bool* more = nullptr) {
+    auto page = store_->SearchExperiments(args);
+    EXPECT_TRUE(page.has_value()) << (page ? "" : page.error().message);
+    std::vector<std::string> names;
+    if (!page) return names;
+    for (const Experiment& e : page->first) names.push_back(e.name);
+    if (more != nullptr) *more = page->second;
+    return names;
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<SqliteTrackingStore> store_;
+};
+
+using Names = std::vector<std::string>;
+
+// ---- experiments ----------------------------------------------------------------------------
+
+TEST_F(SqliteTrackingStoreTest, DefaultExperimentExists) {
+  Experiment e = GetExperiment("0");
+  EXPECT_EQ(e.experiment_id, "0");
+  EXPECT_EQ(e.name, "Default");
+  EXPECT_EQ(e.lifecycle_stage, "active");
+  EXPECT_EQ(e.artifact_location, "mlflow-artifacts:/0");
+  EXPECT_GT(e.creation_time, 0);
+  auto by_name = store_->GetExperimentByName("Default");
+  ASSERT_TRUE(by_name.has_value());
+  EXPECT_EQ(by_name->experiment_id, "0");
+}
+
+TEST_F(SqliteTrackingStoreTest, PingAnswers) { EXPECT_TRUE(store_->Ping().has_value()); }
+
+TEST_F(SqliteTrackingStoreTest, CreateExperimentAssignsNewIdsAndDefaultArtifactLocation) {
+  int64_t before = NowMillis();
+  std::string a = NewExperiment("a");
+  std::string b = NewExperiment("b");
+  int64_t after = NowMillis();
+  EXPECT_NE(a, b);
+  EXPECT_NE(a, "0");
+  ASSERT_TRUE(ParseInt64(a).has_value()) << a;
+  Experiment e = GetExperiment(a);
+  EXPECT_EQ(e.experiment_id, a);
+  EXPECT_EQ(e.name, "a");
+  EXPECT_EQ(e.lifecycle_stage, "active");
+  EXPECT_EQ(e.artifact_location, "mlflow-artifacts:/" + a);
+  EXPECT_GE(e.creation_time, before);
+  EXPECT_LE(e.creation_time, after);
+  EXPECT_EQ(e.last_update_time, e.creation_time);
+}
+
+TEST_F(SqliteTrackingStoreTest, CreateExperimentKeepsAnExplicitArtifactLocation) {
+  auto id = store_->CreateExperiment("x", "s3://bucket/path", {});
+  ASSERT_TRUE(id.has_value());
+  EXPECT_EQ(GetExperiment(*id).artifact_location, "s3://bucket/path");
+}
+
+TEST_F(SqliteTrackingStoreTest, CreateExperimentStoresTags) {
+  std::string id = NewExperiment("x", {{"team", "ml"}, {"note", "ü"}});
+  Experiment e = GetExperiment(id);
+  EXPECT_EQ(Find(e.tags, "team"), std::optional<std::string>("ml"));
+  EXPECT_EQ(Find(e.tags, "note"), std::optional<std::string>("ü"));
+}
+
+TEST_F(SqliteTrackingStoreTest, GetExperimentByNameFindsTheExperiment) {
+  std::string id = NewExperiment("by-name");
+  auto e = store_->GetExperimentByName("by-name");
+  ASSERT_TRUE(e.has_value()) << e.error().message;
+  EXPECT_EQ(e->experiment_id, id);
+}
+
+TEST_F(SqliteTrackingStoreTest, GetExperimentByUnknownNameIsNotFound) {
+  NewExperiment("known");
+  auto e = store_->GetExperimentByName("unknown");
+  ASSERT_FALSE(e.has_value());
+  ExpectError(e.error(), ErrorCode::kResourceDoesNotExist);
+  auto case_differs = store_->GetExperimentByName("KNOWN");
+  EXPECT_FALSE(case_differs.has_value());
+}
+
+TEST_F(SqliteTrackingStoreTest, GetUnknownExperimentIsNotFound) {
+  for (const char* id : {"999", "abc", "", "-1", "1.0"}) {
+    auto e = store_->GetExperiment(id);
+    ASSERT_FALSE(e.has_value()) << id;
+    ExpectError(e.error(), ErrorCode::kResourceDoesNotExist);
+  }
+}
+
+TEST_F(SqliteTrackingStoreTest, CreateExperimentWithTakenNameIsAlreadyExists) {
+  std::string id = NewExperiment("dup");
+  for (const char* name : {"dup", "Default"}) {
+    auto again = store_->CreateExperiment(name, "", {});
+    ASSERT_FALSE(again.has_value()) << name;
+    ExpectError(again.error(), ErrorCode::kResourceAlreadyExists);
+  }
+  // A deleted experiment still holds its name.
+  ASSERT_TRUE(store_->DeleteExperiment(id).has_value());
+  auto after_delete = store_->CreateExperiment("dup", "", {});
+  ASSERT_FALSE(after_delete.has_value());
+  ExpectError(after_delete.error(), ErrorCode::kResourceAlreadyExists);
+  SearchExperimentsArgs all;
+  all.view_type = ViewType::kAll;
+  EXPECT_EQ(SearchExperimentNames(all).size(), 2u);
+}
+
+TEST_F(SqliteTrackingStoreTest, RenameExperimentChangesTheName) {
+  std::string id = NewExperiment("old");
+  int64_t before = NowMillis();
+  ASSERT_TRUE(store_->RenameExperiment(id, "new").has_value());
+  Experiment e = GetExperiment(id);
+  EXPECT_EQ(e.name, "new");
+  EXPECT_GE(e.last_update_time, before);
+  EXPECT_FALSE(store_->GetExperimentByName("old").has_value());
+  auto by_new = store_->GetExperimentByName("new");
+  ASSERT_TRUE(by_new.has_value());
+  EXPECT_EQ(by_new->experiment_id, id);
+}
+
+TEST_F(SqliteTrackingStoreTest, RenameExperimentToItsOwnNameSucceeds) {
+  std::string id = NewExperiment("same");
+  EXPECT_TRUE(store_->RenameExperiment(id, "same").has_value());
+}
+
+TEST_F(SqliteTrackingStoreTest, RenameExperimentToTakenNameIsAlreadyExists) {
+  std::string a = NewExperiment("a");
+  NewExperiment("b");
+  auto renamed = store_->RenameExperiment(a, "b");
+  ASSERT_FALSE(renamed.has_value());
+  ExpectError(renamed.error(), ErrorCode::kResourceAlreadyExists);
+  EXPECT_EQ(GetExperiment(a).name, "a");
+}
+
+TEST_F(SqliteTrackingStoreTest, RenameDeletedExperimentIsInvalidState) {
+  std::string id = NewExperiment("gone");
+  ASSERT_TRUE(store_->DeleteExperiment(id).has_value());
+  auto renamed = store_->RenameExperiment(id, "back");
+  ASSERT_FALSE(renamed.has_value());
+  ExpectError(renamed.error(), ErrorCode::kInvalidState);
+}
+
+TEST_F(SqliteTrackingStoreTest, DeleteExperimentCascadesToItsRuns) {
+  std::string id = NewExperiment("doomed");
+  std::string other = NewExperiment("bystander");
+  store::Run r1 = NewRun(id, "r1");
+  store::Run r2 = NewRun(id, "r2");
+  store::Run keep = NewRun(other, "keep");
+  ASSERT_TRUE(store_->DeleteExperiment(id).has_value());
+  EXPECT_EQ(GetExperiment(id).lifecycle_stage, "deleted");
+  EXPECT_EQ(Get(r1.info.run_id).info.lifecycle_stage, "deleted");
+  EXPECT_EQ(Get(r2.info.run_id).info.lifecycle_stage, "deleted");
+  EXPECT_EQ(Get(keep.info.run_id).info.lifecycle_stage, "active");
+}
+
+TEST_F(SqliteTrackingStoreTest, RestoreExperimentRestoresItsRuns) {
+  std::string id = NewExperiment("back");
+  store::Run r1 = NewRun(id, "r1");
+  ASSERT_TRUE(store_->DeleteExperiment(id).has_value());
+  ASSERT_TRUE(store_->RestoreExperiment(id).has_value());
+  EXPECT_EQ(GetExperiment(id).lifecycle_stage, "active");
+  EXPECT_EQ(Get(r1.info.run_id).info.lifecycle_stage, "active");
+  EXPECT_EQ(SearchNames(InExperiment(id)), Names({"r1"}));
+}
+
+TEST_F(SqliteTrackingStoreTest, DeleteUnknownExperimentIsNotFound) {
+  auto deleted = store_->DeleteExperiment("42");
+  ASSERT_FALSE(deleted.has_value());
+  ExpectError(deleted.error(), ErrorCode::kResourceDoesNotExist);
+}
+
+TEST_F(SqliteTrackingStoreTest, SetExperimentTagAddsAndOverwrites) {
+  std::string id = NewExperiment("tagged");
+  ASSERT_TRUE(store_->SetExperimentTag(id, {"k", "v1"}).has_value());
+  EXPECT_EQ(Find(GetExperiment(id).tags, "k"), std::optional<std::string>("v1"));
+  ASSERT_TRUE(store_->SetExperimentTag(id, {"k", "v2"}).has_value());
+  Experiment e = GetExperiment(id);
+  EXPECT_EQ(Find(e.tags, "k"), std::optional<std::string>("v2"));
+  EXPECT_EQ(e.tags.size(), 1u);
+}
+
+TEST_F(SqliteTrackingStoreTest, DeleteExperimentTagRemovesIt) {
+  std::string id = NewExperiment("tagged", {{"a", "1"}, {"b", "2"}});
+  ASSERT_TRUE(store_->DeleteExperimentTag(id, "a").has_value());
+  Experiment e = GetExperiment(id);
+  EXPECT_FALSE(Find(e.tags, "a").has_value());
+  EXPECT_EQ(Find(e.tags, "b"), std::optional<std::string>("2"));
+}
+
+TEST_F(SqliteTrackingStoreTest, DeleteMissingExperimentTagIsNotFound) {
+  std::string id = NewExperiment("tagged");
+  auto deleted = store_->DeleteExperimentTag(id, "nope");
+  ASSERT_FALSE(deleted.has_value());
+  ExpectError(deleted.error(), ErrorCode::kResourceDoesNotExist);
+}
+
+TEST_F(SqliteTrackingStoreTest, ExperimentTagsNeedAnActiveExperiment) {
+  std::string id = NewExperiment("gone", {{"a", "1"}});
+  ASSERT_TRUE(store_->DeleteExperiment(id).has_value());
+  auto set = store_->SetExperimentTag(id, {"k", "v"});
+  ASSERT_FALSE(set.has_value());
+  ExpectError(set.error(), ErrorCode::kInvalidParameterValue);
+  auto deleted = store_->DeleteExperimentTag(id, "a");
+  ASSERT_FALSE(deleted.has_value());
+  ExpectError(deleted.error(), ErrorCode::kInvalidParameterValue);
+}
+
+// ---- runs -----------------------------------------------------------------------------------
+
+TEST_F(SqliteTrackingStoreTest, CreateRunFillsRunInfo) {
+  std::string id = NewExperiment("runs");
+  store::Run run = NewRun(id, "named", 1234);
+  const RunInfo& info = run.info;
+  EXPECT_EQ(info.run_id.size(), 32u);
+  EXPECT_EQ(info.run_id.find_first_not_of("0123456789abcdef"), std::string::npos);
+  EXPECT_EQ(info.experiment_id, id);
+  EXPECT_EQ(info.user_id, "tester");
+  EXPECT_EQ(info.status, "RUNNING");
+  EXPECT_EQ(info.start_time, 1234);
+  EXPECT_FALSE(info.end_time.has_value());
+  EXPECT_EQ(info.lifecycle_stage, "active");
+  EXPECT_EQ(info.artifact_uri, "mlflow-artifacts:/" + id + "/" + info.run_id + "/artifacts");
+  store::Run again = Get(info.run_id);
+  EXPECT_EQ(again.info.run_name, "named");
+  EXPECT_EQ(again.info.start_time, 1234);
+}
+
+TEST_F(SqliteTrackingStoreTest, CreateRunWithoutNameGeneratesNameAndRunNameTag) {
+  store::Run run = NewRun("0");
+  EXPECT_TRUE(std::regex_match(run.info.run_name, std::regex("^[a-z]+-[a-z]+-[0-9]{1,3}$")))
+      << run.info.run_name;
+  EXPECT_EQ(Find(run.tags, "mlflow.runName"), std::optional<std::string>(run.info.run_name));
+  store::Run stored = Get(run.info.run_id);
+  EXPECT_EQ(stored.info.run_name, run.info.run_name);
+  EXPECT_EQ(Find(stored.tags, "mlflow.runName"), std::optional<std::string>(run.info.run_name));
+}
+
+TEST_F(SqliteTrackingStoreTest, CreateRunWithNameAddsRunNameTag) {
+  store::Run run = NewRun("0", "given");
+  EXPECT_EQ(run.info.run_name, "given");
+  EXPECT_EQ(Find(Get(run.info.run_id).tags, "mlflow.runName"), std::optional<std::string>("given"));
+}
+
+TEST_F(SqliteTrackingStoreTest, CreateRunTakesNameFromRunNameTag) {
+  store::Run run = NewRun("0", "", 1000, {{"mlflow.runName", "from-tag"}, {"other", "x"}});
+  EXPECT_EQ(run.info.run_name, "from-tag");
+  store::Run stored = Get(run.info.run_id);
+  EXPECT_EQ(stored.info.run_name, "from-tag");
+  EXPECT_EQ(Find(stored.tags, "mlflow.runName"), std::optional<std::string>("from-tag"));
+  EXPECT_EQ(Find(stored.tags, "other"), std::optional<std::string>("x"));
+}
+
+TEST_F(SqliteTrackingStoreTest, CreateRunAcceptsMatchingNameAndTag) {
+  store::Run run = NewRun("0", "same", 1000, {{"mlflow.runName", "same"}});
+  EXPECT_EQ(run.info.run_name, "same");
+}
+
+TEST_F(SqliteTrackingStoreTest, CreateRunWithConflictingNameAndTagFails) {
+  std::string id = NewExperiment("conflict");
+  CreateRunArgs args;
+  args.experiment_id = id;
+  args.run_name = "a";
+  args.tags = {{"mlflow.runName", "b"}};
+  auto run = store_->CreateRun(args);
+  ASSERT_FALSE(run.has_value());
+  ExpectError(run.error(), ErrorCode::kInvalidParameterValue);
+  SearchRunsArgs all = InExperiment(id);
+  all.view_type = ViewType::kAll;
+  EXPECT_TRUE(SearchNames(all).empty());
+}
+
+TEST_F(SqliteTrackingStoreTest, CreateRunWithoutExperimentUsesTheDefault) {
+  CreateRunArgs args;
+  auto run = store_->CreateRun(args);
+  ASSERT_TRUE(run.has_value()) << run.error().message;
+  EXPECT_EQ(run->info.experiment_id, "0");
+}
+
+TEST_F(SqliteTrackingStoreTest, CreateRunInUnknownExperimentIsNotFound) {
+  CreateRunArgs args;
+  args.experiment_id = "77";
+  auto run = store_->CreateRun(args);
+  ASSERT_FALSE(run.has_value());
+  ExpectError(run.error(), ErrorCode::kResourceDoesNotExist);
+}
+
+TEST_F(SqliteTrackingStoreTest, CreateRunInDeletedExperimentFails) {
+  std::string id = NewExperiment("deleted");
+  ASSERT_TRUE(store_->DeleteExperiment(id).has_value());
+  CreateRunArgs args;
+  args.experiment_id = id;
+  auto run = store_->CreateRun(args);
+  ASSERT_FALSE(run.has_value());
+  ExpectError(run.error(), ErrorCode::kInvalidParameterValue);
+}
+
+TEST_F(SqliteTrackingStoreTest, GetUnknownRunIsNotFound) {
+  auto run = store_->GetRun(NewHexId());
+  ASSERT_FALSE(run.has_value());
+  ExpectError(run.error(), ErrorCode::kResourceDoesNotExist);
+}
+
+TEST_F(SqliteTrackingStoreTest, UpdateRunSetsStatusEndTimeAndName) {
+  store::Run run = NewRun("0", "before");
+  UpdateRunArgs update;
+  update.run_id = run.info.run_id;
+  update.status = "FINISHED";
+  update.end_time = 5000;
+  update.run_name = "after";
+  auto info = store_->UpdateRun(update);
+  ASSERT_TRUE(info.has_value()) << info.error().message;
+  EXPECT_EQ(info->status, "FINISHED");
+  EXPECT_EQ(info->end_time, std::optional<int64_t>(5000));
+  EXPECT_EQ(info->run_name, "after");
+  store::Run stored = Get(run.info.run_id);
+  EXPECT_EQ(stored.info.status, "FINISHED");
+  EXPECT_EQ(stored.info.end_time, std::optional<int64_t>(5000));
+  EXPECT_EQ(stored.info.run_name, "after");
+  EXPECT_EQ(Find(stored.tags, "mlflow.runName"), std::optional<std::string>("after"));
+}
+
+TEST_F(SqliteTrackingStoreTest, UpdateRunKeepsUnsetFields) {
+  store::Run run = NewRun("0", "kept");
+  UpdateRunArgs update;
+  update.run_id = run.info.run_id;
+  update.status = "KILLED";
+  ASSERT_TRUE(store_->UpdateRun(update).has_value());
+  store::Run stored = Get(run.info.run_id);
+  EXPECT_EQ(stored.info.status, "KILLED");
+  EXPECT_EQ(stored.info.run_name, "kept");
+  EXPECT_FALSE(stored.info.end_time.has_value());
+}
+
+TEST_F(SqliteTrackingStoreTest, SetRunNameTagRenamesTheRun) {
+  store::Run run = NewRun("0", "first");
+  ASSERT_TRUE(store_->SetRunTag(run.info.run_id, {"mlflow.runName", "second"}).has_value());
+  EXPECT_EQ(Get(run.info.run_id).info.run_name, "second");
+}
+
+TEST_F(SqliteTrackingStoreTest, SetRunTagAddsAndOverwrites) {
+  store::Run run = NewRun("0");
+  ASSERT_TRUE(store_->SetRunTag(run.info.run_id, {"k", "1"}).has_value());
+  ASSERT_TRUE(store_->SetRunTag(run.info.run_id, {"k", "2"}).has_value());
+  EXPECT_EQ(Find(Get(run.info.run_id).tags, "k"), std::optional<std::string>("2"));
+}
+
+TEST_F(SqliteTrackingStoreTest, DeleteRunTagRemovesIt) {
+  store::Run run = NewRun("0", "", 1000, {{"k", "v"}});
+  ASSERT_TRUE(store_->DeleteRunTag(run.info.run_id, "k").has_value());
+  EXPECT_FALSE(Find(Get(run.info.run_id).tags, "k").has_value());
+}
+
+TEST_F(SqliteTrackingStoreTest, DeleteMissingRunTagIsNotFound) {
+  store::Run run = NewRun("0");
+  auto deleted = store_->DeleteRunTag(run.info.run_id, "nope");
+  ASSERT_FALSE(deleted.has_value());
+  ExpectError(deleted.error(), ErrorCode::kResourceDoesNotExist);
+}
+
+TEST_F(SqliteTrackingStoreTest, DeleteRunMarksItDeletedAndRestoreRevivesIt) {
+  store::Run run = NewRun("0");
+  ASSERT_TRUE(store_->DeleteRun(run.info.run_id).has_value());
+  EXPECT_EQ(Get(run.info.run_id).info.lifecycle_stage, "deleted");
+  ASSERT_TRUE(store_->RestoreRun(run.info.run_id).has_value());
+  EXPECT_EQ(Get(run.info.run_id).info.lifecycle_stage, "active");
+}
+
+TEST_F(SqliteTrackingStoreTest, DeleteUnknownRunIsNotFound) {
+  auto deleted = store_->DeleteRun(NewHexId());
+  ASSERT_FALSE(deleted.has_value());
+  ExpectError(deleted.error(), ErrorCode::kResourceDoesNotExist);
+}
+
+TEST_F(SqliteTrackingStoreTest, WritesToADeletedRunAreInvalid) {
+  store::Run run = NewRun("0", "", 1000, {{"t", "v"}});
+  const std::string& id = run.info.run_id;
+  ASSERT_TRUE(store_->DeleteRun(id).has_value());
+
+  std::vector<std::pair<std::string, Result<void>>> attempts;
+  attempts.emplace_back("LogBatch metric", store_->LogBatch(id, {M("m", 1, 1, 0)}, {}, {}));
+  attempts.emplace_back("LogBatch param", store_->LogBatch(id, {}, {{"p", "1"}}, {}));
+  attempts.emplace_back("SetRunTag", store_->SetRunTag(id, {"k", "v"}));
+  attempts.emplace_back("DeleteRunTag", store_->DeleteRunTag(id, "t"));
+  attempts.emplace_back("LogInputs", store_->LogInputs(id, {Input("d", "1")}, {}));
+  attempts.emplace_back("LogOutputs", store_->LogOutputs(id, {ModelOutput{"m-1", 0}}));
+  UpdateRunArgs update;
+  update.run_id = id;
+  update.status = "FINISHED";
+  auto updated = store_->UpdateRun(update);
+  attempts.emplace_back("UpdateRun",
+                        updated ? Result<void>() : Result<void>(tl::unexpected(updated.error())));
+  for (const auto& [what, result] : attempts) {
+    SCOPED_TRACE(what);
+    ASSERT_FALSE(result.has_value());
+    ExpectError(result.error(), ErrorCode::kInvalidParameterValue);
+  }
+  store::Run stored = Get(id);
+  EXPECT_EQ(stored.info.lifecycle_stage, "deleted");
+  EXPECT_EQ(stored.info.status, "RUNNING");
+  EXPECT_TRUE(stored.metrics.empty());
+  EXPECT_TRUE(stored.params.empty());
+  EXPECT_EQ(Find(stored.tags, "t"), std::optional<std::string>("v"));
+}
+
+// ---- logging --------------------------------------------------------------------------------
+
+TEST_F(SqliteTrackingStoreTest, LogBatchWritesMetricsParamsAndTags) {
+  store::Run run = NewRun("0");
+  Log(run.info.run_id, {M("loss", 0.5, 10, 1), M("acc", 0.9, 10, 1)}, {{"lr", "0.01"}},
+      {{"team", "ml"}});
+  store::Run stored = Get(run.info.run_id);
+  auto loss = FindMetric(stored, "loss");
+  ASSERT_TRUE(loss.has_value());
+  EXPECT_EQ(loss->value, 0.5);
+  EXPECT_EQ(loss->timestamp, 10);
+  EXPECT_EQ(loss->step, 1);
+  EXPECT_TRUE(FindMetric(stored, "acc").has_value());
+  EXPECT_EQ(Find(stored.params, "lr"), std::optional<std::string>("0.01"));
+  EXPECT_EQ(Find(stored.tags, "team"), std::optional<std::string>("ml"));
+}
+
+TEST_F(SqliteTrackingStoreTest, LogBatchWithConflictingParamWritesNothing) {
+  store::Run run = NewRun("0");
+  const std::string& id = run.info.run_id;
+  Log(id, {}, {{"p", "1"}});
+  auto logged = store_->LogBatch(id, {M("m", 1.0, 10, 0), M("m2", 2.0, 10, 0)},
+                                 {{"new", "x"}, {"p", "2"}, {"later", "y"}}, {{"t", "v"}});
+  ASSERT_FALSE(logged.has_value());
+  ExpectError(logged.error(), ErrorCode::kInvalidParameterValue);
+
+  store::Run stored = Get(id);
+  EXPECT_EQ(stored.params.size(), 1u);
+  EXPECT_EQ(Find(stored.params, "p"), std::optional<std::string>("1"));
+  EXPECT_FALSE(Find(stored.params, "new").has_value());
+  EXPECT_FALSE(Find(stored.params, "later").has_value());
+  EXPECT_TRUE(stored.metrics.empty());
+  EXPECT_TRUE(History(id, "m").empty());
+  EXPECT_TRUE(History(id, "m2").empty());
+  EXPECT_FALSE(Find(stored.tags, "t").has_value());
+}
+
+TEST_F(SqliteTrackingStoreTest, LogBatchWithConflictingParamsInOneBatchWritesNothing) {
+  store::Run run = NewRun("0");
+  auto logged = store_->LogBatch(run.info.run_id, {M("m", 1.0, 10, 0)},
+                                 {{"p", "1"}, {"p", "2"}}, {});
+  ASSERT_FALSE(logged.has_value());
+  ExpectError(logged.error(), ErrorCode::kInvalidParameterValue);
+  store::Run stored = Get(run.info.run_id);
+  EXPECT_TRUE(stored.params.empty());
+  EXPECT_TRUE(stored.metrics.empty());
+}
+
+TEST_F(SqliteTrackingStoreTest, LogBatchAcceptsTheSameParamValueAgain) {
+  store::Run run = NewRun("0");
+  Log(run.info.run_id, {}, {{"p", "1"}});
+  Log(run.info.run_id, {}, {{"p", "1"}, {"q", "2"}});
+  store::Run stored = Get(run.info.run_id);
+  EXPECT_EQ(Find(stored.params, "p"), std::optional<std::string>("1"));
+  EXPECT_EQ(Find(stored.params, "q"), std::optional<std::string>("2"));
+}
+
+TEST_F(SqliteTrackingStoreTest, LogBatchToUnknownRunIsNotFound) {
+  auto logged = store_->LogBatch(NewHexId(), {M("m", 1, 1, 0)}, {}, {});
+  ASSERT_FALSE(logged.has_value());
+  ExpectError(logged.error(), ErrorCode::kResourceDoesNotExist);
+}
+
+TEST_F(SqliteTrackingStoreTest, LatestMetricPrefersTheHighestStep) {
+  store::Run run = NewRun("0");
+  Log(run.info.run_id, {M("m", 1.0, 5, 2)});
+  Log(run.info.run_id, {M("m", 100.0, 999, 1)});  // later timestamp, larger value, lower step
+  auto latest = FindMetric(Get(run.info.run_id), "m");
+  ASSERT_TRUE(latest.has_value());
+  EXPECT_EQ(latest->step, 2);
+  EXPECT_EQ(latest->value, 1.0);
+  EXPECT_EQ(latest->timestamp, 5);
+}
+
+TEST_F(SqliteTrackingStoreTest, LatestMetricPrefersTheLatestTimestampWithinAStep) {
+  store::Run run = NewRun("0");
+  Log(run.info.run_id, {M("m", 5.0, 10, 1)});
+  Log(run.info.run_id, {M("m", -5.0, 20, 1)});
+  Log(run.info.run_id, {M("m", 50.0, 15, 1)});
+  auto latest = FindMetric(Get(run.info.run_id), "m");
+  ASSERT_TRUE(latest.has_value());
+  EXPECT_EQ(latest->timestamp, 20);
+  EXPECT_EQ(latest->value, -5.0);
+}
+
+TEST_F(SqliteTrackingStoreTest, LatestMetricPrefersTheLargestValueOnTies) {
+  store::Run run = NewRun("0");
+  Log(run.info.run_id, {M("m", 1.0, 10, 1)});
+  Log(run.info.run_id, {M("m", 3.0, 10, 1)});
+  Log(run.info.run_id, {M("m", 2.0, 10, 1)});
+  auto latest = FindMetric(Get(run.info.run_id), "m");
+  ASSERT_TRUE(latest.has_value());
+  EXPECT_EQ(latest->value, 3.0);
+}
+
+TEST_F(SqliteTrackingStoreTest, LatestMetricDoesNotDependOnLoggingOrder) {
+  std::vector<Metric> points = {M("m", 7.0, 30, 0), M("m", 1.0, 10, 3), M("m", 2.0, 10, 3),
+                                M("m", 9.0, 5, 3), M("m", 0.5, 40, 2)};
+  store::Run forward = NewRun("0", "forward");
+  store::Run backward = NewRun("0", "backward");
+  store::Run batched = NewRun("0", "batched");
+  for (const Metric& m : points) Log(forward.info.run_id, {m});
+  for (auto it = points.rbegin(); it != points.rend(); ++it) Log(backward.info.run_id, {*it});
+  Log(batched.info.run_id, points);
+  for (const store::Run* run : {&forward, &backward, &batched}) {
+    SCOPED_TRACE(run->info.run_name);
+    auto latest = FindMetric(Get(run->info.run_id), "m");
+    ASSERT_TRUE(latest.has_value());
+    EXPECT_EQ(latest->step, 3);
+    EXPECT_EQ(latest->timestamp, 10);
+    EXPECT_EQ(latest->value, 2.0);
+  }
+}
+
+TEST_F(SqliteTrackingStoreTest, NanMetricRoundTrips) {
+  store::Run run = NewRun("0");
+  Log(run.info.run_id, {M("m", std::numeric_limits<double>::quiet_NaN(), 10, 0)});
+  auto latest = FindMetric(Get(run.info.run_id), "m");
+  ASSERT_TRUE(latest.has_value());
+  EXPECT_TRUE(std::isnan(latest->value)) << latest->value;
+  std::vector<Metric> history = History(run.info.run_id, "m");
+  ASSERT_EQ(history.size(), 1u);
+  EXPECT_TRUE(std::isnan(history[0].value)) << history[0].value;
+}
+
+TEST_F(SqliteTrackingStoreTest, NanAndZeroAtTheSamePointAreDistinct) {
+  store::Run run = NewRun("0");
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  Log(run.info.run_id, {M("m", 0.0, 10, 0), M("m", nan, 10, 0)});
+  std::vector<Metric> history = History(run.info.run_id, "m");
+  ASSERT_EQ(history.size(), 2u);
+  EXPECT_NE(std::isnan(history[0].value), std::isnan(history[1].value));
+}
+
+TEST_F(SqliteTrackingStoreTest, PositiveInfinityIsStoredAsTheLargestDouble) {
+  store::Run run = NewRun("0");
+  Log(run.info.run_id, {M("m", std::numeric_limits<double>::infinity(), 10, 0)});
+  auto latest = FindMetric(Get(run.info.run_id), "m");
+  ASSERT_TRUE(latest.has_value());
+  EXPECT_EQ(latest->value, std::numeric_limits<double>::max());
+  std::vector<Metric> history = History(run.info.run_id, "m");
+  ASSERT_EQ(history.size(), 1u);
+  EXPECT_EQ(history[0].value, std::numeric_limits<double>::max());
+}
+
+TEST_F(SqliteTrackingStoreTest, NegativeInfinityIsStoredAsTheLowestDouble) {
+  store::Run run = NewRun("0");
+  Log(run.info.run_id, {M("m", -std::numeric_limits<double>::infinity(), 10, 0)});
+  auto latest = FindMetric(Get(run.info.run_id), "m");
+  ASSERT_TRUE(latest.has_value());
+  EXPECT_EQ(latest->value, std::numeric_limits<double>::lowest());
+}
+
+TEST_F(SqliteTrackingStoreTest, IdenticalMetricPointsAreStoredOnce) {
+  store::Run run = NewRun("0");
+  Log(run.info.run_id, {M("m", 1.5, 10, 1), M("m", 1.5, 10, 1)});
+  Log(run.info.run_id, {M("m", 1.5, 10, 1)});
+  EXPECT_EQ(History(run.info.run_id, "m").size(), 1u);
+}
+
+TEST_F(SqliteTrackingStoreTest, MetricPointsDifferingInAnyFieldAreAllKept) {
+  store::Run run = NewRun("0");
+  Log(run.info.run_id,
+      {M("m", 1.5, 10, 1), M("m", 2.5, 10, 1), M("m", 1.5, 11, 1), M("m", 1.5, 10, 2)});
+  EXPECT_EQ(History(run.info.run_id, "m").size(), 4u);
+}
+
+TEST_F(SqliteTrackingStoreTest, MetricHistoryIsOrderedByTimestampThenStep) {
+  store::Run run = NewRun("0");
+  Log(run.info.run_id, {M("m", 1, 30, 0), M("m", 2, 10, 5), M("m", 3, 20, 1), M("m", 4, 10, 2),
+                        M("other", 9, 1, 0)});
+  std::vector<Metric> history = History(run.info.run_id, "m");
+  ASSERT_EQ(history.size(), 4u);
+  std::vector<std::pair<int64_t, int64_t>> order;
+  for (const Metric& m : history) {
+    order.emplace_back(m.timestamp, m.step);
+    EXPECT_EQ(m.key, "m");
+    EXPECT_EQ(m.run_id, run.info.run_id);
+  }
+  EXPECT_EQ(order, (std::vector<std::pair<int64_t, int64_t>>{{10, 2}, {10, 5}, {20, 1}, {30, 0}}));
+}
+
+TEST_F(SqliteTrackingStoreTest, MetricHistoryPagesWithOffsetAndMore) {
+  store::Run run = NewRun("0");
+  std::vector<Metric> points;
+  for (int i = 0; i < 5; ++i) points.push_back(M("m", i, 100 + i, i));
+  Log(run.info.run_id, points);
+  const std::string& id = run.info.run_id;
+
+  auto first = store_->GetMetricHistory(id, "m", 0, 2);
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(Steps(first->first), (std::vector<int64_t>{0, 1}));
+  EXPECT_TRUE(first->second);
+  auto second = store_->GetMetricHistory(id, "m", 2, 2);
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(Steps(second->first), (std::vector<int64_t>{2, 3}));
+  EXPECT_TRUE(second->second);
+  auto last = store_->GetMetricHistory(id, "m", 4, 2);
+  ASSERT_TRUE(last.has_value());
+  EXPECT_EQ(Steps(last->first), (std::vector<int64_t>{4}));
+  EXPECT_FALSE(last->second);
+}
+
+TEST_F(SqliteTrackingStoreTest, MetricHistoryExactlyFillingAPageHasNoMore) {
+  store::Run run = NewRun("0");
+  Log(run.info.run_id, {M("m", 1, 1, 0), M("m", 2, 2, 1)});
+  auto page = store_->GetMetricHistory(run.info.run_id, "m", 0, 2);
+  ASSERT_TRUE(page.has_value());
+  EXPECT_EQ(page->first.size(), 2u);
+  EXPECT_FALSE(page->second);
+}
+
+TEST_F(SqliteTrackingStoreTest, MetricHistoryWithoutLimitReturnsEverything) {
+  store::Run run = NewRun("0");
+  std::vector<Metric> points;
+  for (int i = 0; i < 30; ++i) points.push_back(M("m", i, i, i));
+  Log(run.info.run_id, points);
+  auto page = store_->GetMetricHistory(run.info.run_id, "m", 0, 0);
+  ASSERT_TRUE(page.has_value());
+  EXPECT_EQ(page->first.size(), 30u);
+  EXPECT_FALSE(page->second);
+}
+
+TEST_F(SqliteTrackingStoreTest, MetricHistoryOfUnknownRunIsNotFound) {
+  auto page = store_->GetMetricHistory(NewHexId(), "m", 0, 0);
+  ASSERT_FALSE(page.has_value());
+  ExpectError(page.error(), ErrorCode::kResourceDoesNotExist);
+}
+
+TEST_F(SqliteTrackingStoreTest, MetricHistoryKeepsModelAndDatasetFields) {
+  store::Run run = NewRun("0");
+  Metric m = M("m", 1, 1, 0);
+  m.model_id = "m-123";
+  m.dataset_name = "train";
+  m.dataset_digest = "abc";
+  Log(run.info.run_id, {m, M("m", 2, 2, 1)});
+  std::vector<Metric> history = History(run.info.run_id, "m");
+  ASSERT_EQ(history.size(), 2u);
+  EXPECT_EQ(history[0].model_id, "m-123");
+  EXPECT_EQ(history[0].dataset_name, "train");
+  EXPECT_EQ(history[0].dataset_digest, "abc");
+  EXPECT_EQ(history[1].model_id, "");
+}
+
+// ---- bulk interval sampling -----------------------------------------------------------------
+
+TEST_F(SqliteTrackingStoreTest, BulkIntervalKeepsMinAndMaxStepsWithinTheLimit) {
+  store::Run run = NewRun("0");
+  std::vector<Metric> points;
+  for (int step = 0; step < 100; ++step) points.push_back(M("m", step * 0.5, 1000 + step, step));
+  Log(run.info.run_id, points);
+  for (int64_t max_results : {1, 2, 3, 10, 99}) {
+    SCOPED_TRACE(max_results);
+    auto sampled = store_->GetMetricHistoryBulkInterval({run.info.run_id}, "m", std::nullopt,
+                                                        std::nullopt, max_results);
+    ASSERT_TRUE(sampled.has_value()) << sampled.error().message;
+    std::set<int64_t> steps;
+    for (const Metric& m : *sampled) {
+      steps.insert(m.step);
+      EXPECT_EQ(m.value, m.step * 0.5);
+      EXPECT_EQ(m.run_id, run.info.run_id);
+    }
+    EXPECT_LE(static_cast<int64_t>(steps.size()), max_results);
+    EXPECT_EQ(static_cast<int64_t>(sampled->size()), static_cast<int64_t>(steps.size()));
+    ASSERT_FALSE(steps.empty());
+    EXPECT_EQ(*steps.begin(), 0);
+    if (max_results > 1) {
+      EXPECT_EQ(*steps.rbegin(), 99);
+      EXPECT_EQ(static_cast<int64_t>(steps.size()), max_results);
+    }
+  }
+}
+
+TEST_F(SqliteTrackingStoreTest, BulkIntervalReturnsEveryStepUnderTheLimit) {
+  store::Run run = NewRun("0");
+  Log(run.info.run_id, {M("m", 1, 1, 0), M("m", 2, 2, 5), M("m", 3, 3, 7)});
+  auto sampled = store_->GetMetricHistoryBulkInterval({run.info.run_id}, "m", std::nullopt,
+                                                      std::nullopt, 10);
+  ASSERT_TRUE(sampled.has_value());
+  EXPECT_EQ(Steps(*sampled), (std::vector<int64_t>{0, 5, 7}));
+}
+
+TEST_F(SqliteTrackingStoreTest, BulkIntervalRespectsTheStepRange) {
+  store::Run run = NewRun("0");
+  std::vector<Metric> points;
+  for (int step = 0; step < 50; ++step) points.push_back(M("m", step, step, step));
+  Log(run.info.run_id, points);
+  auto sampled =
+      store_->GetMetricHistoryBulkInterval({run.info.run_id}, "m", int64_t{10}, int64_t{20}, 3);
+  ASSERT_TRUE(sampled.has_value());
+  std::set<int64_t> steps;
+  for (const Metric& m : *sampled) steps.insert(m.step);
+  EXPECT_LE(steps.size(), 3u);
+  ASSERT_FALSE(steps.empty());
+  EXPECT_EQ(*steps.begin(), 10);
+  EXPECT_EQ(*steps.rbegin(), 20);
+}
+
+TEST_F(SqliteTrackingStoreTest, BulkIntervalSamplesEachRunSeparately) {
+  store::Run a = NewRun("0", "a");
+  store::Run b = NewRun("0", "b");
+  std::vector<Metric> a_points;
+  std::vector<Metric> b_points;
+  for (int step = 0; step < 20; ++step) a_points.push_back(M("m", 1, step, step));
+  for (int step = 100; step < 130; ++step) b_points.push_back(M("m", 2, step, step));
+  Log(a.info.run_id, a_points);
+  Log(b.info.run_id, b_points);
+  auto sampled = store_->GetMetricHistoryBulkInterval({a.info.run_id, b.info.run_id}, "m",
+                                                      std::nullopt, std::nullopt, 4);
+  ASSERT_TRUE(sampled.has_value());
+  std::set<int64_t> a_steps;
+  std::set<int64_t> b_steps;
+  for (const Metric& m : *sampled) {
+    if (m.run_id == a.info.run_id) {
+      a_steps.insert(m.step);
+    } else {
+      EXPECT_EQ(m.run_id, b.info.run_id);
+      b_steps.insert(m.step);
+    }
+  }
+  EXPECT_EQ(a_steps.size(), 4u);
+  EXPECT_EQ(b_steps.size(), 4u);
+  ASSERT_FALSE(a_steps.empty());
+  ASSERT_FALSE(b_steps.empty());
+  EXPECT_EQ(*a_steps.begin(), 0);
+  EXPECT_EQ(*a_steps.rbegin(), 19);
+  EXPECT_EQ(*b_steps.begin(), 100);
+  EXPECT_EQ(*b_steps.rbegin(), 129);
+}
+
+// ---- inputs and outputs ---------------------------------------------------------------------
+
+TEST_F(SqliteTrackingStoreTest, LogInputsRecordsDatasetsAndTheirTags) {
+  store::Run run = NewRun("0");
+  ASSERT_TRUE(store_->LogInputs(run.info.run_id,
+                                {Input("train", "d1", {{"mlflow.data.context", "training"}}),
+                                 Input("eval", "d2")},
+                                {"model-1"})
+                  .has_value());
+  // Logging the same dataset again does not duplicate it.
+  ASSERT_TRUE(store_->LogInputs(run.info.run_id, {Input("train", "d1")}, {}).has_value());
+  store::Run stored = Get(run.info.run_id);
+  ASSERT_EQ(stored.dataset_inputs.size(), 2u);
+  EXPECT_EQ(stored.dataset_inputs[0].dataset.name, "train");
+  EXPECT_EQ(stored.dataset_inputs[0].dataset.digest, "d1");
+  EXPECT_EQ(Find(stored.dataset_inputs[0].tags, "mlflow.data.context"),
+            std::optional<std::string>("training"));
+  EXPECT_EQ(stored.dataset_inputs[1].dataset.name, "eval");
+  EXPECT_EQ(stored.model_inputs, (std::vector<std::string>{"model-1"}));
+}
+
+TEST_F(SqliteTrackingStoreTest, LogOutputsRecordsModels) {
+  store::Run run = NewRun("0");
+  ASSERT_TRUE(store_->LogOutputs(run.info.run_id, {ModelOutput{"m-1", 3}}).has_value());
+  store::Run stored = Get(run.info.run_id);
+  ASSERT_EQ(stored.model_outputs.size(), 1u);
+  EXPECT_EQ(stored.model_outputs[0].model_id, "m-1");
+  EXPECT_EQ(stored.model_outputs[0].step, 3);
+}
+
+// ---- search runs ----------------------------------------------------------------------------
+
+TEST_F(SqliteTrackingStoreTest, SearchRunsFiltersOnTheLatestMetricValue) {
+  std::string exp = NewExperiment("search");
+  store::Run high = NewRun(exp, "high", 3);
+  store::Run dropped = NewRun(exp, "dropped", 2);
+  NewRun(exp, "missing", 1);
+  Log(high.info.run_id, {M("acc", 0.9, 1, 0)});
+  Log(dropped.info.run_id, {M("acc", 0.95, 1, 0), M("acc", 0.2, 2, 1)});
+  SearchRunsArgs args = InExperiment(exp);
+  args.filter = {NumberClause(EntityKind::kMetric, "acc", Comparator::kGt, 0.5)};
+  EXPECT_EQ(SearchNames(args), Names({"high"}));
+  args.filter = {NumberClause(EntityKind::kMetric, "acc", Comparator::kLe, 0.2)};
+  EXPECT_EQ(SearchNames(args), Names({"dropped"}));
+}
+
+TEST_F(SqliteTrackingStoreTest, SearchRunsFiltersOnParams) {
+  std::string exp = NewExperiment("search");
+  store::Run a = NewRun(exp, "a", 3);
+  store::Run b = NewRun(exp, "b", 2);
+  NewRun(exp, "none", 1);
+  Log(a.info.run_id, {}, {{"lr", "0.1"}});
+  Log(b.info.run_id, {}, {{"lr", "0.2"}});
+  SearchRunsArgs args = InExperiment(exp);
+  args.filter = {StringClause(EntityKind::kParam, "lr", Comparator::kEq, "0.1")};
+  EXPECT_EQ(SearchNames(args), Names({"a"}));
+  // As in MLflow, a run without the param matches no comparison on it, not even '!='.
+  args.filter = {StringClause(EntityKind::kParam, "lr", Comparator::kNe, "0.1")};
+  EXPECT_EQ(SearchNames(args), Names({"b"}));
+}
+
+TEST_F(SqliteTrackingStoreTest, SearchRunsFiltersOnTags) {
+  std::string exp = NewExperiment("search");
+  NewRun(exp, "a", 3, {{"env", "prod"}});
+  NewRun(exp, "b", 2, {{"env", "dev"}});
+  NewRun(exp, "c", 1);
+  SearchRunsArgs args = InExperiment(exp);
+  args.filter = {StringClause(EntityKind::kTag, "env", Comparator::kEq, "prod")};
+  EXPECT_EQ(SearchNames(args), Names({"a"}));
+  args.filter = {StringClause(EntityKind::kTag, "mlflow.runName", Comparator::kEq, "c")};
+  EXPECT_EQ(SearchNames(args), Names({"c"}));
+}
+
+TEST_F(SqliteTrackingStoreTest, SearchRunsFiltersOnAttributes) {
+  std::string exp = NewExperiment("search");
+  store::Run a = NewRun(exp, "a", 100);
+  NewRun(exp, "b", 200);
+  NewRun(exp, "c", 300);
+  UpdateRunArgs finish;
+  finish.run_id = a.info.run_id;
+  finish.status = "FINISHED";
+  ASSERT_TRUE(store_->UpdateRun(finish).has_value());
+  SearchRunsArgs args = InExperiment(exp);
+  args.filter = {StringClause(EntityKind::kAttribute, "run_name", Comparator::kEq, "b")};
+  EXPECT_EQ(SearchNames(args), Names({"b"}));
+  args.filter = {StringClause(EntityKind::kAttribute, "status", Comparator::kEq, "FINISHED")};
+  EXPECT_EQ(SearchNames(args), Names({"a"}));
+  args.filter = {NumberClause(EntityKind::kAttribute, "start_time", Comparator::kGe, 200)};
+  EXPECT_EQ(SearchNames(args), Names({"c", "b"}));
+  args.filter = {StringClause(EntityKind::kAttribute, "run_id", Comparator::kEq, a.info.run_id)};
+  EXPECT_EQ(SearchNames(args), Names({"a"}));
+}
+
+TEST_F(SqliteTrackingStoreTest, SearchRunsFiltersOnDatasets) {
+  std::string exp = NewExperiment("search");
+  store::Run a = NewRun(exp, "a", 3);
+  store::Run b = NewRun(exp, "b", 2);
+  NewRun(exp, "none", 1);
+  ASSERT_TRUE(store_->LogInputs(a.info.run_id,
+                                {Input("train", "d1", {{"mlflow.data.context", "training"}})}, {})
+                  .has_value());
+  ASSERT_TRUE(store_->LogInputs(b.info.run_id,
+                                {Input("eval", "d2", {{"mlflow.data.context", "evaluation"}})},
+                                {})
+                  .has_value());
+  SearchRunsArgs args = InExperiment(exp);
+  args.filter = {StringClause(EntityKind::kDataset, "name", Comparator::kEq, "train")};
+  EXPECT_EQ(SearchNames(args), Names({"a"}));
+  args.filter = {StringClause(EntityKind::kDataset, "digest", Comparator::kEq, "d2")};
+  EXPECT_EQ(SearchNames(args), Names({"b"}));
+  args.filter = {StringClause(EntityKind::kDataset, "context", Comparator::kEq, "evaluation")};
+  EXPECT_EQ(SearchNames(args), Names({"b"}));
+}
+
+TEST_F(SqliteTrackingStoreTest, SearchRunsFiltersWithInAndNotIn) {
+  std::string exp = NewExperiment("search");
+  NewRun(exp, "a", 3, {{"k", "x"}});
+  NewRun(exp, "b", 2, {{"k", "y"}});
+  NewRun(exp, "c", 1, {{"k", "z"}});
+  SearchRunsArgs args = InExperiment(exp);
+  args.filter = {ListClause(EntityKind::kAttribute, "run_name", Comparator::kIn, {"a", "c", "q"})};
+  EXPECT_EQ(SearchNames(args), Names({"a", "c"}));
+  args.filter = {ListClause(EntityKind::kTag, "k", Comparator::kNotIn, {"x", "y"})};
+  EXPECT_EQ(SearchNames(args), Names({"c"}));
+}
+
+TEST_F(SqliteTrackingStoreTest, SearchRunsLikeIsCaseSensitive) {
+  std::string exp = NewExperiment("search");
+  NewRun(exp, "Alpha", 3);
+  NewRun(exp, "alpha", 2);
+  NewRun(exp, "ALPHABET", 1);
+  SearchRunsArgs args = InExperiment(exp);
+  args.filter = {StringClause(EntityKind::kAttribute, "run_name", Comparator::kLike, "Alpha%")};
+  EXPECT_EQ(SearchNames(args), Names({"Alpha"}));
+  args.filter = {StringClause(EntityKind::kAttribute, "run_name", Comparator::kLike, "%lph%")};
+  EXPECT_EQ(SearchNames(args), Names({"Alpha", "alpha"}));
+}
+
+TEST_F(SqliteTrackingStoreTest, SearchRunsILikeIsCaseInsensitive) {
+  std::string exp = NewExperiment("search");
+  NewRun(exp, "Alpha", 3);
+  NewRun(exp, "alpha", 2);
+  NewRun(exp, "ALPHABET", 1);
+  NewRun(exp, "beta", 0);
+  SearchRunsArgs args = InExperiment(exp);
+  args.filter = {StringClause(EntityKind::kAttribute, "run_name", Comparator::kILike, "alPHA%")};
+  EXPECT_EQ(SearchNames(args), Names({"Alpha", "alpha", "ALPHABET"}));
+}
+
+TEST_F(SqliteTrackingStoreTest, SearchRunsCombinesClausesWithAnd) {
+  std::string exp = NewExperiment("search");
+  NewRun(exp, "a", 3, {{"env", "prod"}, {"team", "x"}});
+  NewRun(exp, "b", 2, {{"env", "prod"}, {"team", "y"}});
+  NewRun(exp, "c", 1, {{"env", "dev"}, {"team", "x"}});
+  SearchRunsArgs args = InExperiment(exp);
+  args.filter = {StringClause(EntityKind::kTag, "env", Comparator::kEq, "prod"),
+                 StringClause(EntityKind::kTag, "team", Comparator::kEq, "x")};
+  EXPECT_EQ(SearchNames(args), Names({"a"}));
+}
+
+TEST_F(SqliteTrackingStoreTest, SearchRunsOnlySearchesTheGivenExperiments) {
+  std::string one = NewExperiment("one");
+  std::string two = NewExperiment("two");
+  std::string three = NewExperiment("three");
+  NewRun(one, "in-one", 3);
+  NewRun(two, "in-two", 2);
+  NewRun(three, "in-three", 1);
+  SearchRunsArgs args;
+  args.experiment_ids = {one, three};
+  EXPECT_EQ(SearchNames(args), Names({"in-one", "in-three"}));
+  args.experiment_ids = {};
+  EXPECT_TRUE(SearchNames(args).empty());
+}
+
+TEST_F(SqliteTrackingStoreTest, SearchRunsDefaultOrderIsStartTimeDescending) {
+  std::string exp = NewExperiment("search");
+  NewRun(exp, "t100", 100);
+  NewRun(exp, "t300", 300);
+  NewRun(exp, "t200", 200);
+  EXPECT_EQ(SearchNames(InExperiment(exp)), Names({"t300", "t200", "t100"}));
+}
+
+TEST_F(SqliteTrackingStoreTest, SearchRunsOrdersByMetricAscendingWithMissingValuesLast) {
+  std::string exp = NewExperiment("search");
+  store::Run low = NewRun(exp, "low", 1);
+  store::Run high = NewRun(exp, "high", 2);
+  store::Run nan = NewRun(exp, "nan", 3);
+  NewRun(exp, "missing", 4);
+  store::Run negative = NewRun(exp, "negative", 5);
+  Log(low.info.run_id, {M("m", 1.0, 1, 0)});
+  Log(high.info.run_id, {M("m", 3.0, 1, 0)});
+  Log(nan.info.run_id, {M("m", std::numeric_limits<double>::quiet_NaN(), 1, 0)});
+  Log(negative.info.run_id, {M("m", -2.0, 1, 0)});
+  SearchRunsArgs args = InExperiment(exp);
+  args.order_by = {Order(EntityKind::kMetric, "m", true)};
+  EXPECT_EQ(SearchNames(args), Names({"negative", "low", "high", "nan", "missing"}));
+}
+
+TEST_F(SqliteTrackingStoreTest, SearchRunsOrdersByMetricDescendingWithMissingValuesLast) {
+  std::string exp = NewExperiment("search");
+  store::Run low = NewRun(exp, "low", 1);
+  store::Run high = NewRun(exp, "high", 2);
+  store::Run nan = NewRun(exp, "nan", 3);
+  NewRun(exp, "missing", 4);
+  Log(low.info.run_id, {M("m", 1.0, 1, 0)});
+  Log(high.info.run_id, {M("m", 3.0, 1, 0)});
+  Log(nan.info.run_id, {M("m", std::numeric_limits<double>::quiet_NaN(), 1, 0)});
+  SearchRunsArgs args = InExperiment(exp);
+  args.order_by = {Order(EntityKind::kMetric, "m", false)};
+  EXPECT_EQ(SearchNames(args), Names({"high", "low", "nan", "missing"}));
+}
+
+TEST_F(SqliteTrackingStoreTest, SearchRunsOrdersByParamWithMissingValuesLast) {
+  std::string exp = NewExperiment("search");
+  store::Run a = NewRun(exp, "a", 1);
+  store::Run b = NewRun(exp, "b", 2);
+  NewRun(exp, "none", 3);
+  Log(a.info.run_id, {}, {{"p", "x"}});
+  Log(b.info.run_id, {}, {{"p", "y"}});
+  SearchRunsArgs args = InExperiment(exp);
+  args.order_by = {Order(EntityKind::kParam, "p", false)};
+  EXPECT_EQ(SearchNames(args), Names({"b", "a", "none"}));
+  args.order_by = {Order(EntityKind::kParam, "p", true)};
+  EXPECT_EQ(SearchNames(args), Names({"a", "b", "none"}));
+}
+
+TEST_F(SqliteTrackingStoreTest, SearchRunsOrdersByAttributeThenStartTime) {
+  std::string exp = NewExperiment("search");
+  NewRun(exp, "b", 1);
+  NewRun(exp, "a", 2);
+  NewRun(exp, "b", 3);
+  NewRun(exp, "c", 4);
+  SearchRunsArgs args = InExperiment(exp);
+  args.order_by = {Order(EntityKind::kAttribute, "run_name", true)};
+  auto page = store_->SearchRuns(args);
+  ASSERT_TRUE(page.has_value());
+  std::vector<std::pair<std::string, int64_t>> got;
+  for (const store::Run& run : page->first) {
+    got.emplace_back(run.info.run_name, run.info.start_time);
+  }
+  // Ties on the requested key fall back to start_time DESC.
+  EXPECT_EQ(got, (std::vector<std::pair<std::string, int64_t>>{{"a", 2}, {"b", 3}, {"b", 1},
+                                                               {"c", 4}}));
+}
+
+TEST_F(SqliteTrackingStoreTest, SearchRunsPagesWithOffsetAndMore) {
+  std::string exp = NewExperiment("search");
+  for (int i = 1; i <= 5; ++i) NewRun(exp, "r" + std::to_string(i), i);
+  SearchRunsArgs args = InExperiment(exp);
+  args.max_results = 2;
+  bool more = false;
+  EXPECT_EQ(SearchNames(args, &more), Names({"r5", "r4"}));
+  EXPECT_TRUE(more);
+  args.offset = 2;
+  EXPECT_EQ(SearchNames(args, &more), Names({"r3", "r2"}));
+  EXPECT_TRUE(more);
+  args.offset = 4;
+  EXPECT_EQ(SearchNames(args, &more), Names({"r1"}));
+  EXPECT_FALSE(more);
+  args.offset = 10;
+  EXPECT_TRUE(SearchNames(args, &more).empty());
+  EXPECT_FALSE(more);
+}
+
+TEST_F(SqliteTrackingStoreTest, SearchRunsPageThatEndsExactlyHasNoMore) {
+  std::string exp = NewExperiment("search");
+  for (int i = 1; i <= 4; ++i) NewRun(exp, "r" + std::to_string(i), i);
+  SearchRunsArgs args = InExperiment(exp);
+  args.max_results = 2;
+  args.offset = 2;
+  bool more = true;
+  EXPECT_EQ(SearchNames(args, &more), Names({"r2", "r1"}));
+  EXPECT_FALSE(more);
+}
+
+TEST_F(SqliteTrackingStoreTest, SearchRunsReturnsFullRuns) {
+  std::string exp = NewExperiment("search");
+  store::Run run = NewRun(exp, "full", 1, {{"t", "v"}});
+  Log(run.info.run_id, {M("m", 2.0, 1, 0)}, {{"p", "1"}});
+  auto page = store_->SearchRuns(InExperiment(exp));
+  ASSERT_TRUE(page.has_value());
+  ASSERT_EQ(page->first.size(), 1u);
+  const store::Run& found = page->first[0];
+  EXPECT_EQ(found.info.run_id, run.info.run_id);
+  EXPECT_EQ(Find(found.params, "p"), std::optional<std::string>("1"));
+  EXPECT_EQ(Find(found.tags, "t"), std::optional<std::string>("v"));
+  ASSERT_TRUE(FindMetric(found, "m").has_value());
+  EXPECT_EQ(FindMetric(found, "m")->value, 2.0);
+}
+
+TEST_F(SqliteTrackingStoreTest, DeletedRunIsExcludedFromActiveOnly) {
+  std::string exp = NewExperiment("search");
+  NewRun(exp, "alive", 2);
+  store::Run dead = NewRun(exp, "dead", 1);
+  ASSERT_TRUE(store_->DeleteRun(dead.info.run_id).has_value());
+  SearchRunsArgs args = InExperiment(exp);
+  args.view_type = ViewType::kActiveOnly;
+  EXPECT_EQ(SearchNames(args), Names({"alive"}));
+  args.view_type = ViewType::kDeletedOnly;
+  EXPECT_EQ(SearchNames(args), Names({"dead"}));
+  args.view_type = ViewType::kAll;
+  EXPECT_EQ(SearchNames(args), Names({"alive", "dead"}));
+}
+
+// ---- search experiments ---------------------------------------------------------------------
+
+TEST_F(SqliteTrackingStoreTest, SearchExperimentsFiltersByName) {
+  NewExperiment("Project-A");
+  NewExperiment("project-b");
+  NewExperiment("other");
+  SearchExperimentsArgs args;
+  args.order_by = {Order(EntityKind::kAttribute, "name", true)};
+  args.filter = {StringClause(EntityKind::kAttribute, "name", Comparator::kEq, "other")};
+  EXPECT_EQ(SearchExperimentNames(args), Names({"other"}));
+  args.filter = {StringClause(EntityKind::kAttribute, "name", Comparator::kLike, "project%")};
+  EXPECT_EQ(SearchExperimentNames(args), Names({"project-b"}));
+  args.filter = {StringClause(EntityKind::kAttribute, "name", Comparator::kILike, "project%")};
+  EXPECT_EQ(SearchExperimentNames(args), Names({"Project-A", "project-b"}));
+  args.filter = {StringClause(EntityKind::kAttribute, "name", Comparator::kNe, "other")};
+  EXPECT_EQ(SearchExperimentNames(args), Names({"Default", "Project-A", "project-b"}));
+}
+
+TEST_F(SqliteTrackingStoreTest, SearchExperimentsFiltersByTag) {
+  NewExperiment("a", {{"team", "ml"}});
+  NewExperiment("b", {{"team", "infra"}});
+  NewExperiment("c");
+  SearchExperimentsArgs args;
+  args.filter = {StringClause(EntityKind::kTag, "team", Comparator::kEq, "ml")};
+  EXPECT_EQ(SearchExperimentNames(args), Names({"a"}));
+  args.filter = {StringClause(EntityKind::kTag, "team", Comparator::kLike, "%a%")};
+  EXPECT_EQ(SearchExperimentNames(args), Names({"b"}));
+}
+
+TEST_F(SqliteTrackingStoreTest, SearchExperimentsFiltersByCreationTime) {
+  NewExperiment("a");
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  std::string b = NewExperiment("b");
+  int64_t b_created = GetExperiment(b).creation_time;
+  SearchExperimentsArgs args;
+  args.filter = {NumberClause(EntityKind::kAttribute, "creation_time", Comparator::kGe,
+                              static_cast<double>(b_created))};
+  EXPECT_EQ(SearchExperimentNames(args), Names({"b"}));
+}
+
+TEST_F(SqliteTrackingStoreTest, SearchExperimentsDefaultOrderIsNewestFirst) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));  // after Default's creation
+  NewExperiment("first");
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  NewExperiment("second");
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  NewExperiment("third");
+  EXPECT_EQ(SearchExperimentNames(SearchExperimentsArgs{}),
+            Names({"third", "second", "first", "Default"}));
+}
+
+TEST_F(SqliteTrackingStoreTest, SearchExperimentsOrdersByName) {
+  NewExperiment("b");
+  NewExperiment("c");
+  NewExperiment("a");
+  SearchExperimentsArgs args;
+  args.order_by = {Order(EntityKind::kAttribute, "name", true)};
+  EXPECT_EQ(SearchExperimentNames(args), Names({"Default", "a", "b", "c"}));
+  args.order_by = {Order(EntityKind::kAttribute, "name", false)};
+  EXPECT_EQ(SearchExperimentNames(args), Names({"c", "b", "a", "Default"}));
+}
+
+TEST_F(SqliteTrackingStoreTest, SearchExperimentsHonoursViewType) {
+  NewExperiment("alive");
+  std::string dead = NewExperiment("dead");
+  ASSERT_TRUE(store_->DeleteExperiment(dead).has_value());
+  SearchExperimentsArgs args;
+  args.order_by = {Order(EntityKind::kAttribute, "name", true)};
+  args.view_type = ViewType::kActiveOnly;
+  EXPECT_EQ(SearchExperimentNames(args), Names({"Default", "alive"}));
+  args.view_type = ViewType::kDeletedOnly;
+  EXPECT_EQ(SearchExperimentNames(args), Names({"dead"}));
+  args.view_type = ViewType::kAll;
+  EXPECT_EQ(SearchExperimentNames(args), Names({"Default", "alive", "dead"}));
+}
+
+TEST_F(SqliteTrackingStoreTest, SearchExperimentsPagesWithOffsetAndMore) {
+  for (const char* name : {"a", "b", "c", "d"}) NewExperiment(name);
+  SearchExperimentsArgs args;
+  args.order_by = {Order(EntityKind::kAttribute, "name", true)};
+  args.max_results = 2;
+  bool more = false;
+  EXPECT_EQ(SearchExperimentNames(args, &more), Names({"Default", "a"}));
+  EXPECT_TRUE(more);
+  args.offset = 2;
+  EXPECT_EQ(SearchExperimentNames(args, &more), Names({"b", "c"}));
+  EXPECT_TRUE(more);
+  args.offset = 4;
+  EXPECT_EQ(SearchExperimentNames(args, &more), Names({"d"}));
+  EXPECT_FALSE(more);
+}
+
+TEST_F(SqliteTrackingStoreTest, SearchExperimentsReturnsTags) {
+  NewExperiment("tagged", {{"k", "v"}});
+  SearchExperimentsArgs args;
+  args.filter = {StringClause(EntityKind::kAttribute, "name", Comparator::kEq, "tagged")};
+  auto page = store_->SearchExperiments(args);
+  ASSERT_TRUE(page.has_value());
+  ASSERT_EQ(page->first.size(), 1u);
+  EXPECT_EQ(Find(page->first[0].tags, "k"), std::optional<std::string>("v"));
+}
+
+// ---- concurrency ----------------------------------------------------------------------------
+
+TEST_F(SqliteTrackingStoreTest, ConcurrentLogBatchCallsAllCommit) {
+  store::Run run = NewRun("0");
+  const std::string id = run.info.run_id;
+  constexpr int kThreads = 4;
+  constexpr int kBatches = 25;
+  std::vector<std::thread> threads;
+  std::vector<int> failures(kThreads, 0);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kBatches; ++i) {
+        auto logged = store_->LogBatch(id, {M("m", t, i, t * kBatches + i)},
+                                       {{"p" + std::to_string(t) + "-" + std::to_string(i), "v"}},
+                                       {});
+        if (!logged) ++failures[t];
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(failures[t], 0) << "thread " << t;
+  EXPECT_EQ(History(id, "m").size(), static_cast<std::size_t>(kThreads * kBatches));
+  EXPECT_EQ(Get(id).params.size(), static_cast<std::size_t>(kThreads * kBatches));
+}
+
+TEST_F(SqliteTrackingStoreTest, ConcurrentCreateExperimentAssignsDistinctIds) {
+  constexpr int kThreads = 4;
+  constexpr int kEach = 10;
+  std::vector<std::thread> threads;
+  std::vector<std::vector<std::string>> ids(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        auto id = store_->CreateExperiment(
+            "exp-" + std::to_string(t) + "-" + std::to_string(i), "", {});
+        ids[t].push_back(id ? *id : "error: " + id.error().message);
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  std::set<std::string> distinct;
+  for (const auto& list : ids) {
+    for (const std::string& id : list) {
+      EXPECT_TRUE(ParseInt64(id).has_value()) << id;
+      distinct.insert(id);
+    }
+  }
+  EXPECT_EQ(distinct.size(), static_cast<std::size_t>(kThreads * kEach));
+}
+
+// ---- durability -----------------------------------------------------------------------------
+
+TEST_F(SqliteTrackingStoreTest, CommittedDataSurvivesReopen) {
+  std::string exp = NewExperiment("durable", {{"k", "v"}});
+  store::Run run = NewRun(exp, "kept", 42, {{"t", "1"}});
+  Log(run.info.run_id, {M("m", 0.25, 7, 3)}, {{"p", "x"}});
+  Reopen();
+  ASSERT_NE(store_, nullptr);
+
+  Experiment e = GetExperiment(exp);
+  EXPECT_EQ(e.name, "durable");
+  EXPECT_EQ(Find(e.tags, "k"), std::optional<std::string>("v"));
+  store::Run stored = Get(run.info.run_id);
+  EXPECT_EQ(stored.info.run_name, "kept");
+  EXPECT_EQ(stored.info.start_time, 42);
+  EXPECT_EQ(Find(stored.tags, "t"), std::optional<std::string>("1"));
+  EXPECT_EQ(Find(stored.params, "p"), std::optional<std::string>("x"));
+  auto m = FindMetric(stored, "m");
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->value, 0.25);
+  EXPECT_EQ(History(run.info.run_id, "m").size(), 1u);
+}
+
+TEST_F(SqliteTrackingStoreTest, ReopenKeepsIdsAndTheSingleDefaultExperiment) {
+  std::string first = NewExperiment("first");
+  Reopen();
+  ASSERT_NE(store_, nullptr);
+  std::string second = NewExperiment("second");
+  EXPECT_NE(first, second);
+  SearchExperimentsArgs all;
+  all.view_type = ViewType::kAll;
+  all.order_by = {Order(EntityKind::kAttribute, "name", true)};
+  EXPECT_EQ(SearchExperimentNames(all), Names({"Default", "first", "second"}));
+}
+
+TEST_F(SqliteTrackingStoreTest, FailedWriteLeavesNothingAfterReopen) {
+  store::Run run = NewRun("0");
+  Log(run.info.run_id, {}, {{"p", "1"}});
+  ASSERT_FALSE(store_->LogBatch(run.info.run_id, {M("m", 1, 1, 0)}, {{"p", "2"}}, {}).has_value());
+  Reopen();
+  ASSERT_NE(store_, nullptr);
+  store::Run stored = Get(run.info.run_id);
+  EXPECT_TRUE(stored.metrics.empty());
+  EXPECT_EQ(Find(stored.params, "p"), std::optional<std::string>("1"));
+}
+
+}  // namespace
+}  // namespace hokusai::store::sqlite
