@@ -83,7 +83,10 @@ Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path,
   for (const std::string& pragma :
        {std::string("PRAGMA journal_mode=WAL"), "PRAGMA synchronous=" + synchronous,
         std::string("PRAGMA foreign_keys=ON"), std::string("PRAGMA case_sensitive_like=ON"),
-        std::string("PRAGMA temp_store=MEMORY")}) {
+        std::string("PRAGMA temp_store=MEMORY"),
+        // Reads through a memory map instead of pread(), and a page cache that holds the hot
+        // b-tree levels: both cut the kernel copying that dominated log-batch profiles.
+        std::string("PRAGMA mmap_size=1073741824"), std::string("PRAGMA cache_size=-16384")}) {
     if (auto ok = conn->Exec(pragma); !ok) {
       return Fail(ErrorCode::kInternalError,
                   fmt::format("cannot configure SQLite database '{}': {}", path,
@@ -131,6 +134,15 @@ ConnectionPool::Lease ConnectionPool::Acquire() {
   auto conn = std::move(idle_.back());
   idle_.pop_back();
   return Lease(this, std::move(conn));
+}
+
+ConnectionPool::Lease ConnectionPool::AcquireWriter() {
+  std::unique_lock writer(writer_mutex_);
+  std::unique_lock lock(mutex_);
+  available_.wait(lock, [this] { return !idle_.empty(); });
+  auto conn = std::move(idle_.back());
+  idle_.pop_back();
+  return Lease(this, std::move(conn), std::move(writer));
 }
 
 void ConnectionPool::Release(std::unique_ptr<Connection> conn) {

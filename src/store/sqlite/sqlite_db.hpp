@@ -78,8 +78,9 @@ class ConnectionPool {
 
   class Lease {
    public:
-    Lease(ConnectionPool* pool, std::unique_ptr<Connection> conn)
-        : pool_(pool), conn_(std::move(conn)) {}
+    Lease(ConnectionPool* pool, std::unique_ptr<Connection> conn,
+          std::unique_lock<std::mutex> writer = {})
+        : writer_(std::move(writer)), pool_(pool), conn_(std::move(conn)) {}
     Lease(Lease&&) = default;
     ~Lease() {
       if (conn_) pool_->Release(std::move(conn_));
@@ -88,14 +89,21 @@ class ConnectionPool {
     Connection* operator->() { return conn_.get(); }
 
    private:
+    std::unique_lock<std::mutex> writer_;  // held for the lease's lifetime by writers
     ConnectionPool* pool_;
     std::unique_ptr<Connection> conn_;
   };
 
+  // A connection for reads.
   Lease Acquire();
+  // A connection for a write transaction, holding the pool's writer lock while leased. Writers
+  // queue here instead of in SQLite's busy handler, which sleeps and retries in no order and
+  // starves some writers under contention.
+  Lease AcquireWriter();
 
  private:
   void Release(std::unique_ptr<Connection> conn);
+  std::mutex writer_mutex_;
   std::mutex mutex_;
   std::condition_variable available_;
   std::vector<std::unique_ptr<Connection>> idle_;

@@ -420,7 +420,7 @@ Result<std::unique_ptr<SqliteTrackingStore>> SqliteTrackingStore::Open(
     const SqliteOptions& options) {
   HK_TRY(pool, ConnectionPool::Open(options.path, options.connections, options.synchronous));
   {
-    auto conn = pool->Acquire();
+    auto conn = pool->AcquireWriter();
     HK_CHECK(ApplyMigrations(*conn));
   }
   return std::unique_ptr<SqliteTrackingStore>(new SqliteTrackingStore(std::move(pool)));
@@ -439,7 +439,7 @@ Result<void> SqliteTrackingStore::Ping() {
 Result<std::string> SqliteTrackingStore::CreateExperiment(const std::string& name,
                                                           const std::string& artifact_location,
                                                           const std::vector<Tag>& tags) {
-  auto conn = pool_->Acquire();
+  auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
   HK_TRY(exists, conn->Prepare("SELECT 1 FROM experiments WHERE name = ?"));
   exists.Bind(1, name);
@@ -534,7 +534,7 @@ Result<std::pair<std::vector<Experiment>, bool>> SqliteTrackingStore::SearchExpe
   q.Add(" OFFSET ");
   q.Value(args.offset);
 
-  auto conn = pool_->Acquire();
+  auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, false));
   HK_TRY(stmt, PrepareQuery(*conn, q));
   std::vector<std::string> ids;
@@ -586,18 +586,18 @@ Result<void> SetExperimentStage(Connection& conn, const std::string& id, std::st
 }  // namespace
 
 Result<void> SqliteTrackingStore::DeleteExperiment(const std::string& experiment_id) {
-  auto conn = pool_->Acquire();
+  auto conn = pool_->AcquireWriter();
   return SetExperimentStage(*conn, experiment_id, kActive, kDeleted);
 }
 
 Result<void> SqliteTrackingStore::RestoreExperiment(const std::string& experiment_id) {
-  auto conn = pool_->Acquire();
+  auto conn = pool_->AcquireWriter();
   return SetExperimentStage(*conn, experiment_id, kDeleted, kActive);
 }
 
 Result<void> SqliteTrackingStore::RenameExperiment(const std::string& experiment_id,
                                                    const std::string& new_name) {
-  auto conn = pool_->Acquire();
+  auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
   HK_TRY(experiment, LoadExperimentById(*conn, experiment_id));
   if (experiment.lifecycle_stage != kActive) {
@@ -619,7 +619,7 @@ Result<void> SqliteTrackingStore::RenameExperiment(const std::string& experiment
 
 Result<void> SqliteTrackingStore::SetExperimentTag(const std::string& experiment_id,
                                                    const Tag& tag) {
-  auto conn = pool_->Acquire();
+  auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
   HK_TRY(experiment, RequireActiveExperiment(*conn, experiment_id));
   (void)experiment;
@@ -632,7 +632,7 @@ Result<void> SqliteTrackingStore::SetExperimentTag(const std::string& experiment
 
 Result<void> SqliteTrackingStore::DeleteExperimentTag(const std::string& experiment_id,
                                                       const std::string& key) {
-  auto conn = pool_->Acquire();
+  auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
   HK_TRY(experiment, RequireActiveExperiment(*conn, experiment_id));
   (void)experiment;
@@ -649,7 +649,7 @@ Result<void> SqliteTrackingStore::DeleteExperimentTag(const std::string& experim
 // ---- runs -----------------------------------------------------------------------------------
 
 Result<Run> SqliteTrackingStore::CreateRun(const CreateRunArgs& args) {
-  auto conn = pool_->Acquire();
+  auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
   std::string experiment_id = args.experiment_id.empty() ? "0" : args.experiment_id;
   HK_TRY(experiment, RequireActiveExperiment(*conn, experiment_id));
@@ -693,7 +693,7 @@ Result<Run> SqliteTrackingStore::GetRun(const std::string& run_id) {
 }
 
 Result<RunInfo> SqliteTrackingStore::UpdateRun(const UpdateRunArgs& args) {
-  auto conn = pool_->Acquire();
+  auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
   HK_TRY(info, RequireActiveRun(*conn, args.run_id));
   if (args.status) info.status = *args.status;
@@ -738,12 +738,12 @@ Result<void> SetRunStage(Connection& conn, const std::string& run_id, std::strin
 }  // namespace
 
 Result<void> SqliteTrackingStore::DeleteRun(const std::string& run_id) {
-  auto conn = pool_->Acquire();
+  auto conn = pool_->AcquireWriter();
   return SetRunStage(*conn, run_id, kDeleted);
 }
 
 Result<void> SqliteTrackingStore::RestoreRun(const std::string& run_id) {
-  auto conn = pool_->Acquire();
+  auto conn = pool_->AcquireWriter();
   return SetRunStage(*conn, run_id, kActive);
 }
 
@@ -790,7 +790,7 @@ Result<std::pair<std::vector<Run>, bool>> SqliteTrackingStore::SearchRuns(
 }
 
 Result<void> SqliteTrackingStore::SetRunTag(const std::string& run_id, const Tag& tag) {
-  auto conn = pool_->Acquire();
+  auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
   HK_TRY(info, RequireActiveRun(*conn, run_id));
   (void)info;
@@ -799,7 +799,7 @@ Result<void> SqliteTrackingStore::SetRunTag(const std::string& run_id, const Tag
 }
 
 Result<void> SqliteTrackingStore::DeleteRunTag(const std::string& run_id, const std::string& key) {
-  auto conn = pool_->Acquire();
+  auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
   HK_TRY(info, RequireActiveRun(*conn, run_id));
   (void)info;
@@ -817,7 +817,7 @@ Result<void> SqliteTrackingStore::LogBatch(const std::string& run_id,
                                            const std::vector<Metric>& metrics,
                                            const std::vector<Tag>& params,
                                            const std::vector<Tag>& tags) {
-  auto conn = pool_->Acquire();
+  auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
   HK_TRY(info, RequireActiveRun(*conn, run_id));
   (void)info;
@@ -873,7 +873,7 @@ Result<void> SqliteTrackingStore::LogBatch(const std::string& run_id,
 Result<void> SqliteTrackingStore::LogInputs(const std::string& run_id,
                                             const std::vector<DatasetInput>& datasets,
                                             const std::vector<std::string>& model_ids) {
-  auto conn = pool_->Acquire();
+  auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
   HK_TRY(info, RequireActiveRun(*conn, run_id));
   int64_t experiment_key = *ExperimentKey(info.experiment_id);
@@ -926,7 +926,7 @@ Result<void> SqliteTrackingStore::LogInputs(const std::string& run_id,
 
 Result<void> SqliteTrackingStore::LogOutputs(const std::string& run_id,
                                              const std::vector<ModelOutput>& outputs) {
-  auto conn = pool_->Acquire();
+  auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
   HK_TRY(info, RequireActiveRun(*conn, run_id));
   (void)info;
