@@ -108,29 +108,31 @@ def server(target, tmp_path_factory):
 
 @pytest.fixture
 def fresh_server(target, tmp_path_factory):
-    """Factory: start a brand-new server in a new temp dir (or `workdir=` to reuse a database).
+    """Factory: start a brand-new server in a new temp dir (or `workdir=` to reuse a database;
+    `extra_args=` appends flags to the standard command line).
 
     `kind` defaults to the --target. Servers still running at the end of the test are stopped with
     SIGTERM; a Hokusai server must then exit 0 within 10 s.
     """
     started: list[ServerProcess] = []
 
-    def start(kind: str | None = None, workdir=None) -> ServerProcess:
+    def start(kind: str | None = None, workdir=None, extra_args=None) -> ServerProcess:
         kind = kind or target
-        srv = ServerProcess(kind, workdir or tmp_path_factory.mktemp(f"{kind}-fresh"))
+        srv = ServerProcess(kind, workdir or tmp_path_factory.mktemp(f"{kind}-fresh"), extra_args)
         srv.start()
         started.append(srv)
         return srv
 
     yield start
-    for srv in started:
-        if srv.alive():
-            srv.stop_gracefully_or_fail()
+    problems = [p for p in (srv.graceful_stop_problem() for srv in started if srv.alive()) if p]
+    if problems:
+        pytest.fail("\n\n".join(problems))
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory):
-    """A fresh REAL `mlflow server` from the running venv (sqlite backend, proxied artifacts)."""
+    """A fresh REAL `mlflow server` from the running venv (sqlite backend, proxied artifacts), one per
+    test module (start-up takes seconds), for differential tests."""
     srv = ServerProcess("mlflow", tmp_path_factory.mktemp("mlflow-real"))
     srv.start()
     yield srv

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -77,9 +77,10 @@ class ServerProcess:
     therefore the same database) on a new free port, and appends to the same log file.
     """
 
-    def __init__(self, kind: str, workdir: Path):
+    def __init__(self, kind: str, workdir: Path, extra_args: list[str] | None = None):
         assert kind in ("hokusai", "mlflow"), kind
         self.kind = kind
+        self.extra_args = list(extra_args or [])  # appended to the standard command line
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.workdir / ("hokusai.log" if kind == "hokusai" else "mlflow-server.log")
@@ -126,7 +127,7 @@ class ServerProcess:
                 "--host", "127.0.0.1",
                 "--port", str(self.port),
                 "--backend-store-uri", f"sqlite:///{self.db_path}",
-            ]
+            ] + self.extra_args
         art = self.workdir / "art"
         art.mkdir(exist_ok=True)
         return [
@@ -136,7 +137,7 @@ class ServerProcess:
             "--backend-store-uri", f"sqlite:///{self.db_path}",
             "--artifacts-destination", str(art),
             "--workers", "1",
-        ]
+        ] + self.extra_args
 
     def start(self) -> "ServerProcess":
         assert not self.alive(), "already running"
@@ -234,23 +235,27 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             pass
 
-    def stop_gracefully_or_fail(self) -> None:
-        """SIGTERM; for Hokusai the process must exit 0 within 10 s (graceful shutdown requirement)."""
+    def graceful_stop_problem(self) -> str | None:
+        """SIGTERM and wait. For Hokusai, returns what went wrong if the process did not exit with
+        code 0 within 10 s (graceful shutdown is a requirement); None when all is well."""
         was_alive = self.alive()
         rc = self.stop()
         if self.kind != "hokusai":
-            return
+            return None
         if not was_alive:
-            pytest.fail(
-                f"Hokusai server had already exited (code {rc}) before shutdown was requested.\n"
-                f"--- log ---\n{self.log_text()}"
-            )
+            return (f"Hokusai server had already exited (code {rc}) before shutdown was requested.\n"
+                    f"--- log ---\n{self.log_text()}")
         if rc is None:
-            pytest.fail(f"Hokusai server did not exit within {SHUTDOWN_TIMEOUT_S:.0f} s of SIGTERM.\n"
-                        f"--- log ---\n{self.log_text()}")
+            return (f"Hokusai server did not exit within {SHUTDOWN_TIMEOUT_S:.0f} s of SIGTERM.\n"
+                    f"--- log ---\n{self.log_text()}")
         if rc != 0:
-            pytest.fail(f"Hokusai server exited with code {rc} after SIGTERM (expected 0).\n"
-                        f"--- log ---\n{self.log_text()}")
+            return f"Hokusai server exited with code {rc} after SIGTERM (expected 0).\n--- log ---\n{self.log_text()}"
+        return None
+
+    def stop_gracefully_or_fail(self) -> None:
+        problem = self.graceful_stop_problem()
+        if problem:
+            pytest.fail(problem)
 
 
 # --------------------------------------------------------------------------------------------------

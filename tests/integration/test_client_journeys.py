@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import mlflow
 import pytest
@@ -230,7 +232,7 @@ def test_metric_history_with_repeated_steps_keeps_all_points(client):
         (0, T0 + 1, 1.0), (0, T0 + 2, 2.0), (1, T0 + 3, 3.0)]
 
 
-def test_nan_and_infinite_metric_values(client, target):
+def test_nan_and_infinite_metric_values(client):
     run_id = client.create_run("0", start_time=T0).info.run_id
     client.log_metric(run_id, "nan", float("nan"), timestamp=T0, step=0)
     client.log_metric(run_id, "pinf", float("inf"), timestamp=T0, step=0)
@@ -242,12 +244,9 @@ def test_nan_and_infinite_metric_values(client, target):
     metrics = client.get_run(run_id).data.metrics
     assert math.isnan(metrics["nan"])
     assert math.isnan(metrics["bnan"])
-    # The real MLflow server's SQL store clamps +/-inf to +/-DBL_MAX (a storage quirk for MySQL);
-    # Hokusai keeps the value the client sent.
-    if target == "mlflow":
-        pinf, ninf = sys.float_info.max, -sys.float_info.max
-    else:
-        pinf, ninf = float("inf"), float("-inf")
+    # MLflow's SQL store replaces +/-inf by +/-DBL_MAX; Hokusai does the same on purpose
+    # (docs/decisions/0003-metric-infinity-and-nan.md), so both targets return DBL_MAX.
+    pinf, ninf = sys.float_info.max, -sys.float_info.max
     assert metrics["pinf"] == pinf
     assert metrics["binf"] == pinf
     assert metrics["ninf"] == ninf
@@ -715,3 +714,134 @@ def test_status_enum_round_trip(client):
     assert run.info.status == RunStatus.to_string(RunStatus.RUNNING)
     assert run.info.lifecycle_stage == "active"
     assert run.info.start_time == T0
+
+
+def test_dataset_logged_to_two_runs_is_found_from_both(tracking_uri, client):
+    import pandas as pd
+
+    exp = mlflow.set_experiment(unique("datasets-shared"))
+    name = unique("shared-ds")
+    dataset = mlflow.data.from_pandas(pd.DataFrame({"a": [1.0, 2.0]}), source="s3://bucket/shared.csv", name=name)
+    for run_name, context in (("first", "training"), ("second", "eval")):
+        with mlflow.start_run(run_name=run_name):
+            mlflow.log_input(dataset, context=context)
+    exp_ids = [exp.experiment_id]
+    assert names_of(client.search_runs(exp_ids, f"dataset.name = '{name}'", order_by=["attributes.run_name ASC"])) == [
+        "first", "second"]
+    assert names_of(client.search_runs(exp_ids, "dataset.context = 'eval'")) == ["second"]
+    [found] = client.search_runs(exp_ids, "dataset.context = 'training'")
+    # search results carry the inputs too
+    assert [d.dataset.name for d in found.inputs.dataset_inputs] == [name]
+
+
+# --------------------------------------------------------------------------------------------------
+# More client paths: env-selected experiment, nested runs, async logging, unicode, concurrency
+# --------------------------------------------------------------------------------------------------
+
+
+def test_experiment_name_from_environment(tracking_uri, client, monkeypatch):
+    name = unique("env-exp")
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", name)
+    with mlflow.start_run() as run:
+        mlflow.log_metric("m", 1.0)
+    exp = client.get_experiment_by_name(name)
+    assert exp is not None and exp.lifecycle_stage == "active"
+    assert client.get_run(run.info.run_id).info.experiment_id == exp.experiment_id
+
+
+def test_nested_runs(tracking_uri, client):
+    exp = mlflow.set_experiment(unique("nested"))
+    with mlflow.start_run(run_name="parent") as parent:
+        with mlflow.start_run(run_name="child-1", nested=True):
+            mlflow.log_param("i", "1")
+        with mlflow.start_run(run_name="child-2", nested=True):
+            mlflow.log_param("i", "2")
+    pid = parent.info.run_id
+    children = client.search_runs([exp.experiment_id], f"tags.mlflow.parentRunId = '{pid}'",
+                                  order_by=["attributes.run_name ASC"])
+    assert names_of(children) == ["child-1", "child-2"]
+    assert all(r.info.status == "FINISHED" for r in children)
+    assert client.get_run(pid).info.status == "FINISHED"
+
+
+def test_async_logging_flushes_everything(tracking_uri, client, monkeypatch):
+    mlflow.set_experiment(unique("async"))
+    with mlflow.start_run() as run:
+        for step in range(50):
+            mlflow.log_metric("a", float(step), step=step, synchronous=False)
+        mlflow.log_param("p", "v", synchronous=False)
+        mlflow.set_tag("t", "v", synchronous=False)
+    rid = run.info.run_id
+    got = client.get_run(rid)
+    assert got.data.metrics == {"a": 49.0}
+    assert got.data.params == {"p": "v"}
+    assert got.data.tags["t"] == "v"
+    assert [m.step for m in client.get_metric_history(rid, "a")] == list(range(50))
+
+
+UNICODE_TEXT = "größe ✓ 東京 🚀 \"quoted\" back\\slash\ttab\nnewline"
+
+
+def test_unicode_and_escapes_round_trip(client):
+    name = unique("ünïcødé 実験 🚀")
+    exp_id = client.create_experiment(name, tags={"desc": UNICODE_TEXT})
+    assert client.get_experiment_by_name(name).experiment_id == exp_id
+    assert client.get_experiment(exp_id).tags["desc"] == UNICODE_TEXT
+    run = client.create_run(exp_id, start_time=T0, run_name="läuft 🏃")
+    rid = run.info.run_id
+    client.log_param(rid, "text", UNICODE_TEXT)
+    client.set_tag(rid, "text", UNICODE_TEXT)
+    client.log_metric(rid, "metric with spaces/and-slash", 1.0, timestamp=T0)
+    got = client.get_run(rid)
+    assert got.info.run_name == "läuft 🏃"
+    assert got.data.params["text"] == UNICODE_TEXT
+    assert got.data.tags["text"] == UNICODE_TEXT
+    assert got.data.metrics == {"metric with spaces/and-slash": 1.0}
+    assert len(client.get_metric_history(rid, "metric with spaces/and-slash")) == 1
+    found = client.search_runs([exp_id], filter_string="attributes.run_name = 'läuft 🏃'")
+    assert [r.info.run_id for r in found] == [rid]
+    found = client.search_runs([exp_id], filter_string="metrics.`metric with spaces/and-slash` = 1")
+    assert [r.info.run_id for r in found] == [rid]
+
+
+def test_concurrent_logging_to_one_run_loses_nothing(client):
+    run_id = client.create_run("0", start_time=T0).info.run_id
+    threads, per_thread = 8, 40
+
+    def work(t):
+        for i in range(per_thread):
+            client.log_metric(run_id, "shared", float(t * 1000 + i), timestamp=T0 + i, step=t * 1000 + i)
+            if i % 10 == 0:
+                client.log_batch(run_id, metrics=[Metric(f"own{t}", float(i), T0 + i, i)],
+                                 params=[Param(f"p{t}-{i}", "x")])
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(work, range(threads)))
+    history = client.get_metric_history(run_id, "shared")
+    assert sorted(m.step for m in history) == sorted(t * 1000 + i for t in range(threads) for i in range(per_thread))
+    run = client.get_run(run_id)
+    assert run.data.metrics["shared"] == float((threads - 1) * 1000 + per_thread - 1)
+    assert len(run.data.params) == threads * (per_thread // 10)
+    for t in range(threads):
+        assert [m.step for m in client.get_metric_history(run_id, f"own{t}")] == [0, 10, 20, 30]
+
+
+def test_concurrent_create_of_the_same_experiment_name(server):
+    name = unique("race")
+    barrier = threading.Barrier(8)
+
+    def attempt(_):
+        c = mlflow.MlflowClient(tracking_uri=server.url)
+        barrier.wait(timeout=30)
+        try:
+            return ("ok", c.create_experiment(name))
+        except MlflowException as exc:
+            return ("error", exc.error_code)
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(attempt, range(8)))
+    oks = [r for r in results if r[0] == "ok"]
+    assert len(oks) == 1, results
+    assert sorted(r[1] for r in results if r[0] == "error") == ["RESOURCE_ALREADY_EXISTS"] * 7
+    exp = mlflow.MlflowClient(tracking_uri=server.url).get_experiment_by_name(name)
+    assert exp.experiment_id == oks[0][1]
