@@ -28,4 +28,9 @@ for venv in "$pinned" "$latest"; do
   fi
   [ "$status" -eq 0 ] || break
 done
+if [ "$status" -eq 0 ]; then
+  log "the same client and protocol tests against the real mlflow server (checks the expectations)"
+  (cd "$REPO_ROOT" && "$pinned/bin/python" -m pytest tests/integration -q -p no:cacheprovider \
+    --target=mlflow) || status=$?
+fi
 exit "$status"
