@@ -16,11 +16,14 @@ std::string_view MethodName(Method method);
 
 // Decoded query parameters in order of appearance; repeated keys are kept.
 using QueryParams = std::vector<std::pair<std::string, std::string>>;
+// Values of a route pattern's `{name}` segments.
+using PathParams = std::vector<std::pair<std::string, std::string>>;
 
 struct Request {
   Method method = Method::kGet;
   std::string canonical_path;  // after prefix stripping and /ajax-api -> /api mapping
   QueryParams query;
+  PathParams path_params;
   std::string content_type;  // empty when absent
   std::string body;
   std::string remote_address;
@@ -28,6 +31,8 @@ struct Request {
   std::vector<std::pair<std::string, std::string>> headers;
 
   std::optional<std::string_view> Header(std::string_view lower_name) const;
+  // The value of the pattern segment `{name}`, or "" when the route has none.
+  std::string_view PathParam(std::string_view name) const;
 };
 
 struct Response {

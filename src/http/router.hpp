@@ -40,7 +40,10 @@ enum class BodyKind { kJson, kRaw };
 
 struct Route {
   Method method;
-  std::string path;  // canonical path, e.g. /api/2.0/mlflow/experiments/get
+  // Canonical path, e.g. /api/2.0/mlflow/experiments/get. A segment `{name}` matches one
+  // non-empty segment; a last segment `{name*}` matches the rest of the path (one or more
+  // segments). Literal routes win over patterns; among patterns the first registered wins.
+  std::string path;
   Access access;
   Execution execution;
   Handler handler;
@@ -54,14 +57,21 @@ class RouteTable {
   Result<void> Add(Route route);
 
   // The route for `method` and canonical `path`, or nullptr. Sets `*path_known` to whether any
-  // method is registered for the path (for 405 answers).
-  const Route* Find(Method method, std::string_view path, bool* path_known = nullptr) const;
+  // method is registered for the path (for 405 answers) and fills `params` with the values of
+  // the pattern's `{name}` segments.
+  const Route* Find(Method method, std::string_view path, bool* path_known = nullptr,
+                    PathParams* params = nullptr) const;
 
   const std::vector<Route>& routes() const { return routes_; }
 
  private:
+  struct Pattern {
+    std::vector<std::string> segments;  // literal text, or "{name}" / "{name*}"
+    std::size_t route_index;
+  };
   std::vector<Route> routes_;
   std::unordered_map<std::string, std::vector<std::size_t>> by_path_;
+  std::vector<Pattern> patterns_;
 };
 
 }  // namespace hokusai::http

@@ -251,7 +251,8 @@ asio::awaitable<Response> Server::Impl::Dispatch(BeastRequest& req, const std::s
   } else {
     log_path = canonical->path;
     bool path_known = false;
-    const Route* route = routes.Find(method, canonical->path, &path_known);
+    PathParams path_params;
+    const Route* route = routes.Find(method, canonical->path, &path_known, &path_params);
     if (route == nullptr) {
       response = NotFoundResponse();
       if (path_known) response.status = 405;
@@ -261,6 +262,7 @@ asio::awaitable<Response> Server::Impl::Dispatch(BeastRequest& req, const std::s
       request.method = method;
       request.canonical_path = std::move(canonical->path);
       request.query = std::move(canonical->query);
+      request.path_params = std::move(path_params);
       request.remote_address = remote;
       for (const auto& field : req) {
         std::string name(field.name_string());
