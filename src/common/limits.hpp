@@ -15,6 +15,13 @@ inline constexpr int kHeaderReadTimeoutSeconds = 10;
 inline constexpr int kIdleTimeoutSeconds = 60;
 inline constexpr int kBodyReadTimeoutSeconds = 120;
 inline constexpr std::size_t kMaxQueryParams = 256;
+// Streamed bodies (artifact uploads) are not held in memory; this bounds disk use per request.
+inline constexpr uint64_t kMaxStreamedBodyBytes = 64ull * 1024 * 1024 * 1024;
+inline constexpr std::size_t kStreamChunkBytes = 1024 * 1024;
+
+// Artifact paths.
+inline constexpr std::size_t kMaxArtifactPathLength = 4096;
+inline constexpr std::size_t kMaxArtifactSegmentLength = 255;
 
 // Search.
 inline constexpr std::size_t kMaxFilterLength = 20000;

@@ -2,11 +2,14 @@
 // handler needs is copied into these plain types once, after the path has been canonicalized.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "common/stream.hpp"
 
 namespace hokusai::http {
 
@@ -40,6 +43,8 @@ struct Response {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  // When set, the body is streamed from here (read on the blocking pool) instead of `body`.
+  std::unique_ptr<ByteSource> stream;
 
   static Response Json(std::string body, int status = 200) {
     Response r;
@@ -54,6 +59,14 @@ struct Response {
     r.body = std::move(body);
     return r;
   }
+};
+
+// Receives a streamed request body (routes with BodyKind::kStream). Write() is called for each
+// chunk as it arrives, then Finish() once; when the upload fails or the client goes away the
+// object is destroyed without Finish(), and must then leave nothing behind.
+class UploadHandler : public ByteSink {
+ public:
+  virtual Result<Response> Finish() = 0;
 };
 
 }  // namespace hokusai::http

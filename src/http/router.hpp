@@ -35,8 +35,12 @@ enum class Execution { kInline, kBlocking };
 
 using Handler = std::function<Result<Response>(const Request&)>;
 
-// How the body is read. kJson bodies must come with Content-Type application/json (principle 7).
-enum class BodyKind { kJson, kRaw };
+// How the body is read. kJson bodies must come with Content-Type application/json (principle 7);
+// kStream bodies are not buffered: the route's `upload` opens an UploadHandler that receives
+// the body in chunks (any size up to limits::kMaxStreamedBodyBytes).
+enum class BodyKind { kJson, kRaw, kStream };
+
+using UploadOpener = std::function<Result<std::unique_ptr<UploadHandler>>(const Request&)>;
 
 struct Route {
   Method method;
@@ -48,6 +52,7 @@ struct Route {
   Execution execution;
   Handler handler;
   BodyKind body = BodyKind::kJson;
+  UploadOpener upload;  // kStream routes only; `handler` is then unused
 };
 
 // Built once at start-up, then read-only and shared by all workers.

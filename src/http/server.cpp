@@ -23,7 +23,6 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = beast::http;
 using tcp = asio::ip::tcp;
-using BeastRequest = bhttp::request<bhttp::string_body>;
 using BeastResponse = bhttp::response<bhttp::string_body>;
 
 Method ToMethod(bhttp::verb verb) {
@@ -74,10 +73,28 @@ struct Server::Impl {
   std::atomic<bool> stopping{false};
   std::atomic<int> active_sessions{0};
 
+  // What routing decided for one request, before its body is read.
+  struct Match {
+    Method method = Method::kOther;
+    std::optional<Error> error;  // the target was refused
+    const Route* route = nullptr;
+    bool path_known = false;
+    Request request;  // everything but the body
+  };
+
   asio::awaitable<void> Accept();
   asio::awaitable<void> Session(tcp::socket socket, std::size_t worker);
-  asio::awaitable<Response> Dispatch(BeastRequest& req, const std::string& remote);
-  BeastResponse ToBeast(Response&& response, unsigned version, bool keep_alive, bool head);
+  Match MatchRoute(const bhttp::request_header<>& header, const std::string& remote);
+  asio::awaitable<Result<Response>> Invoke(const Match& match);
+  asio::awaitable<Result<Response>> ReceiveUpload(beast::tcp_stream& stream,
+                                                  beast::flat_buffer& buffer,
+                                                  bhttp::request_parser<bhttp::buffer_body>& parser,
+                                                  const Match& match, bool& broken);
+  asio::awaitable<bool> Send(beast::tcp_stream& stream, Response&& response, unsigned version,
+                             bool keep_alive, bool head);
+  Response Finish(const Match& match, Result<Response>&& result);
+  void Record(const Match& match, int status, std::chrono::steady_clock::time_point started,
+              std::string_view method_name);
 };
 
 Server::Server(ServerConfig config, const RouteTable& routes, RequestMetrics& metrics) {
@@ -132,19 +149,197 @@ asio::awaitable<void> Server::Impl::Accept() {
   }
 }
 
-BeastResponse Server::Impl::ToBeast(Response&& response, unsigned version, bool keep_alive,
-                                    bool head) {
-  BeastResponse out{static_cast<bhttp::status>(response.status), version};
+Server::Impl::Match Server::Impl::MatchRoute(const bhttp::request_header<>& header,
+                                        const std::string& remote) {
+  Match match;
+  match.method = header.method() == bhttp::verb::head ? Method::kGet : ToMethod(header.method());
+  std::string_view target(header.target().data(), header.target().size());
+  auto canonical = Canonicalize(target, config.static_prefix);
+  if (!canonical) {
+    match.error = canonical.error();
+    return match;
+  }
+  PathParams path_params;
+  match.route = routes.Find(match.method, canonical->path, &match.path_known, &path_params);
+  Request& request = match.request;
+  request.method = match.method;
+  request.canonical_path = std::move(canonical->path);
+  request.query = std::move(canonical->query);
+  request.path_params = std::move(path_params);
+  request.remote_address = remote;
+  if (match.route == nullptr) return match;
+  for (const auto& field : header) {
+    std::string name(field.name_string());
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (IsCredentialHeader(name)) continue;
+    if (name == "content-type") request.content_type = std::string(field.value());
+    request.headers.emplace_back(std::move(name), std::string(field.value()));
+  }
+  return match;
+}
+
+asio::awaitable<Result<Response>> Server::Impl::Invoke(const Match& match) {
+  const auto* route = match.route;
+  const Request& request = match.request;
+  if (route->body == BodyKind::kJson && !request.body.empty() &&
+      !IsJsonContentType(request.content_type)) {
+    co_return Fail(ErrorCode::kInvalidParameterValue,
+                   "Bad Request. Content-Type must be 'application/json'");
+  }
+  auto invoke = [route, &request]() -> Result<Response> {
+    try {
+      return route->handler(request);
+    } catch (const std::exception& e) {
+      spdlog::error("handler for {} threw: {}", route->path, e.what());
+      return Fail(ErrorCode::kInternalError, "Internal error");
+    }
+  };
+  if (route->execution == Execution::kInline) co_return invoke();
+  co_return co_await asio::co_spawn(
+      blocking, [&invoke]() -> asio::awaitable<Result<Response>> { co_return invoke(); },
+      asio::use_awaitable);
+}
+
+// Runs `fn` on the blocking pool and resumes on the caller's worker; exceptions become errors.
+template <typename T, typename Fn>
+asio::awaitable<Result<T>> OnPool(asio::thread_pool& pool, Fn&& fn) {
+  co_return co_await asio::co_spawn(
+      pool,
+      [&fn]() -> asio::awaitable<Result<T>> {
+        try {
+          co_return fn();
+        } catch (const std::exception& e) {
+          spdlog::error("blocking call threw: {}", e.what());
+          co_return Fail(ErrorCode::kInternalError, "Internal error");
+        }
+      },
+      asio::use_awaitable);
+}
+
+asio::awaitable<Result<Response>> Server::Impl::ReceiveUpload(
+    beast::tcp_stream& stream, beast::flat_buffer& buffer,
+    bhttp::request_parser<bhttp::buffer_body>& parser, const Match& match, bool& broken) {
+  const Request& request = match.request;
+  const http::Route* route = match.route;
+  auto opened = co_await OnPool<std::unique_ptr<UploadHandler>>(
+      blocking, [&] { return route->upload(request); });
+  if (!opened) co_return tl::unexpected(opened.error());
+  std::unique_ptr<UploadHandler> upload = std::move(*opened);
+
+  std::vector<char> chunk(limits::kStreamChunkBytes);
+  beast::error_code ec;
+  while (!parser.is_done()) {
+    parser.get().body().data = chunk.data();
+    parser.get().body().size = chunk.size();
+    stream.expires_after(std::chrono::seconds(limits::kBodyReadTimeoutSeconds));
+    co_await bhttp::async_read(stream, buffer, parser,
+                               asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == bhttp::error::need_buffer) ec = {};
+    if (ec) {
+      broken = true;
+      if (ec == bhttp::error::body_limit) co_return Fail(ErrorCode::kBadRequest, "Request body too large");
+      co_return Fail(ErrorCode::kBadRequest, "Upload interrupted");
+    }
+    std::size_t received = chunk.size() - parser.get().body().size;
+    if (received == 0) continue;
+    std::string_view data(chunk.data(), received);
+    auto written = co_await OnPool<bool>(blocking, [&]() -> Result<bool> {
+      HK_CHECK(upload->Write(data));
+      return true;
+    });
+    if (!written) {
+      // The rest of the body is not read: the connection cannot be reused.
+      broken = true;
+      co_return tl::unexpected(written.error());
+    }
+  }
+  co_return co_await OnPool<Response>(blocking, [&] { return upload->Finish(); });
+}
+
+asio::awaitable<bool> Server::Impl::Send(beast::tcp_stream& stream, Response&& response,
+                                         unsigned version, bool keep_alive, bool head) {
+  beast::error_code ec;
+  stream.expires_after(std::chrono::seconds(limits::kBodyReadTimeoutSeconds));
+  if (!response.stream) {
+    BeastResponse out{static_cast<bhttp::status>(response.status), version};
+    if (!response.content_type.empty()) out.set(bhttp::field::content_type, response.content_type);
+    for (auto& [name, value] : response.headers) out.set(name, value);
+    out.keep_alive(keep_alive);
+    if (head) {
+      out.content_length(response.body.size());
+    } else {
+      out.body() = std::move(response.body);
+      out.prepare_payload();
+    }
+    co_await bhttp::async_write(stream, out, asio::redirect_error(asio::use_awaitable, ec));
+    co_return !ec;
+  }
+
+  // Streamed body: header first, then chunks read on the blocking pool, one buffer in memory.
+  bhttp::response<bhttp::buffer_body> out{static_cast<bhttp::status>(response.status), version};
   if (!response.content_type.empty()) out.set(bhttp::field::content_type, response.content_type);
   for (auto& [name, value] : response.headers) out.set(name, value);
   out.keep_alive(keep_alive);
-  if (head) {
-    out.content_length(response.body.size());
-  } else {
-    out.body() = std::move(response.body);
-    out.prepare_payload();
+  out.content_length(static_cast<uint64_t>(response.stream->Size()));
+  out.body().data = nullptr;
+  out.body().more = !head;
+  bhttp::response_serializer<bhttp::buffer_body> serializer{out};
+  co_await bhttp::async_write_header(stream, serializer,
+                                     asio::redirect_error(asio::use_awaitable, ec));
+  if (ec || head) co_return !ec;
+  std::vector<char> chunk(limits::kStreamChunkBytes);
+  int64_t remaining = response.stream->Size();
+  ByteSource& source = *response.stream;
+  while (remaining > 0) {
+    auto read = co_await OnPool<std::size_t>(
+        blocking, [&] { return source.Read(chunk.data(), chunk.size()); });
+    if (!read || *read == 0) {
+      // The declared length can no longer be met: abort the connection.
+      spdlog::error("streamed response ended early: {}", read ? "short read" : read.error().message);
+      co_return false;
+    }
+    std::size_t n = std::min<std::size_t>(*read, static_cast<std::size_t>(remaining));
+    remaining -= static_cast<int64_t>(n);
+    out.body().data = chunk.data();
+    out.body().size = n;
+    out.body().more = remaining > 0;
+    stream.expires_after(std::chrono::seconds(limits::kBodyReadTimeoutSeconds));
+    co_await bhttp::async_write(stream, serializer, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == bhttp::error::need_buffer) ec = {};
+    if (ec) co_return false;
   }
-  return out;
+  if (!serializer.is_done()) {
+    out.body().data = nullptr;
+    out.body().more = false;
+    co_await bhttp::async_write(stream, serializer, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == bhttp::error::need_buffer) ec = {};
+  }
+  co_return !ec;
+}
+
+Response Server::Impl::Finish(const Match& match, Result<Response>&& result) {
+  if (match.error) return ErrorResponse(*match.error);
+  if (match.route == nullptr) {
+    Response response = NotFoundResponse();
+    if (match.path_known) response.status = 405;
+    return response;
+  }
+  return result ? std::move(*result) : ErrorResponse(result.error());
+}
+
+void Server::Impl::Record(const Match& match, int status,
+                          std::chrono::steady_clock::time_point started,
+                          std::string_view method_name) {
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  long route_index = match.route ? match.route - routes.routes().data() : -1;
+  metrics.Record(route_index, status, seconds);
+  if (config.access_log) {
+    std::string_view path = match.error ? "(rejected path)" : match.request.canonical_path;
+    spdlog::info("{} {} {} {} {:.3f}ms", match.request.remote_address.empty()
+                                             ? "-" : match.request.remote_address,
+                 method_name, path, status, seconds * 1000);
+  }
 }
 
 asio::awaitable<void> Server::Impl::Session(tcp::socket socket, std::size_t worker) {
@@ -161,153 +356,102 @@ asio::awaitable<void> Server::Impl::Session(tcp::socket socket, std::size_t work
   for (;;) {
     if (stopping) break;
     state.busy = false;
-    bhttp::request_parser<bhttp::string_body> parser;
-    parser.header_limit(limits::kMaxHeaderBytes);
-    parser.body_limit(limits::kMaxBodyBytes);
+    bhttp::request_parser<bhttp::empty_body> header_parser;
+    header_parser.header_limit(limits::kMaxHeaderBytes);
+    header_parser.body_limit(limits::kMaxStreamedBodyBytes);
     stream.expires_after(std::chrono::seconds(first ? limits::kHeaderReadTimeoutSeconds
                                                     : limits::kIdleTimeoutSeconds));
     first = false;
-    co_await bhttp::async_read_header(stream, buffer, parser,
+    co_await bhttp::async_read_header(stream, buffer, header_parser,
                                       asio::redirect_error(asio::use_awaitable, ec));
     state.busy = true;
-    std::optional<Error> reject;
+    auto started = std::chrono::steady_clock::now();
+    std::optional<std::pair<int, Error>> reject;
     if (ec == bhttp::error::header_limit) {
-      reject = Error{ErrorCode::kBadRequest, "Request header fields too large"};
+      reject.emplace(431, Error{ErrorCode::kBadRequest, "Request header fields too large"});
     } else if (ec == bhttp::error::body_limit) {
-      reject = Error{ErrorCode::kBadRequest, "Request body too large"};
+      reject.emplace(413, Error{ErrorCode::kBadRequest, "Request body too large"});
     } else if (ec) {
       if (ec != bhttp::error::end_of_stream && ec != asio::error::operation_aborted &&
           ec != beast::error::timeout && ec != asio::error::connection_reset &&
           buffer.size() > 0) {
-        reject = Error{ErrorCode::kBadRequest, "Malformed HTTP request"};
+        reject.emplace(400, Error{ErrorCode::kBadRequest, "Malformed HTTP request"});
       } else {
         break;
       }
-    }
-    if (!reject) {
-      const auto& header = parser.get();
+    } else {
+      const auto& header = header_parser.get();
       if (header.count(bhttp::field::content_length) > 0 &&
           header.count(bhttp::field::transfer_encoding) > 0) {
-        reject = Error{ErrorCode::kBadRequest,
-                       "Content-Length and Transfer-Encoding must not both be present"};
+        reject.emplace(400, Error{ErrorCode::kBadRequest,
+                                  "Content-Length and Transfer-Encoding must not both be present"});
       }
     }
-    int reject_status = 400;
-    if (reject && reject->message == "Request body too large") reject_status = 413;
-    if (reject && reject->message == "Request header fields too large") reject_status = 431;
-    if (!reject) {
-      if (beast::iequals(parser.get()[bhttp::field::expect], "100-continue")) {
-        bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, parser.get().version()};
-        co_await bhttp::async_write(stream, cont, asio::redirect_error(asio::use_awaitable, ec));
-        if (ec) break;
-      }
+    if (reject) {
+      Response response = ErrorResponse(reject->second);
+      response.status = reject->first;
+      metrics.Record(-1, reject->first, 0);
+      co_await Send(stream, std::move(response), 11, false, false);
+      break;
+    }
+
+    const auto& header = header_parser.get();
+    unsigned version = header.version();
+    bool keep_alive = header.keep_alive();
+    bool head = header.method() == bhttp::verb::head;
+    std::string method_name(header.method_string());
+    Match match = MatchRoute(header, remote);
+    bool streamed = match.route != nullptr && match.route->body == BodyKind::kStream;
+
+    if (!streamed && header_parser.content_length() &&
+        *header_parser.content_length() > limits::kMaxBodyBytes) {
+      Response response = ErrorResponse(Error{ErrorCode::kBadRequest, "Request body too large"});
+      response.status = 413;
+      Record(match, 413, started, method_name);
+      co_await Send(stream, std::move(response), version, false, false);
+      break;
+    }
+    if (beast::iequals(header[bhttp::field::expect], "100-continue")) {
+      bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, version};
+      co_await bhttp::async_write(stream, cont, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) break;
+    }
+
+    Result<Response> result = Response{};
+    if (streamed) {
+      bhttp::request_parser<bhttp::buffer_body> parser{std::move(header_parser)};
+      parser.body_limit(limits::kMaxStreamedBodyBytes);
+      bool broken = false;
+      result = co_await ReceiveUpload(stream, buffer, parser, match, broken);
+      keep_alive = keep_alive && !broken;
+    } else {
+      bhttp::request_parser<bhttp::string_body> parser{std::move(header_parser)};
+      parser.body_limit(limits::kMaxBodyBytes);
       stream.expires_after(std::chrono::seconds(limits::kBodyReadTimeoutSeconds));
       co_await bhttp::async_read(stream, buffer, parser,
                                  asio::redirect_error(asio::use_awaitable, ec));
       if (ec == bhttp::error::body_limit) {
-        reject = Error{ErrorCode::kBadRequest, "Request body too large"};
-        reject_status = 413;
-      } else if (ec) {
+        Response response = ErrorResponse(Error{ErrorCode::kBadRequest, "Request body too large"});
+        response.status = 413;
+        Record(match, 413, started, method_name);
+        co_await Send(stream, std::move(response), version, false, false);
         break;
       }
+      if (ec) break;
+      if (match.route != nullptr && !match.error) {
+        match.request.body = std::move(parser.get().body());
+        result = co_await Invoke(match);
+      }
     }
-    if (reject) {
-      Response response = ErrorResponse(*reject);
-      response.status = reject_status;
-      metrics.Record(-1, reject_status, 0);
-      auto out = ToBeast(std::move(response), 11, false, false);
-      stream.expires_after(std::chrono::seconds(limits::kHeaderReadTimeoutSeconds));
-      co_await bhttp::async_write(stream, out, asio::redirect_error(asio::use_awaitable, ec));
-      break;
-    }
-
-    BeastRequest req = parser.release();
-    bool keep_alive = req.keep_alive();
-    bool head = req.method() == bhttp::verb::head;
-    Response response = co_await Dispatch(req, remote);
+    Response response = Finish(match, std::move(result));
+    Record(match, response.status, started, method_name);
     keep_alive = keep_alive && !stopping;
-    auto out = ToBeast(std::move(response), req.version(), keep_alive, head);
-    stream.expires_after(std::chrono::seconds(limits::kBodyReadTimeoutSeconds));
-    co_await bhttp::async_write(stream, out, asio::redirect_error(asio::use_awaitable, ec));
-    if (ec || !keep_alive) break;
+    bool sent = co_await Send(stream, std::move(response), version, keep_alive, head);
+    if (!sent || !keep_alive) break;
   }
   stream.socket().shutdown(tcp::socket::shutdown_send, ec);
   sessions[worker].erase(&state);
   active_sessions.fetch_sub(1);
-}
-
-asio::awaitable<Response> Server::Impl::Dispatch(BeastRequest& req, const std::string& remote) {
-  auto started = std::chrono::steady_clock::now();
-  Method method = req.method() == bhttp::verb::head ? Method::kGet : ToMethod(req.method());
-  long route_index = -1;
-  Response response;
-  std::string_view target(req.target().data(), req.target().size());
-  std::string log_path;
-
-  auto canonical = Canonicalize(target, config.static_prefix);
-  if (!canonical) {
-    response = ErrorResponse(canonical.error());
-    log_path = "(rejected path)";
-  } else {
-    log_path = canonical->path;
-    bool path_known = false;
-    PathParams path_params;
-    const Route* route = routes.Find(method, canonical->path, &path_known, &path_params);
-    if (route == nullptr) {
-      response = NotFoundResponse();
-      if (path_known) response.status = 405;
-    } else {
-      route_index = route - routes.routes().data();
-      Request request;
-      request.method = method;
-      request.canonical_path = std::move(canonical->path);
-      request.query = std::move(canonical->query);
-      request.path_params = std::move(path_params);
-      request.remote_address = remote;
-      for (const auto& field : req) {
-        std::string name(field.name_string());
-        for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        if (IsCredentialHeader(name)) continue;
-        if (name == "content-type") request.content_type = std::string(field.value());
-        request.headers.emplace_back(std::move(name), std::string(field.value()));
-      }
-      request.body = std::move(req.body());
-
-      std::optional<Error> early;
-      if (route->body == BodyKind::kJson && !request.body.empty() &&
-          !IsJsonContentType(request.content_type)) {
-        early = Error{ErrorCode::kInvalidParameterValue,
-                      "Bad Request. Content-Type must be 'application/json'"};
-      }
-      Result<Response> result = early ? Result<Response>(tl::unexpected(*early)) : Response{};
-      if (!early) {
-        auto invoke = [route, &request]() -> Result<Response> {
-          try {
-            return route->handler(request);
-          } catch (const std::exception& e) {
-            spdlog::error("handler for {} threw: {}", route->path, e.what());
-            return Fail(ErrorCode::kInternalError, "Internal error");
-          }
-        };
-        if (route->execution == Execution::kInline) {
-          result = invoke();
-        } else {
-          result = co_await asio::co_spawn(
-              blocking, [&invoke]() -> asio::awaitable<Result<Response>> { co_return invoke(); },
-              asio::use_awaitable);
-        }
-      }
-      response = result ? std::move(*result) : ErrorResponse(result.error());
-    }
-  }
-  double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  metrics.Record(route_index, response.status, seconds);
-  if (config.access_log) {
-    spdlog::info("{} {} {} {} {:.3f}ms", remote, std::string_view(req.method_string()), log_path,
-                 response.status, seconds * 1000);
-  }
-  co_return response;
 }
 
 void Server::Run() {
@@ -333,17 +477,22 @@ void Server::Run() {
     beast::error_code ec;
     impl.acceptor->close(ec);
   });
-  for (std::size_t i = 0; i < impl.workers.size(); ++i) {
-    asio::post(*impl.workers[i], [&impl, i] {
-      for (SessionState* state : impl.sessions[i]) {
-        if (!state->busy) state->stream->cancel();
-      }
-    });
-  }
+  // Idle connections (waiting for a request head) are closed; busy ones finish their request.
+  // Repeated until all are gone, so a connection accepted during the first pass is not missed.
+  auto close_idle = [&impl] {
+    for (std::size_t i = 0; i < impl.workers.size(); ++i) {
+      asio::post(*impl.workers[i], [&impl, i] {
+        for (SessionState* state : impl.sessions[i]) {
+          if (!state->busy) state->stream->cancel();
+        }
+      });
+    }
+  };
   auto deadline = std::chrono::steady_clock::now() +
                   std::chrono::seconds(impl.config.shutdown_grace_seconds);
   while (impl.active_sessions.load() > 0 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    close_idle();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   guards.clear();
   for (auto& worker : impl.workers) worker->stop();
