@@ -3,8 +3,12 @@
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV_ROOT="${HOKUSAI_VENV_ROOT:-$HOME/.cache/hokusai-venvs}"
-# The pinned MLflow client/server the suite always runs, and the newest one PyPI resolves.
+# The pinned MLflow client/server the suite always runs, the newest one PyPI resolves, and the
+# last 2.x line (for the journeys that exist in MLflow 2).
 MLFLOW_PINNED="3.10.1"
+MLFLOW_2X="2.22"
+# What every test venv holds besides mlflow.
+TEST_PIP_PACKAGES=(pytest requests scikit-learn)
 
 BUILD_PACKAGES=(g++ cmake ninja-build ccache pkg-config libboost1.81-dev libsimdjson-dev
   libexpected-dev libsqlite3-dev libspdlog-dev libfmt-dev libcli11-dev libssl-dev)
@@ -35,9 +39,9 @@ ensure_venv() {
     mkdir -p "$VENV_ROOT"
     python3 -m venv "$dir"
   fi
-  if [ "$name" = "mlflow-latest" ] || ! "$dir/bin/python" -c "import mlflow, pytest, requests" 2>/dev/null; then
+  if [ "$name" = "mlflow-latest" ] || ! "$dir/bin/python" -c "import mlflow, pytest, requests, sklearn" 2>/dev/null; then
     log "installing $requirement into $dir"
-    "$dir/bin/pip" install -q --upgrade "$requirement" pytest requests
+    "$dir/bin/pip" install -q --upgrade "$requirement" "${TEST_PIP_PACKAGES[@]}"
   fi
   echo "$dir"
 }

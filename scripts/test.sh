@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds with AddressSanitizer + UBSan, and runs the whole suite:
-# GoogleTest unit tests, then the pytest integration tests once with the pinned MLflow client
-# and once with the newest one on PyPI, both against the sanitized binary.
+# GoogleTest unit tests, then the pytest integration tests with the pinned MLflow 3 client, the
+# newest one on PyPI and the last 2.x line (tests needing MLflow 3 APIs are deselected there), all
+# against the sanitized binary.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 install_packages "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
@@ -15,10 +16,11 @@ ctest --preset asan --output-on-failure -j 2
 
 pinned="$(ensure_venv "mlflow-$MLFLOW_PINNED" "mlflow==$MLFLOW_PINNED")"
 latest="$(ensure_venv mlflow-latest mlflow)"
+v2="$(ensure_venv "mlflow-$MLFLOW_2X" "mlflow==$MLFLOW_2X.*")"
 export HOKUSAI_BIN="$REPO_ROOT/build/asan/hokusai-registry"
 
 status=0
-for venv in "$pinned" "$latest"; do
+for venv in "$pinned" "$latest" "$v2"; do
   version="$("$venv/bin/python" -c 'import mlflow; print(mlflow.__version__)')"
   log "integration tests with mlflow $version"
   (cd "$REPO_ROOT" && "$venv/bin/python" -m pytest tests/integration -q -p no:cacheprovider) || status=$?

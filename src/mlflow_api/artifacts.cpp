@@ -1,0 +1,325 @@
+#include <fmt/format.h>
+
+#include "common/limits.hpp"
+#include "json/writer.hpp"
+#include "mlflow_api/artifacts_api.hpp"
+#include "mlflow_api/handlers.hpp"
+#include "mlflow_api/request_args.hpp"
+
+namespace hokusai::mlflow_api {
+namespace {
+
+using artifacts::ArtifactRepository;
+using artifacts::FileInfo;
+using artifacts::JoinArtifactPath;
+using artifacts::ValidateArtifactPath;
+using http::Access;
+using http::Execution;
+using http::Method;
+using http::Operation;
+using http::Resource;
+
+constexpr std::string_view kSchemePrefix = "mlflow-artifacts:/";
+
+// The repository path of an artifact URI this server issued ("mlflow-artifacts:/<path>").
+Result<std::string> RepositoryPathOf(std::string_view uri) {
+  if (uri.substr(0, kSchemePrefix.size()) != kSchemePrefix ||
+      uri.substr(kSchemePrefix.size(), 1) == "/") {
+    return Fail(ErrorCode::kInvalidParameterValue,
+                fmt::format("Artifact location '{}' is not served by this server", uri));
+  }
+  std::string path(uri.substr(kSchemePrefix.size()));
+  HK_CHECK(ValidateArtifactPath(path));
+  return path;
+}
+
+std::vector<std::string_view> Segments(std::string_view path) {
+  std::vector<std::string_view> out;
+  std::size_t start = 0;
+  while (start < path.size()) {
+    std::size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    if (end > start) out.push_back(path.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+Error OutsideRoots() {
+  return Error{ErrorCode::kPermissionDenied,
+               "Artifact path is outside every run and logged-model artifact root"};
+}
+
+// Security principles 4 and 5: a repository path must lie inside the artifact root of a run or
+// logged model that exists, and the experiment in the path must be that resource's experiment
+// (looked up in the store, never taken from the path alone).
+Result<void> CheckIssuedRoot(store::TrackingStore& tracking, std::string_view path) {
+  std::vector<std::string_view> s = Segments(path);
+  if (s.size() >= 3 && s[2] == "artifacts") {
+    auto run = tracking.GetRun(std::string(s[1]));
+    if (!run) {
+      if (run.error().code == ErrorCode::kResourceDoesNotExist) return tl::unexpected(OutsideRoots());
+      return tl::unexpected(run.error());
+    }
+    std::string root = fmt::format("{}/{}/artifacts", s[0], s[1]);
+    auto issued = RepositoryPathOf(run->info.artifact_uri);
+    if (run->info.experiment_id != s[0] || !issued || *issued != root) {
+      return tl::unexpected(OutsideRoots());
+    }
+    return {};
+  }
+  if (s.size() >= 4 && s[1] == "models" && s[3] == "artifacts") {
+    auto model = tracking.GetLoggedModel(std::string(s[2]));
+    if (!model) {
+      if (model.error().code == ErrorCode::kResourceDoesNotExist) {
+        return tl::unexpected(OutsideRoots());
+      }
+      return tl::unexpected(model.error());
+    }
+    std::string root = fmt::format("{}/models/{}/artifacts", s[0], s[2]);
+    auto issued = RepositoryPathOf(model->artifact_uri);
+    if (model->experiment_id != s[0] || !issued || *issued != root) {
+      return tl::unexpected(OutsideRoots());
+    }
+    return {};
+  }
+  return tl::unexpected(OutsideRoots());
+}
+
+// Browsers are clients too: only inert types are named; everything else is a download.
+std::string_view ContentTypeFor(std::string_view name) {
+  std::size_t dot = name.rfind('.');
+  std::string_view ext = dot == std::string_view::npos ? "" : name.substr(dot + 1);
+  if (ext == "json") return "application/json";
+  if (ext == "png") return "image/png";
+  if (ext == "jpg" || ext == "jpeg") return "image/jpeg";
+  if (ext == "gif") return "image/gif";
+  if (ext == "txt" || ext == "log" || ext == "csv" || ext == "yaml" || ext == "yml" ||
+      ext == "md" || name == "MLmodel") {
+    return "text/plain; charset=utf-8";
+  }
+  return "application/octet-stream";
+}
+
+Result<Response> FileResponse(ArtifactRepository& repository, const std::string& path) {
+  HK_TRY(source, repository.OpenReader(path));
+  std::string_view name = path;
+  if (std::size_t slash = name.rfind('/'); slash != std::string_view::npos) {
+    name.remove_prefix(slash + 1);
+  }
+  Response response;
+  response.content_type = std::string(ContentTypeFor(name));
+  response.stream = std::move(source);
+  std::string safe_name;
+  for (char c : name) safe_name.push_back(c == '"' || static_cast<unsigned char>(c) < 0x20 ? '_' : c);
+  response.headers.emplace_back("Content-Disposition",
+                                fmt::format("attachment; filename=\"{}\"", safe_name));
+  response.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  return response;
+}
+
+// {"files": [...]} with paths prefixed by `prefix` ("" for basenames). Empty listings are {}.
+Response ListingResponse(const std::vector<FileInfo>& files, std::string_view prefix,
+                         const std::string* root_uri) {
+  json::Writer w;
+  w.BeginObject();
+  if (root_uri != nullptr) w.Field("root_uri", *root_uri);
+  if (!files.empty()) {
+    w.Key("files").BeginArray();
+    for (const FileInfo& f : files) {
+      w.BeginObject().Field("path", JoinArtifactPath(prefix, f.name)).Field("is_dir", f.is_dir);
+      if (!f.is_dir) w.Field("file_size", f.file_size);
+      w.EndObject();
+    }
+    w.EndArray();
+  }
+  w.EndObject();
+  return Response::Json(w.Take());
+}
+
+// Upload of one mlflow-artifacts file: bytes go to a hidden file, visible only after Finish().
+class ArtifactUpload final : public http::UploadHandler {
+ public:
+  explicit ArtifactUpload(std::unique_ptr<artifacts::ArtifactWriter> writer)
+      : writer_(std::move(writer)) {}
+  Result<void> Write(std::string_view data) override { return writer_->Write(data); }
+  Result<Response> Finish() override {
+    HK_CHECK(writer_->Commit());
+    return EmptyJson();
+  }
+
+ private:
+  std::unique_ptr<artifacts::ArtifactWriter> writer_;
+};
+
+struct Context {
+  store::TrackingStore& tracking;
+  store::RegistryStore& registry;
+  ArtifactRepository& repository;
+};
+
+Result<std::string> ProxyPath(const Context& ctx, const Request& request) {
+  std::string path(request.PathParam("path"));
+  while (!path.empty() && path.back() == '/') path.pop_back();
+  HK_CHECK(ValidateArtifactPath(path));
+  HK_CHECK(CheckIssuedRoot(ctx.tracking, path));
+  return path;
+}
+
+Result<std::unique_ptr<http::UploadHandler>> UploadArtifact(const Context& ctx,
+                                                            const Request& request) {
+  HK_TRY(path, ProxyPath(ctx, request));
+  HK_TRY(writer, ctx.repository.OpenWriter(path));
+  return std::unique_ptr<http::UploadHandler>(new ArtifactUpload(std::move(writer)));
+}
+
+Result<Response> DownloadArtifact(const Context& ctx, const Request& request) {
+  HK_TRY(path, ProxyPath(ctx, request));
+  return FileResponse(ctx.repository, path);
+}
+
+Result<Response> DeleteArtifact(const Context& ctx, const Request& request) {
+  HK_TRY(path, ProxyPath(ctx, request));
+  HK_CHECK(ctx.repository.Delete(path));
+  return EmptyJson();
+}
+
+Result<Response> ListProxyArtifacts(const Context& ctx, const Request& request) {
+  HK_TRY(args, Args::From(request));
+  HK_TRY(path_arg, args.OptString("path"));
+  std::string path = path_arg.value_or("");
+  while (!path.empty() && path.back() == '/') path.pop_back();
+  HK_CHECK(ValidateArtifactPath(path, true));
+  HK_CHECK(CheckIssuedRoot(ctx.tracking, path));
+  HK_TRY(files, ctx.repository.List(path));
+  return ListingResponse(files, "", nullptr);
+}
+
+// A relative path below a run's or model's root (may be empty).
+Result<std::string> RelativeArg(const Args& args, std::string_view key) {
+  HK_TRY(value, args.OptString(key));
+  std::string path = value.value_or("");
+  while (!path.empty() && path.back() == '/') path.pop_back();
+  HK_CHECK(ValidateArtifactPath(path, true));
+  return path;
+}
+
+Result<Response> ListRunArtifacts(const Context& ctx, const Request& request) {
+  HK_TRY(args, Args::From(request));
+  HK_TRY(run_id, RunIdArg(args));
+  HK_TRY(relative, RelativeArg(args, "path"));
+  HK_TRY(run, ctx.tracking.GetRun(run_id));
+  HK_TRY(root, RepositoryPathOf(run.info.artifact_uri));
+  HK_TRY(files, ctx.repository.List(JoinArtifactPath(root, relative)));
+  return ListingResponse(files, relative, &run.info.artifact_uri);
+}
+
+Result<Response> GetRunArtifact(const Context& ctx, const Request& request) {
+  HK_TRY(args, Args::From(request));
+  HK_TRY(run_id, RunIdArg(args));
+  HK_TRY(relative, RelativeArg(args, "path"));
+  if (relative.empty()) return tl::unexpected(MissingParameter("path"));
+  HK_TRY(run, ctx.tracking.GetRun(run_id));
+  HK_TRY(root, RepositoryPathOf(run.info.artifact_uri));
+  return FileResponse(ctx.repository, JoinArtifactPath(root, relative));
+}
+
+Result<Response> GetModelVersionArtifact(const Context& ctx, const Request& request) {
+  HK_TRY(args, Args::From(request));
+  HK_TRY(name, args.ReqString("name"));
+  HK_TRY(version, args.ReqString("version"));
+  HK_TRY(relative, RelativeArg(args, "path"));
+  if (relative.empty()) return tl::unexpected(MissingParameter("path"));
+  HK_TRY(uri, ctx.registry.GetModelVersionDownloadUri(name, version));
+  HK_TRY(root, RepositoryPathOf(uri));
+  HK_CHECK(CheckIssuedRoot(ctx.tracking, root));
+  return FileResponse(ctx.repository, JoinArtifactPath(root, relative));
+}
+
+Result<std::string> LoggedModelRoot(const Context& ctx, const Request& request,
+                                     std::string* artifact_uri) {
+  HK_TRY(model, ctx.tracking.GetLoggedModel(std::string(request.PathParam("model_id"))));
+  *artifact_uri = model.artifact_uri;
+  return RepositoryPathOf(model.artifact_uri);
+}
+
+Result<Response> ListLoggedModelArtifacts(const Context& ctx, const Request& request) {
+  HK_TRY(args, Args::From(request));
+  HK_TRY(relative, RelativeArg(args, "artifact_directory_path"));
+  std::string artifact_uri;
+  HK_TRY(root, LoggedModelRoot(ctx, request, &artifact_uri));
+  HK_TRY(files, ctx.repository.List(JoinArtifactPath(root, relative)));
+  return ListingResponse(files, relative, &artifact_uri);
+}
+
+Result<Response> GetLoggedModelArtifact(const Context& ctx, const Request& request) {
+  HK_TRY(args, Args::From(request));
+  HK_TRY(relative, RelativeArg(args, "artifact_file_path"));
+  if (relative.empty()) return tl::unexpected(MissingParameter("artifact_file_path"));
+  std::string artifact_uri;
+  HK_TRY(root, LoggedModelRoot(ctx, request, &artifact_uri));
+  return FileResponse(ctx.repository, JoinArtifactPath(root, relative));
+}
+
+Result<Response> ServerInfo(const Context&, const Request&) {
+  json::Writer w;
+  w.BeginObject()
+      .Field("store_type", "SqlStore")
+      .Field("workspaces_enabled", false)
+      .Field("multipart_uploads_enabled", false)
+      .Field("multipart_downloads_enabled", false)
+      .EndObject();
+  return Response::Json(w.Take());
+}
+
+using ContextHandler = Result<Response> (*)(const Context&, const Request&);
+
+struct Entry {
+  Method method;
+  const char* path;
+  Access access;
+  ContextHandler handler;
+};
+
+constexpr Access kReadExperiment{Operation::kRead, Resource::kExperiment};
+constexpr Access kWriteExperiment{Operation::kWrite, Resource::kExperiment};
+
+// The artifact route table (uploads are registered separately: they stream).
+constexpr Entry kEntries[] = {
+    {Method::kGet, "/api/2.0/mlflow-artifacts/artifacts/{path*}", kReadExperiment,
+     DownloadArtifact},
+    {Method::kDelete, "/api/2.0/mlflow-artifacts/artifacts/{path*}", kWriteExperiment,
+     DeleteArtifact},
+    {Method::kGet, "/api/2.0/mlflow-artifacts/artifacts", kReadExperiment, ListProxyArtifacts},
+    {Method::kGet, "/api/2.0/mlflow/artifacts/list", kReadExperiment, ListRunArtifacts},
+    {Method::kGet, "/get-artifact", kReadExperiment, GetRunArtifact},
+    {Method::kGet, "/model-versions/get-artifact", {Operation::kRead, Resource::kModel},
+     GetModelVersionArtifact},
+    {Method::kGet, "/api/2.0/mlflow/logged-models/{model_id}/artifacts/directories",
+     kReadExperiment, ListLoggedModelArtifacts},
+    {Method::kGet, "/api/2.0/mlflow/logged-models/{model_id}/artifacts/files", kReadExperiment,
+     GetLoggedModelArtifact},
+    {Method::kGet, "/api/3.0/mlflow/server-info", {Operation::kRead, Resource::kNone},
+     ServerInfo},
+};
+
+}  // namespace
+
+Result<void> RegisterArtifactRoutes(http::RouteTable& table, store::TrackingStore& tracking,
+                                    store::RegistryStore& registry,
+                                    artifacts::ArtifactRepository& repository) {
+  // Owned by the table's handlers for the server's lifetime.
+  auto ctx = std::make_shared<Context>(Context{tracking, registry, repository});
+  for (const Entry& entry : kEntries) {
+    ContextHandler fn = entry.handler;
+    HK_CHECK(table.Add(http::Route{entry.method, entry.path, entry.access, Execution::kBlocking,
+                                   [ctx, fn](const Request& r) { return fn(*ctx, r); }}));
+  }
+  http::Route upload{Method::kPut, "/api/2.0/mlflow-artifacts/artifacts/{path*}",
+                     kWriteExperiment, Execution::kBlocking, nullptr, http::BodyKind::kStream};
+  upload.upload = [ctx](const Request& r) { return UploadArtifact(*ctx, r); };
+  HK_CHECK(table.Add(std::move(upload)));
+  return {};
+}
+
+}  // namespace hokusai::mlflow_api
