@@ -261,6 +261,16 @@ Result<Response> GetLoggedModelArtifact(const Context& ctx, const Request& reque
   return FileResponse(ctx.repository, JoinArtifactPath(root, relative));
 }
 
+// Single PUT uploads already stream at any size, so multipart is not offered: server-info says
+// so, and these answer exactly as MLflow answers for a repository without multipart, which
+// makes any client that tries anyway fall back to a single PUT. Paths are still checked.
+Result<Response> MultipartNotSupported(const Context& ctx, const Request& request) {
+  HK_TRY(path, ProxyPath(ctx, request));
+  (void)path;
+  return Fail(ErrorCode::kNotImplemented,
+              "Multipart upload is not supported for the current artifact repository");
+}
+
 Result<Response> ServerInfo(const Context&, const Request&) {
   json::Writer w;
   w.BeginObject()
@@ -301,6 +311,12 @@ constexpr Entry kEntries[] = {
      GetLoggedModelArtifact},
     {Method::kGet, "/api/3.0/mlflow/server-info", {Operation::kRead, Resource::kNone},
      ServerInfo},
+    {Method::kPost, "/api/2.0/mlflow-artifacts/mpu/create/{path*}", kWriteExperiment,
+     MultipartNotSupported},
+    {Method::kPost, "/api/2.0/mlflow-artifacts/mpu/complete/{path*}", kWriteExperiment,
+     MultipartNotSupported},
+    {Method::kPost, "/api/2.0/mlflow-artifacts/mpu/abort/{path*}", kWriteExperiment,
+     MultipartNotSupported},
 };
 
 }  // namespace
