@@ -12,7 +12,11 @@
 #include "common/version.hpp"
 #include "http/canonical_path.hpp"
 #include "http/server.hpp"
+#include "artifacts/local/local_artifact_repository.hpp"
+#include "mlflow_api/artifacts_api.hpp"
+#include "mlflow_api/registry_api.hpp"
 #include "mlflow_api/tracking_api.hpp"
+#include "store/sqlite/sqlite_registry_store.hpp"
 #include "store/sqlite/sqlite_tracking_store.hpp"
 
 namespace {
@@ -25,6 +29,7 @@ struct ServeOptions {
   std::string host = "127.0.0.1";
   int port = 5000;
   std::string backend_store_uri = "sqlite:///hokusai-data/registry.db";
+  std::string artifacts_destination = "hokusai-data/artifacts";
   std::string static_prefix;
   int workers = 0;
   int blocking_threads = 0;
@@ -83,10 +88,29 @@ int Serve(const ServeOptions& options) {
     spdlog::critical("cannot open the store: {}", store.error().message);
     return 2;
   }
+  // The registry shares the tracking store's database: sources are checked against its runs and
+  // logged models in one transaction.
+  store::sqlite::SqliteRegistryStore registry((*store)->pool());
+  if (options.artifacts_destination.find("://") != std::string::npos) {
+    spdlog::critical("--artifacts-destination: '{}' is not supported; this build stores "
+                     "artifacts in a local directory",
+                     options.artifacts_destination);
+    return 2;
+  }
+  auto artifact_repository =
+      artifacts::LocalArtifactRepository::Open(options.artifacts_destination);
+  if (!artifact_repository) {
+    spdlog::critical("{}", artifact_repository.error().message);
+    return 2;
+  }
 
   http::RouteTable table;
   http::RequestMetrics metrics(kMetricSlots);
   auto registered = mlflow_api::RegisterTrackingRoutes(table, **store);
+  if (registered) registered = mlflow_api::RegisterRegistryRoutes(table, **store, registry);
+  if (registered) {
+    registered = mlflow_api::RegisterArtifactRoutes(table, **store, registry, **artifact_repository);
+  }
   if (registered) registered = cli::RegisterOpsRoutes(table, **store, metrics);
   if (!registered || table.routes().size() >= kMetricSlots) {
     spdlog::critical("route table: {}", registered ? "too many routes" : registered.error().message);
@@ -106,8 +130,11 @@ int Serve(const ServeOptions& options) {
     spdlog::critical("{}", port.error().message);
     return 2;
   }
-  spdlog::info("hokusai-registry {} listening on http://{}:{} (store: sqlite {}, synchronous={})",
-               kVersion, options.host, *port, *path, options.sqlite_synchronous);
+  spdlog::info(
+      "hokusai-registry {} listening on http://{}:{} (store: sqlite {}, synchronous={}, "
+      "artifacts: {})",
+      kVersion, options.host, *port, *path, options.sqlite_synchronous,
+      options.artifacts_destination);
   server.Run();
   return 0;
 }
@@ -128,6 +155,10 @@ int main(int argc, char** argv) {
   serve->add_option("--backend-store-uri", options.backend_store_uri,
                     "sqlite:///<relative path>, sqlite:////<absolute path> or a file path")
       ->envname("HOKUSAI_BACKEND_STORE_URI")
+      ->capture_default_str();
+  serve->add_option("--artifacts-destination", options.artifacts_destination,
+                    "Directory that holds artifacts (created if missing)")
+      ->envname("HOKUSAI_ARTIFACTS_DESTINATION")
       ->capture_default_str();
   serve->add_option("--static-prefix", options.static_prefix,
                     "Extra mount prefix, e.g. /registry")

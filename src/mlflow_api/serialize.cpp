@@ -83,4 +83,70 @@ void WriteRun(json::Writer& w, const store::Run& run) {
   w.EndObject();
 }
 
+void WriteLoggedModel(json::Writer& w, const store::LoggedModel& m) {
+  w.BeginObject().Key("info").BeginObject();
+  w.Field("model_id", m.model_id)
+      .Field("experiment_id", m.experiment_id)
+      .Field("name", m.name)
+      .Field("creation_timestamp_ms", m.creation_timestamp_ms)
+      .Field("last_updated_timestamp_ms", m.last_updated_timestamp_ms)
+      .Field("artifact_uri", m.artifact_uri)
+      .Field("status", m.status);
+  if (!m.model_type.empty()) w.Field("model_type", m.model_type);
+  if (!m.source_run_id.empty()) w.Field("source_run_id", m.source_run_id);
+  if (!m.status_message.empty()) w.Field("status_message", m.status_message);
+  WriteTags(w, "tags", m.tags);
+  w.Key("registrations").BeginArray();
+  for (const store::LoggedModelRegistration& r : m.registrations) {
+    w.BeginObject().Field("name", r.name).Field("version", r.version).EndObject();
+  }
+  w.EndArray().EndObject();
+  w.Key("data").BeginObject();
+  WriteTags(w, "params", m.params);
+  w.Key("metrics").BeginArray();
+  for (const store::Metric& metric : m.metrics) WriteMetric(w, metric, true);
+  w.EndArray().EndObject();
+  w.EndObject();
+}
+
+void WriteModelVersion(json::Writer& w, const store::ModelVersion& v) {
+  w.BeginObject()
+      .Field("name", v.name)
+      .Field("version", v.version)
+      .Field("creation_timestamp", v.creation_timestamp)
+      .Field("last_updated_timestamp", v.last_updated_timestamp)
+      .Field("user_id", v.user_id)
+      .Field("current_stage", v.current_stage)
+      .Field("description", v.description)
+      .Field("source", v.source)
+      .Field("run_id", v.run_id)
+      .Field("status", v.status);
+  if (!v.status_message.empty()) w.Field("status_message", v.status_message);
+  WriteTags(w, "tags", v.tags);
+  w.Field("run_link", v.run_link);
+  w.Key("aliases").BeginArray();
+  for (const std::string& alias : v.aliases) w.String(alias);
+  w.EndArray();
+  if (!v.model_id.empty()) w.Field("model_id", v.model_id);
+  w.EndObject();
+}
+
+void WriteRegisteredModel(json::Writer& w, const store::RegisteredModel& m) {
+  w.BeginObject()
+      .Field("name", m.name)
+      .Field("creation_timestamp", m.creation_timestamp)
+      .Field("last_updated_timestamp", m.last_updated_timestamp)
+      .Field("user_id", m.user_id)
+      .Field("description", m.description);
+  w.Key("latest_versions").BeginArray();
+  for (const store::ModelVersion& v : m.latest_versions) WriteModelVersion(w, v);
+  w.EndArray();
+  WriteTags(w, "tags", m.tags);
+  w.Key("aliases").BeginArray();
+  for (const store::RegisteredModelAlias& a : m.aliases) {
+    w.BeginObject().Field("alias", a.alias).Field("version", a.version).EndObject();
+  }
+  w.EndArray().EndObject();
+}
+
 }  // namespace hokusai::mlflow_api

@@ -14,4 +14,10 @@ void WriteRunInfo(json::Writer& w, const store::RunInfo& info);
 void WriteMetric(json::Writer& w, const store::Metric& metric, bool with_run_id);
 void WriteRun(json::Writer& w, const store::Run& run);
 
+// MLflow 3 LoggedModel {info, data}; status as its LOGGED_MODEL_* name.
+void WriteLoggedModel(json::Writer& w, const store::LoggedModel& model);
+// ModelVersion; always emits version (string), status and current_stage.
+void WriteModelVersion(json::Writer& w, const store::ModelVersion& version);
+void WriteRegisteredModel(json::Writer& w, const store::RegisteredModel& model);
+
 }  // namespace hokusai::mlflow_api

@@ -45,6 +45,43 @@ struct SearchExperimentsArgs {
   int64_t offset = 0;
 };
 
+struct CreateLoggedModelArgs {
+  std::string experiment_id;
+  std::string name;  // empty: the store generates one
+  std::string model_type;
+  std::string source_run_id;
+  std::vector<Tag> params;
+  std::vector<Tag> tags;
+};
+
+// A `datasets` element of logged-model search: metric filters then only consider metrics
+// logged for one of these datasets (digest empty: any digest).
+struct DatasetFilter {
+  std::string name;
+  std::string digest;
+};
+
+// A structured logged-model order_by element. `kind` is kAttribute (canonical attribute name as
+// in search_filter: name, model_id, model_type, status, source_run_id, creation_timestamp,
+// last_updated_timestamp, experiment_id) or kMetric (latest value of that metric, optionally
+// restricted to one dataset).
+struct LoggedModelOrder {
+  EntityKind kind = EntityKind::kAttribute;
+  std::string key;
+  bool ascending = true;
+  std::string dataset_name;
+  std::string dataset_digest;
+};
+
+struct SearchLoggedModelsArgs {
+  std::vector<std::string> experiment_ids;
+  std::vector<Clause> filter;  // parsed for SearchTarget::kLoggedModels
+  std::vector<DatasetFilter> datasets;
+  std::vector<LoggedModelOrder> order_by;
+  int64_t max_results = 100;
+  int64_t offset = 0;
+};
+
 class TrackingStore {
  public:
   virtual ~TrackingStore() = default;
@@ -99,6 +136,33 @@ class TrackingStore {
       const std::vector<std::string>& run_ids, const std::string& key,
       std::optional<int64_t> start_step, std::optional<int64_t> end_step,
       int64_t max_results) = 0;
+
+  // Logged models (MLflow 3). A deleted logged model is RESOURCE_DOES_NOT_EXIST to every call
+  // except GetLoggedModelIncludingDeleted.
+  //
+  // Creates a PENDING model in an active experiment, with its artifact_uri under the
+  // experiment's artifact location. Params are write-once as for runs.
+  virtual Result<LoggedModel> CreateLoggedModel(const CreateLoggedModelArgs& args) = 0;
+  // RESOURCE_DOES_NOT_EXIST (404) for an unknown or deleted model.
+  virtual Result<LoggedModel> GetLoggedModel(const std::string& model_id) = 0;
+  virtual Result<LoggedModel> GetLoggedModelIncludingDeleted(const std::string& model_id) = 0;
+  // Sets the status (a LOGGED_MODEL_* name) and returns the updated model.
+  virtual Result<LoggedModel> FinalizeLoggedModel(const std::string& model_id,
+                                                  const std::string& status) = 0;
+  // Soft delete.
+  virtual Result<void> DeleteLoggedModel(const std::string& model_id) = 0;
+  // Upserts `tags` and returns the updated model.
+  virtual Result<LoggedModel> SetLoggedModelTags(const std::string& model_id,
+                                                 const std::vector<Tag>& tags) = 0;
+  // RESOURCE_DOES_NOT_EXIST when the model has no tag `key`.
+  virtual Result<void> DeleteLoggedModelTag(const std::string& model_id,
+                                            const std::string& key) = 0;
+  // Write-once: the same value again is accepted, a different one is INVALID_PARAMETER_VALUE.
+  virtual Result<void> LogLoggedModelParams(const std::string& model_id,
+                                            const std::vector<Tag>& params) = 0;
+  // Live models of the given experiments; returns one page and whether more rows exist.
+  virtual Result<std::pair<std::vector<LoggedModel>, bool>> SearchLoggedModels(
+      const SearchLoggedModelsArgs& args) = 0;
 };
 
 }  // namespace hokusai::store

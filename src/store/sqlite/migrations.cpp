@@ -13,7 +13,7 @@ struct Migration {
 };
 
 // Never edit a released migration; add a new one.
-constexpr std::array<Migration, 1> kMigrations = {{
+constexpr std::array<Migration, 2> kMigrations = {{
     {1, R"sql(
 CREATE TABLE experiments (
   experiment_id INTEGER PRIMARY KEY,
@@ -115,6 +115,101 @@ INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage
 VALUES (0, 'Default', 'mlflow-artifacts:/0', 'active',
         CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER),
         CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+)sql"},
+    // 2: MLflow 3 logged models and the model registry. Registered models get a surrogate key so
+    // that a rename touches one row; versions, tags and aliases hang off that key. A deleted
+    // version stays as a tombstone (deleted = 1) so its number is never reused.
+    {2, R"sql(
+CREATE TABLE logged_models (
+  model_id TEXT PRIMARY KEY,
+  experiment_id INTEGER NOT NULL REFERENCES experiments(experiment_id),
+  name TEXT NOT NULL,
+  artifact_uri TEXT NOT NULL,
+  status TEXT NOT NULL,
+  status_message TEXT NOT NULL DEFAULT '',
+  model_type TEXT NOT NULL DEFAULT '',
+  source_run_id TEXT NOT NULL DEFAULT '',
+  lifecycle_stage TEXT NOT NULL DEFAULT 'active',
+  creation_timestamp_ms INTEGER NOT NULL,
+  last_updated_timestamp_ms INTEGER NOT NULL
+);
+CREATE INDEX logged_models_by_experiment ON logged_models(experiment_id, creation_timestamp_ms);
+CREATE TABLE logged_model_tags (
+  model_id TEXT NOT NULL REFERENCES logged_models(model_id),
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (model_id, key)
+) WITHOUT ROWID;
+CREATE TABLE logged_model_params (
+  model_id TEXT NOT NULL REFERENCES logged_models(model_id),
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (model_id, key)
+) WITHOUT ROWID;
+-- Run metric points logged with a model_id, per model. The client re-logs points the run already
+-- has (same key, time, step and value) with the model's id; the metrics table would drop those
+-- as duplicates, so models keep their own copy, as in MLflow.
+CREATE TABLE logged_model_metrics (
+  model_id TEXT NOT NULL,
+  key TEXT NOT NULL,
+  timestamp INTEGER NOT NULL,
+  step INTEGER NOT NULL,
+  run_uuid TEXT NOT NULL,
+  value REAL NOT NULL,
+  is_nan INTEGER NOT NULL,
+  dataset_name TEXT NOT NULL DEFAULT '',
+  dataset_digest TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (model_id, key, timestamp, step, run_uuid)
+) WITHOUT ROWID;
+CREATE TABLE registered_models (
+  model_key INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  description TEXT NOT NULL DEFAULT '',
+  user_id TEXT NOT NULL DEFAULT '',
+  creation_time INTEGER NOT NULL,
+  last_updated_time INTEGER NOT NULL
+);
+CREATE TABLE registered_model_tags (
+  model_key INTEGER NOT NULL REFERENCES registered_models(model_key) ON DELETE CASCADE,
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (model_key, key)
+) WITHOUT ROWID;
+CREATE TABLE model_versions (
+  model_key INTEGER NOT NULL REFERENCES registered_models(model_key) ON DELETE CASCADE,
+  version INTEGER NOT NULL,
+  deleted INTEGER NOT NULL DEFAULT 0,
+  current_stage TEXT NOT NULL DEFAULT 'None',
+  description TEXT NOT NULL DEFAULT '',
+  user_id TEXT NOT NULL DEFAULT '',
+  source TEXT NOT NULL,
+  storage_location TEXT NOT NULL,
+  run_id TEXT NOT NULL DEFAULT '',
+  run_link TEXT NOT NULL DEFAULT '',
+  model_id TEXT NOT NULL DEFAULT '',
+  status TEXT NOT NULL DEFAULT 'READY',
+  status_message TEXT NOT NULL DEFAULT '',
+  creation_time INTEGER NOT NULL,
+  last_updated_time INTEGER NOT NULL,
+  PRIMARY KEY (model_key, version)
+) WITHOUT ROWID;
+CREATE INDEX model_versions_by_run ON model_versions(run_id) WHERE run_id != '';
+CREATE INDEX model_versions_by_logged_model ON model_versions(model_id) WHERE model_id != '';
+CREATE TABLE model_version_tags (
+  model_key INTEGER NOT NULL,
+  version INTEGER NOT NULL,
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (model_key, version, key),
+  FOREIGN KEY (model_key, version) REFERENCES model_versions(model_key, version) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE TABLE registered_model_aliases (
+  model_key INTEGER NOT NULL,
+  alias TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  PRIMARY KEY (model_key, alias),
+  FOREIGN KEY (model_key, version) REFERENCES model_versions(model_key, version) ON DELETE CASCADE
+) WITHOUT ROWID;
 )sql"},
 }};
 

@@ -9,6 +9,7 @@
 
 #include "common/util.hpp"
 #include "store/sqlite/migrations.hpp"
+#include "store/sqlite/sql_query.hpp"
 
 namespace hokusai::store::sqlite {
 namespace {
@@ -16,29 +17,6 @@ namespace {
 constexpr std::string_view kActive = "active";
 constexpr std::string_view kDeleted = "deleted";
 constexpr std::string_view kRunNameTag = "mlflow.runName";
-
-using BindValue = std::variant<std::string, int64_t, double>;
-
-// SQL text with its positional bind values, built up clause by clause.
-struct Query {
-  std::string sql;
-  std::vector<BindValue> binds;
-
-  void Add(std::string_view text) { sql += text; }
-  void Value(BindValue value) {
-    sql += "?";
-    binds.push_back(std::move(value));
-  }
-};
-
-Result<Statement> PrepareQuery(Connection& conn, const Query& query) {
-  HK_TRY(stmt, conn.Prepare(query.sql));
-  for (std::size_t i = 0; i < query.binds.size(); ++i) {
-    int index = static_cast<int>(i + 1);
-    std::visit([&](const auto& v) { stmt.Bind(index, v); }, query.binds[i]);
-  }
-  return std::move(stmt);
-}
 
 // MLflow's SQL store cannot hold infinities and keeps NaN as 0 with a flag; we store the same way
 // so that reads, filters and ordering agree with the reference server.
@@ -234,57 +212,6 @@ Result<void> UpsertRunTag(Connection& conn, const std::string& run_id, const Tag
 
 // ---- search translation -------------------------------------------------------------------
 
-std::string_view SqlComparator(Comparator op) {
-  switch (op) {
-    case Comparator::kEq: return " = ";
-    case Comparator::kNe: return " != ";
-    case Comparator::kGt: return " > ";
-    case Comparator::kGe: return " >= ";
-    case Comparator::kLt: return " < ";
-    case Comparator::kLe: return " <= ";
-    case Comparator::kLike: return " LIKE ";
-    case Comparator::kILike: return " LIKE ";
-    case Comparator::kIn: return " IN ";
-    case Comparator::kNotIn: return " NOT IN ";
-  }
-  return " = ";
-}
-
-// Appends `<column> <op> <value>` for one clause; `column` is an SQL expression.
-void AppendComparison(Query& q, std::string_view column, const Clause& clause) {
-  bool ilike = clause.op == Comparator::kILike;
-  if (ilike) {
-    q.Add("lower(");
-    q.Add(column);
-    q.Add(")");
-  } else {
-    q.Add(column);
-  }
-  q.Add(SqlComparator(clause.op));
-  switch (clause.value_kind) {
-    case Clause::ValueKind::kNumber:
-      q.Value(clause.number_value);
-      break;
-    case Clause::ValueKind::kString:
-      if (ilike) {
-        q.Add("lower(");
-        q.Value(clause.string_value);
-        q.Add(")");
-      } else {
-        q.Value(clause.string_value);
-      }
-      break;
-    case Clause::ValueKind::kList:
-      q.Add("(");
-      for (std::size_t i = 0; i < clause.list_value.size(); ++i) {
-        if (i > 0) q.Add(", ");
-        q.Value(clause.list_value[i]);
-      }
-      q.Add(")");
-      break;
-  }
-}
-
 std::optional<std::string_view> RunAttributeColumn(std::string_view key) {
   if (key == "run_id") return "r.run_uuid";
   if (key == "run_name") return "r.name";
@@ -416,14 +343,19 @@ Result<void> UpdateLatestMetric(Statement& upsert, const std::string& run_id, co
 
 }  // namespace
 
-Result<std::unique_ptr<SqliteTrackingStore>> SqliteTrackingStore::Open(
-    const SqliteOptions& options) {
+Result<std::shared_ptr<ConnectionPool>> OpenDatabase(const SqliteOptions& options) {
   HK_TRY(pool, ConnectionPool::Open(options.path, options.connections, options.synchronous));
   {
     auto conn = pool->AcquireWriter();
     HK_CHECK(ApplyMigrations(*conn));
   }
-  return std::unique_ptr<SqliteTrackingStore>(new SqliteTrackingStore(std::move(pool)));
+  return std::shared_ptr<ConnectionPool>(std::move(pool));
+}
+
+Result<std::unique_ptr<SqliteTrackingStore>> SqliteTrackingStore::Open(
+    const SqliteOptions& options) {
+  HK_TRY(pool, OpenDatabase(options));
+  return std::make_unique<SqliteTrackingStore>(std::move(pool));
 }
 
 Result<void> SqliteTrackingStore::Ping() {
@@ -855,8 +787,19 @@ Result<void> SqliteTrackingStore::LogBatch(const std::string& run_id,
                        "timestamp = excluded.timestamp, step = excluded.step WHERE "
                        "(excluded.step, excluded.timestamp, excluded.value) > "
                        "(latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)"));
+    HK_TRY(model_insert, conn->Prepare(
+                             "INSERT OR IGNORE INTO logged_model_metrics (model_id, key, "
+                             "timestamp, step, run_uuid, value, is_nan, dataset_name, "
+                             "dataset_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"));
     for (const Metric& m : metrics) {
       auto [is_nan, value] = SanitizeMetricValue(m.value);
+      if (!m.model_id.empty()) {
+        model_insert.Reset();
+        model_insert.Bind(1, m.model_id).Bind(2, m.key).Bind(3, m.timestamp).Bind(4, m.step);
+        model_insert.Bind(5, run_id).Bind(6, value).Bind(7, static_cast<int64_t>(is_nan));
+        model_insert.Bind(8, m.dataset_name).Bind(9, m.dataset_digest);
+        HK_CHECK(model_insert.Run());
+      }
       insert.Reset();
       insert.Bind(1, run_id).Bind(2, m.key).Bind(3, value).Bind(4, static_cast<int64_t>(is_nan));
       insert.Bind(5, m.timestamp).Bind(6, m.step).Bind(7, m.model_id).Bind(8, m.dataset_name);
@@ -1023,6 +966,439 @@ Result<std::vector<Metric>> SqliteTrackingStore::GetMetricHistoryBulkInterval(
     }
   }
   return out;
+}
+
+}  // namespace hokusai::store::sqlite
+
+// ---- logged models --------------------------------------------------------------------------
+
+namespace hokusai::store::sqlite {
+namespace {
+
+constexpr std::string_view kLoggedModelStatusPrefix = "LOGGED_MODEL_";
+
+Error LoggedModelNotFound(std::string_view model_id) {
+  return Error{ErrorCode::kResourceDoesNotExist,
+               fmt::format("Logged model with ID '{}' not found.", model_id)};
+}
+
+Result<std::vector<Tag>> LoadLoggedModelKeyValues(Connection& conn, std::string_view table,
+                                                  const std::string& model_id) {
+  HK_TRY(stmt, conn.Prepare(fmt::format(
+                   "SELECT key, value FROM {} WHERE model_id = ? ORDER BY key", table)));
+  stmt.Bind(1, model_id);
+  std::vector<Tag> out;
+  for (;;) {
+    HK_TRY(row, stmt.Step());
+    if (!row) break;
+    out.push_back(Tag{stmt.Text(0), stmt.Text(1)});
+  }
+  return out;
+}
+
+// The model with its tags, params, metrics and registrations. A deleted model is not found
+// unless `allow_deleted`.
+Result<LoggedModel> LoadLoggedModel(Connection& conn, const std::string& model_id,
+                                    bool allow_deleted) {
+  HK_TRY(stmt, conn.Prepare(
+                   "SELECT model_id, experiment_id, name, artifact_uri, status, status_message, "
+                   "model_type, source_run_id, lifecycle_stage, creation_timestamp_ms, "
+                   "last_updated_timestamp_ms FROM logged_models WHERE model_id = ?"));
+  stmt.Bind(1, model_id);
+  HK_TRY(found, stmt.Step());
+  if (!found) return tl::unexpected(LoggedModelNotFound(model_id));
+  LoggedModel model;
+  model.model_id = stmt.Text(0);
+  model.experiment_id = std::to_string(stmt.Int(1));
+  model.name = stmt.Text(2);
+  model.artifact_uri = stmt.Text(3);
+  model.status = stmt.Text(4);
+  model.status_message = stmt.Text(5);
+  model.model_type = stmt.Text(6);
+  model.source_run_id = stmt.Text(7);
+  model.lifecycle_stage = stmt.Text(8);
+  model.creation_timestamp_ms = stmt.Int(9);
+  model.last_updated_timestamp_ms = stmt.Int(10);
+  if (model.lifecycle_stage != kActive && !allow_deleted) {
+    return tl::unexpected(LoggedModelNotFound(model_id));
+  }
+  HK_TRY(tags, LoadLoggedModelKeyValues(conn, "logged_model_tags", model_id));
+  model.tags = std::move(tags);
+  HK_TRY(params, LoadLoggedModelKeyValues(conn, "logged_model_params", model_id));
+  model.params = std::move(params);
+
+  HK_TRY(metrics, conn.Prepare(
+                      "SELECT run_uuid, key, value, is_nan, timestamp, step, dataset_name, "
+                      "dataset_digest FROM logged_model_metrics WHERE model_id = ? "
+                      "ORDER BY key, timestamp, step, run_uuid"));
+  metrics.Bind(1, model_id);
+  for (;;) {
+    HK_TRY(row, metrics.Step());
+    if (!row) break;
+    Metric m;
+    m.run_id = metrics.Text(0);
+    m.key = metrics.Text(1);
+    m.value = StoredMetricValue(metrics.Int(3) != 0, metrics.Double(2));
+    m.timestamp = metrics.Int(4);
+    m.step = metrics.Int(5);
+    m.model_id = model_id;
+    m.dataset_name = metrics.Text(6);
+    m.dataset_digest = metrics.Text(7);
+    model.metrics.push_back(std::move(m));
+  }
+
+  HK_TRY(registrations, conn.Prepare(
+                            "SELECT r.name, v.version FROM model_versions v JOIN "
+                            "registered_models r ON r.model_key = v.model_key WHERE "
+                            "v.model_id = ? AND v.deleted = 0 ORDER BY r.name, v.version"));
+  registrations.Bind(1, model_id);
+  for (;;) {
+    HK_TRY(row, registrations.Step());
+    if (!row) break;
+    model.registrations.push_back(
+        LoggedModelRegistration{registrations.Text(0), std::to_string(registrations.Int(1))});
+  }
+  return model;
+}
+
+// Fails unless `model_id` names a live logged model.
+Result<void> RequireLiveLoggedModel(Connection& conn, const std::string& model_id) {
+  HK_TRY(stmt, conn.Prepare("SELECT lifecycle_stage FROM logged_models WHERE model_id = ?"));
+  stmt.Bind(1, model_id);
+  HK_TRY(found, stmt.Step());
+  if (!found || stmt.Text(0) != kActive) return tl::unexpected(LoggedModelNotFound(model_id));
+  return {};
+}
+
+Result<void> TouchLoggedModel(Connection& conn, const std::string& model_id) {
+  HK_TRY(stmt, conn.Prepare("UPDATE logged_models SET last_updated_timestamp_ms = ? WHERE "
+                            "model_id = ?"));
+  stmt.Bind(1, NowMillis()).Bind(2, model_id);
+  return stmt.Run();
+}
+
+Result<void> UpsertLoggedModelTags(Connection& conn, const std::string& model_id,
+                                   const std::vector<Tag>& tags) {
+  if (tags.empty()) return {};
+  HK_TRY(stmt, conn.Prepare("INSERT INTO logged_model_tags (model_id, key, value) VALUES "
+                            "(?, ?, ?) ON CONFLICT (model_id, key) DO UPDATE SET "
+                            "value = excluded.value"));
+  for (const Tag& tag : tags) {
+    stmt.Reset();
+    stmt.Bind(1, model_id).Bind(2, tag.key).Bind(3, tag.value);
+    HK_CHECK(stmt.Run());
+  }
+  return {};
+}
+
+// Params are write-once, as for runs: the same value again is a no-op.
+Result<void> InsertLoggedModelParams(Connection& conn, const std::string& model_id,
+                                     const std::vector<Tag>& params) {
+  if (params.empty()) return {};
+  HK_TRY(insert, conn.Prepare("INSERT INTO logged_model_params (model_id, key, value) VALUES "
+                              "(?, ?, ?) ON CONFLICT DO NOTHING"));
+  HK_TRY(existing, conn.Prepare("SELECT value FROM logged_model_params WHERE model_id = ? AND "
+                                "key = ?"));
+  for (const Tag& param : params) {
+    insert.Reset();
+    insert.Bind(1, model_id).Bind(2, param.key).Bind(3, param.value);
+    HK_CHECK(insert.Run());
+    if (conn.Changes() > 0) continue;
+    existing.Reset();
+    existing.Bind(1, model_id).Bind(2, param.key);
+    HK_TRY(row, existing.Step());
+    if (row && existing.Text(0) != param.value) {
+      return InvalidParameter(fmt::format(
+          "Changing param values is not allowed. Param with key='{}' was already logged with "
+          "value='{}' for logged model ID='{}'. Attempted logging new value '{}'.",
+          param.key, existing.Text(0), model_id, param.value));
+    }
+  }
+  return {};
+}
+
+std::optional<std::string_view> LoggedModelColumn(std::string_view key) {
+  if (key == "name") return "m.name";
+  if (key == "model_id") return "m.model_id";
+  if (key == "model_type") return "m.model_type";
+  if (key == "status") return "m.status";
+  if (key == "source_run_id") return "m.source_run_id";
+  if (key == "creation_timestamp") return "m.creation_timestamp_ms";
+  if (key == "last_updated_timestamp") return "m.last_updated_timestamp_ms";
+  if (key == "experiment_id") return "m.experiment_id";
+  return std::nullopt;
+}
+
+// Status filters may name the short form ('READY') as well as the wire name.
+std::string NormalizeStatusValue(std::string value) {
+  if (value.rfind(kLoggedModelStatusPrefix, 0) == 0) return value;
+  std::string upper = value;
+  for (char& c : upper) {
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  }
+  if (upper == "PENDING" || upper == "READY" || upper == "UPLOAD_FAILED") {
+    return std::string(kLoggedModelStatusPrefix) + upper;
+  }
+  return value;
+}
+
+// `(x.dataset_name = ? [AND x.dataset_digest = ?]) OR ...` over the metrics alias `x`.
+void AppendDatasetCondition(Query& q, const std::vector<DatasetFilter>& datasets) {
+  q.Add("(");
+  for (std::size_t i = 0; i < datasets.size(); ++i) {
+    if (i > 0) q.Add(" OR ");
+    q.Add("(x.dataset_name = ");
+    q.Value(datasets[i].name);
+    if (!datasets[i].digest.empty()) {
+      q.Add(" AND x.dataset_digest = ");
+      q.Value(datasets[i].digest);
+    }
+    q.Add(")");
+  }
+  q.Add(")");
+}
+
+Result<void> AppendLoggedModelClause(Query& q, const Clause& clause,
+                                     const std::vector<DatasetFilter>& datasets) {
+  q.Add(" AND ");
+  switch (clause.kind) {
+    case EntityKind::kAttribute: {
+      auto column = LoggedModelColumn(clause.key);
+      if (!column) return InvalidParameter(fmt::format("Invalid attribute key '{}'", clause.key));
+      if (clause.key != "status") {
+        AppendComparison(q, *column, clause);
+        return {};
+      }
+      Clause status = clause;
+      status.string_value = NormalizeStatusValue(status.string_value);
+      for (std::string& value : status.list_value) value = NormalizeStatusValue(value);
+      AppendComparison(q, *column, status);
+      return {};
+    }
+    case EntityKind::kMetric:
+      q.Add("EXISTS (SELECT 1 FROM logged_model_metrics x WHERE x.model_id = m.model_id AND "
+            "x.key = ");
+      q.Value(clause.key);
+      q.Add(" AND x.is_nan = 0 AND ");
+      AppendComparison(q, "x.value", clause);
+      if (!datasets.empty()) {
+        q.Add(" AND ");
+        AppendDatasetCondition(q, datasets);
+      }
+      q.Add(")");
+      return {};
+    case EntityKind::kParam:
+    case EntityKind::kTag:
+      q.Add(fmt::format("EXISTS (SELECT 1 FROM {} e WHERE e.model_id = m.model_id AND e.key = ",
+                        clause.kind == EntityKind::kParam ? "logged_model_params"
+                                                          : "logged_model_tags"));
+      q.Value(clause.key);
+      q.Add(" AND ");
+      AppendComparison(q, "e.value", clause);
+      q.Add(")");
+      return {};
+    case EntityKind::kDataset:
+      break;
+  }
+  return InvalidParameter("Invalid filter for logged models search");
+}
+
+Result<void> AppendLoggedModelOrderBy(Query& q, const std::vector<LoggedModelOrder>& terms) {
+  q.Add(" ORDER BY ");
+  bool has_creation = false;
+  for (const LoggedModelOrder& term : terms) {
+    std::string value;
+    if (term.kind == EntityKind::kAttribute) {
+      auto column = LoggedModelColumn(term.key);
+      if (!column) {
+        return InvalidParameter(fmt::format("Invalid order by field name: {}", term.key));
+      }
+      has_creation = has_creation || term.key == "creation_timestamp";
+      value = std::string(*column);
+      q.Add(fmt::format("({} IS NULL), {}", value, value));
+    } else if (term.kind == EntityKind::kMetric) {
+      // The latest point of the metric (by timestamp, then step); NaN and missing sort last.
+      Query sub;
+      sub.Add("(SELECT CASE WHEN x.is_nan THEN NULL ELSE x.value END FROM logged_model_metrics "
+              "x WHERE x.model_id = m.model_id AND x.key = ");
+      sub.Value(term.key);
+      if (!term.dataset_name.empty()) {
+        sub.Add(" AND x.dataset_name = ");
+        sub.Value(term.dataset_name);
+      }
+      if (!term.dataset_digest.empty()) {
+        sub.Add(" AND x.dataset_digest = ");
+        sub.Value(term.dataset_digest);
+      }
+      sub.Add(" ORDER BY x.timestamp DESC, x.step DESC LIMIT 1)");
+      q.Add(sub.sql);
+      q.binds.insert(q.binds.end(), sub.binds.begin(), sub.binds.end());
+      q.Add(" IS NULL, ");
+      q.Add(sub.sql);
+      q.binds.insert(q.binds.end(), sub.binds.begin(), sub.binds.end());
+    } else {
+      return InvalidParameter(fmt::format(
+          "Invalid order by field name: {}. Only metrics are supported.", term.key));
+    }
+    q.Add(term.ascending ? " ASC, " : " DESC, ");
+  }
+  if (!has_creation) q.Add("m.creation_timestamp_ms DESC, ");
+  q.Add("m.model_id ASC");
+  return {};
+}
+
+}  // namespace
+
+Result<LoggedModel> SqliteTrackingStore::CreateLoggedModel(const CreateLoggedModelArgs& args) {
+  auto conn = pool_->AcquireWriter();
+  HK_TRY(tx, Transaction::Begin(*conn, true));
+  HK_TRY(experiment, RequireActiveExperiment(*conn, args.experiment_id));
+  std::string model_id = "m-" + NewHexId();
+  std::string name = args.name.empty() ? RandomRunName() : args.name;
+  std::string artifact_uri =
+      fmt::format("{}/models/{}/artifacts", experiment.artifact_location, model_id);
+  int64_t now = NowMillis();
+  HK_TRY(insert, conn->Prepare(
+                     "INSERT INTO logged_models (model_id, experiment_id, name, artifact_uri, "
+                     "status, model_type, source_run_id, lifecycle_stage, creation_timestamp_ms, "
+                     "last_updated_timestamp_ms) VALUES (?, ?, ?, ?, 'LOGGED_MODEL_PENDING', ?, ?, "
+                     "'active', ?, ?)"));
+  insert.Bind(1, model_id).Bind(2, *ExperimentKey(experiment.experiment_id)).Bind(3, name);
+  insert.Bind(4, artifact_uri).Bind(5, args.model_type).Bind(6, args.source_run_id);
+  insert.Bind(7, now).Bind(8, now);
+  HK_CHECK(insert.Run());
+  HK_CHECK(InsertLoggedModelParams(*conn, model_id, args.params));
+  HK_CHECK(UpsertLoggedModelTags(*conn, model_id, args.tags));
+  HK_TRY(model, LoadLoggedModel(*conn, model_id, false));
+  HK_CHECK(tx.Commit());
+  return std::move(model);
+}
+
+Result<LoggedModel> SqliteTrackingStore::GetLoggedModel(const std::string& model_id) {
+  auto conn = pool_->Acquire();
+  HK_TRY(tx, Transaction::Begin(*conn, false));
+  return LoadLoggedModel(*conn, model_id, false);
+}
+
+Result<LoggedModel> SqliteTrackingStore::GetLoggedModelIncludingDeleted(
+    const std::string& model_id) {
+  auto conn = pool_->Acquire();
+  HK_TRY(tx, Transaction::Begin(*conn, false));
+  return LoadLoggedModel(*conn, model_id, true);
+}
+
+Result<LoggedModel> SqliteTrackingStore::FinalizeLoggedModel(const std::string& model_id,
+                                                             const std::string& status) {
+  auto conn = pool_->AcquireWriter();
+  HK_TRY(tx, Transaction::Begin(*conn, true));
+  HK_CHECK(RequireLiveLoggedModel(*conn, model_id));
+  HK_TRY(update, conn->Prepare("UPDATE logged_models SET status = ?, "
+                               "last_updated_timestamp_ms = ? WHERE model_id = ?"));
+  update.Bind(1, status).Bind(2, NowMillis()).Bind(3, model_id);
+  HK_CHECK(update.Run());
+  HK_TRY(model, LoadLoggedModel(*conn, model_id, false));
+  HK_CHECK(tx.Commit());
+  return std::move(model);
+}
+
+Result<void> SqliteTrackingStore::DeleteLoggedModel(const std::string& model_id) {
+  auto conn = pool_->AcquireWriter();
+  HK_TRY(tx, Transaction::Begin(*conn, true));
+  HK_CHECK(RequireLiveLoggedModel(*conn, model_id));
+  HK_TRY(update, conn->Prepare("UPDATE logged_models SET lifecycle_stage = 'deleted', "
+                               "last_updated_timestamp_ms = ? WHERE model_id = ?"));
+  update.Bind(1, NowMillis()).Bind(2, model_id);
+  HK_CHECK(update.Run());
+  return tx.Commit();
+}
+
+Result<LoggedModel> SqliteTrackingStore::SetLoggedModelTags(const std::string& model_id,
+                                                            const std::vector<Tag>& tags) {
+  auto conn = pool_->AcquireWriter();
+  HK_TRY(tx, Transaction::Begin(*conn, true));
+  HK_CHECK(RequireLiveLoggedModel(*conn, model_id));
+  HK_CHECK(UpsertLoggedModelTags(*conn, model_id, tags));
+  HK_CHECK(TouchLoggedModel(*conn, model_id));
+  HK_TRY(model, LoadLoggedModel(*conn, model_id, false));
+  HK_CHECK(tx.Commit());
+  return std::move(model);
+}
+
+Result<void> SqliteTrackingStore::DeleteLoggedModelTag(const std::string& model_id,
+                                                       const std::string& key) {
+  auto conn = pool_->AcquireWriter();
+  HK_TRY(tx, Transaction::Begin(*conn, true));
+  HK_CHECK(RequireLiveLoggedModel(*conn, model_id));
+  HK_TRY(stmt, conn->Prepare("DELETE FROM logged_model_tags WHERE model_id = ? AND key = ?"));
+  stmt.Bind(1, model_id).Bind(2, key);
+  HK_CHECK(stmt.Run());
+  if (conn->Changes() == 0) {
+    return Fail(ErrorCode::kResourceDoesNotExist,
+                fmt::format("No tag with key '{}' found for model with ID '{}'.", key, model_id));
+  }
+  HK_CHECK(TouchLoggedModel(*conn, model_id));
+  return tx.Commit();
+}
+
+Result<void> SqliteTrackingStore::LogLoggedModelParams(const std::string& model_id,
+                                                       const std::vector<Tag>& params) {
+  auto conn = pool_->AcquireWriter();
+  HK_TRY(tx, Transaction::Begin(*conn, true));
+  HK_CHECK(RequireLiveLoggedModel(*conn, model_id));
+  HK_CHECK(InsertLoggedModelParams(*conn, model_id, params));
+  return tx.Commit();
+}
+
+Result<std::pair<std::vector<LoggedModel>, bool>> SqliteTrackingStore::SearchLoggedModels(
+    const SearchLoggedModelsArgs& args) {
+  Query q;
+  q.Add("SELECT m.model_id FROM logged_models m WHERE m.lifecycle_stage = 'active' AND "
+        "m.experiment_id IN (");
+  bool any = false;
+  for (const std::string& id : args.experiment_ids) {
+    auto key = ExperimentKey(id);
+    if (!key) continue;
+    if (any) q.Add(", ");
+    q.Value(*key);
+    any = true;
+  }
+  if (!any) q.Add("NULL");
+  q.Add(")");
+  bool has_metric_filter = false;
+  for (const Clause& clause : args.filter) {
+    has_metric_filter = has_metric_filter || clause.kind == EntityKind::kMetric;
+    HK_CHECK(AppendLoggedModelClause(q, clause, args.datasets));
+  }
+  if (!args.datasets.empty() && !has_metric_filter) {
+    // Datasets without a metric filter: models with any metric on one of those datasets.
+    q.Add(" AND EXISTS (SELECT 1 FROM logged_model_metrics x WHERE x.model_id = m.model_id AND ");
+    AppendDatasetCondition(q, args.datasets);
+    q.Add(")");
+  }
+  HK_CHECK(AppendLoggedModelOrderBy(q, args.order_by));
+  q.Add(" LIMIT ");
+  q.Value(args.max_results + 1);
+  q.Add(" OFFSET ");
+  q.Value(args.offset);
+
+  auto conn = pool_->Acquire();
+  HK_TRY(tx, Transaction::Begin(*conn, false));
+  HK_TRY(stmt, PrepareQuery(*conn, q));
+  std::vector<std::string> ids;
+  for (;;) {
+    HK_TRY(row, stmt.Step());
+    if (!row) break;
+    ids.push_back(stmt.Text(0));
+  }
+  bool more = static_cast<int64_t>(ids.size()) > args.max_results;
+  if (more) ids.pop_back();
+  std::vector<LoggedModel> models;
+  models.reserve(ids.size());
+  for (const std::string& id : ids) {
+    HK_TRY(model, LoadLoggedModel(*conn, id, false));
+    models.push_back(std::move(model));
+  }
+  return std::make_pair(std::move(models), more);
 }
 
 }  // namespace hokusai::store::sqlite

@@ -17,10 +17,20 @@ struct SqliteOptions {
   std::string synchronous = "NORMAL";  // NORMAL survives kill -9; FULL survives power loss
 };
 
+// Opens the database at `options.path`, creating it and applying migrations as needed. The pool
+// is shared by every SQLite store of one server (tracking and registry), so that all writers
+// queue on its one writer lock. Thread-safe.
+Result<std::shared_ptr<ConnectionPool>> OpenDatabase(const SqliteOptions& options);
+
 class SqliteTrackingStore final : public TrackingStore {
  public:
-  // Opens the database, creating it and applying migrations as needed.
+  // Opens its own database (OpenDatabase); for a store alone, as in tests.
   static Result<std::unique_ptr<SqliteTrackingStore>> Open(const SqliteOptions& options);
+  // A store over an opened database, which it shares.
+  explicit SqliteTrackingStore(std::shared_ptr<ConnectionPool> pool) : pool_(std::move(pool)) {}
+
+  // The database this store uses, to share with the registry store.
+  const std::shared_ptr<ConnectionPool>& pool() const { return pool_; }
 
   Result<void> Ping() override;
 
@@ -62,9 +72,23 @@ class SqliteTrackingStore final : public TrackingStore {
       std::optional<int64_t> start_step, std::optional<int64_t> end_step,
       int64_t max_results) override;
 
+
+  Result<LoggedModel> CreateLoggedModel(const CreateLoggedModelArgs& args) override;
+  Result<LoggedModel> GetLoggedModel(const std::string& model_id) override;
+  Result<LoggedModel> GetLoggedModelIncludingDeleted(const std::string& model_id) override;
+  Result<LoggedModel> FinalizeLoggedModel(const std::string& model_id,
+                                          const std::string& status) override;
+  Result<void> DeleteLoggedModel(const std::string& model_id) override;
+  Result<LoggedModel> SetLoggedModelTags(const std::string& model_id,
+                                         const std::vector<Tag>& tags) override;
+  Result<void> DeleteLoggedModelTag(const std::string& model_id, const std::string& key) override;
+  Result<void> LogLoggedModelParams(const std::string& model_id,
+                                    const std::vector<Tag>& params) override;
+  Result<std::pair<std::vector<LoggedModel>, bool>> SearchLoggedModels(
+      const SearchLoggedModelsArgs& args) override;
+
  private:
-  explicit SqliteTrackingStore(std::unique_ptr<ConnectionPool> pool) : pool_(std::move(pool)) {}
-  std::unique_ptr<ConnectionPool> pool_;
+  std::shared_ptr<ConnectionPool> pool_;
 };
 
 }  // namespace hokusai::store::sqlite

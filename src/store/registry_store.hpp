@@ -1,0 +1,162 @@
+// The model-registry store: registered models, their versions, tags, aliases and stages.
+// Every method is one transaction; a failed call changes nothing. Implementations are
+// thread-safe: callers on the blocking pool call them concurrently.
+//
+// Names are compared exactly. Versions are decimal strings; a version that is not an integer is
+// INVALID_PARAMETER_VALUE, an unknown or deleted one RESOURCE_DOES_NOT_EXIST. A missing model is
+// RESOURCE_DOES_NOT_EXIST with "Registered Model with name=<n> not found".
+#pragma once
+
+#include <array>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/error.hpp"
+#include "store/search_filter.hpp"
+#include "store/types.hpp"
+
+namespace hokusai::store {
+
+// The model-version stages in their canonical spelling.
+inline constexpr std::array<std::string_view, 4> kModelVersionStages = {"None", "Staging",
+                                                                        "Production", "Archived"};
+
+// `stage` in canonical spelling (matched case-insensitively), or nullopt for anything else.
+inline std::optional<std::string_view> CanonicalStage(std::string_view stage) {
+  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+  for (std::string_view canonical : kModelVersionStages) {
+    if (canonical.size() != stage.size()) continue;
+    bool same = true;
+    for (std::size_t i = 0; i < stage.size() && same; ++i) {
+      same = lower(canonical[i]) == lower(stage[i]);
+    }
+    if (same) return canonical;
+  }
+  return std::nullopt;
+}
+
+// A model-version `source`, already parsed and syntactically checked by the API layer (security
+// principle 4: only locations this server issued). The store checks that the thing it names
+// exists and resolves it to a storage location.
+struct ModelVersionSource {
+  enum class Kind {
+    kLoggedModel,     // models:/<model_id>
+    kModelVersion,    // models:/<name>/<version>
+    kRun,             // runs:/<run_id>[/<path>]
+    kRunArtifacts,    // mlflow-artifacts:/<experiment_id>/<run_id>/artifacts[/<path>]
+    kModelArtifacts,  // mlflow-artifacts:/<experiment_id>/models/<model_id>/artifacts[/<path>]
+    kPromptTemplate,  // a placeholder source of a prompt version; no artifacts
+  };
+  Kind kind = Kind::kRun;
+  std::string model_id;       // kLoggedModel, kModelArtifacts
+  std::string name;           // kModelVersion
+  std::string version;        // kModelVersion
+  std::string run_id;         // kRun, kRunArtifacts
+  std::string experiment_id;  // kRunArtifacts, kModelArtifacts
+  // Normalised relative path below the run's or model's artifact root ("" = the root): no empty,
+  // "." or ".." segments, no leading '/', no backslash, NUL or '%'.
+  std::string path;
+};
+
+struct CreateRegisteredModelArgs {
+  std::string name;
+  std::string description;
+  std::vector<Tag> tags;
+};
+
+struct CreateModelVersionArgs {
+  std::string name;
+  std::string source;  // stored verbatim and returned as `source`
+  ModelVersionSource parsed_source;
+  std::string run_id;    // empty: taken from the source (run or logged model) when it has one
+  std::string model_id;  // empty: taken from a logged-model source
+  std::string run_link;
+  std::string description;
+  std::vector<Tag> tags;
+};
+
+struct SearchRegistryArgs {
+  std::vector<Clause> filter;  // parsed for kRegisteredModels or kModelVersions
+  std::vector<OrderTerm> order_by;
+  int64_t max_results = 100;
+  int64_t offset = 0;
+};
+
+class RegistryStore {
+ public:
+  virtual ~RegistryStore() = default;
+
+  // Registered models.
+  // RESOURCE_ALREADY_EXISTS: "Registered Model (name=<n>) already exists."
+  virtual Result<RegisteredModel> CreateRegisteredModel(const CreateRegisteredModelArgs& args) = 0;
+  virtual Result<RegisteredModel> GetRegisteredModel(const std::string& name) = 0;
+  // Renames the model; its versions, tags and aliases follow. RESOURCE_ALREADY_EXISTS when
+  // `new_name` is taken.
+  virtual Result<RegisteredModel> RenameRegisteredModel(const std::string& name,
+                                                        const std::string& new_name) = 0;
+  virtual Result<RegisteredModel> UpdateRegisteredModel(const std::string& name,
+                                                        const std::string& description) = 0;
+  // Removes the model with all its versions (including tombstones), tags and aliases.
+  virtual Result<void> DeleteRegisteredModel(const std::string& name) = 0;
+  // Prompts (models tagged mlflow.prompt.is_prompt = 'true') are left out unless the filter asks
+  // for them. Returns one page and whether more rows exist.
+  virtual Result<std::pair<std::vector<RegisteredModel>, bool>> SearchRegisteredModels(
+      const SearchRegistryArgs& args) = 0;
+  // For each stage in `stages` (canonical names; empty: all four), the highest live version in
+  // that stage.
+  virtual Result<std::vector<ModelVersion>> GetLatestVersions(
+      const std::string& name, const std::vector<std::string>& stages) = 0;
+  virtual Result<void> SetRegisteredModelTag(const std::string& name, const Tag& tag) = 0;
+  // A missing tag is not an error (as in MLflow); a missing model is.
+  virtual Result<void> DeleteRegisteredModelTag(const std::string& name,
+                                                const std::string& key) = 0;
+
+  // Aliases (the API layer validates alias names). Setting an existing alias moves it.
+  virtual Result<void> SetRegisteredModelAlias(const std::string& name, const std::string& alias,
+                                               const std::string& version) = 0;
+  // A missing alias is not an error; a missing model is.
+  virtual Result<void> DeleteRegisteredModelAlias(const std::string& name,
+                                                  const std::string& alias) = 0;
+  // INVALID_PARAMETER_VALUE "Registered model alias <a> not found." for an unknown alias.
+  // "latest" (any case) names the highest live version.
+  virtual Result<ModelVersion> GetModelVersionByAlias(const std::string& name,
+                                                      const std::string& alias) = 0;
+
+  // Model versions.
+  // Version = highest version ever created for the model (deleted ones included) + 1. Status is
+  // READY and stage "None" at once. The source must name an existing run / logged model /
+  // version (INVALID_PARAMETER_VALUE otherwise); a version made from a logged model is also
+  // recorded in that model's mlflow.modelVersions tag, in the same transaction.
+  virtual Result<ModelVersion> CreateModelVersion(const CreateModelVersionArgs& args) = 0;
+  virtual Result<ModelVersion> GetModelVersion(const std::string& name,
+                                               const std::string& version) = 0;
+  // nullopt description: unchanged.
+  virtual Result<ModelVersion> UpdateModelVersion(const std::string& name,
+                                                  const std::string& version,
+                                                  const std::optional<std::string>& description) = 0;
+  // `stage` is canonical. With `archive_existing`, every other live version in that stage moves
+  // to Archived (only allowed for Staging and Production).
+  virtual Result<ModelVersion> TransitionModelVersionStage(const std::string& name,
+                                                           const std::string& version,
+                                                           const std::string& stage,
+                                                           bool archive_existing) = 0;
+  // Leaves a tombstone so the number is never reused; removes the version's tags and aliases.
+  virtual Result<void> DeleteModelVersion(const std::string& name, const std::string& version) = 0;
+  // Live versions only; prompts left out unless the filter asks for them.
+  virtual Result<std::pair<std::vector<ModelVersion>, bool>> SearchModelVersions(
+      const SearchRegistryArgs& args) = 0;
+  // The server-resolved location of the version's artifacts (a URI under a run's or logged
+  // model's artifact root). INVALID_PARAMETER_VALUE for a prompt version, which has none.
+  virtual Result<std::string> GetModelVersionDownloadUri(const std::string& name,
+                                                         const std::string& version) = 0;
+  virtual Result<void> SetModelVersionTag(const std::string& name, const std::string& version,
+                                          const Tag& tag) = 0;
+  // A missing tag is not an error; a missing version is.
+  virtual Result<void> DeleteModelVersionTag(const std::string& name, const std::string& version,
+                                             const std::string& key) = 0;
+};
+
+}  // namespace hokusai::store

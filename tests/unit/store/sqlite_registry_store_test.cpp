@@ -1,0 +1,775 @@
+// The SQLite model registry: registered models, versions, tags, aliases and stages, source
+// resolution against runs and logged models in the shared database, and search.
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "common/error.hpp"
+#include "common/util.hpp"
+#include "store/registry_store.hpp"
+#include "store/search_filter.hpp"
+#include "store/sqlite/sqlite_registry_store.hpp"
+#include "store/sqlite/sqlite_tracking_store.hpp"
+#include "store/types.hpp"
+
+namespace hokusai::store::sqlite {
+namespace {
+
+using SourceKind = ModelVersionSource::Kind;
+
+void ExpectError(const Error& error, ErrorCode code) {
+  EXPECT_EQ(error.code, code) << ErrorCodeName(error.code) << ": " << error.message;
+  EXPECT_FALSE(error.message.empty());
+}
+
+std::optional<std::string> Find(const std::vector<Tag>& items, const std::string& key) {
+  for (const Tag& item : items) {
+    if (item.key == key) return item.value;
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> Versions(const std::vector<ModelVersion>& versions) {
+  std::vector<std::string> out;
+  for (const ModelVersion& v : versions) out.push_back(v.version);
+  return out;
+}
+
+ModelVersionSource RunSource(const std::string& run_id, const std::string& path) {
+  ModelVersionSource source;
+  source.kind = SourceKind::kRun;
+  source.run_id = run_id;
+  source.path = path;
+  return source;
+}
+
+ModelVersionSource LoggedModelSource(const std::string& model_id) {
+  ModelVersionSource source;
+  source.kind = SourceKind::kLoggedModel;
+  source.model_id = model_id;
+  return source;
+}
+
+class SqliteRegistryStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("hokusai-registry-" + NewHexId());
+    std::filesystem::create_directories(dir_);
+    auto pool = OpenDatabase(SqliteOptions{(dir_ / "mlflow.db").string(), 2, "NORMAL"});
+    ASSERT_TRUE(pool.has_value()) << pool.error().message;
+    tracking_ = std::make_unique<SqliteTrackingStore>(*pool);
+    registry_ = std::make_unique<SqliteRegistryStore>(*pool);
+    auto id = tracking_->CreateExperiment("exp", "", {});
+    ASSERT_TRUE(id.has_value()) << id.error().message;
+    experiment_id_ = *id;
+    CreateRunArgs run;
+    run.experiment_id = experiment_id_;
+    run.start_time = 1000;
+    auto created = tracking_->CreateRun(run);
+    ASSERT_TRUE(created.has_value()) << created.error().message;
+    run_ = created->info;
+  }
+
+  void TearDown() override {
+    registry_.reset();
+    tracking_.reset();
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+
+  RegisteredModel NewModel(const std::string& name, std::vector<Tag> tags = {}) {
+    CreateRegisteredModelArgs args;
+    args.name = name;
+    args.description = "about " + name;
+    args.tags = std::move(tags);
+    auto model = registry_->CreateRegisteredModel(args);
+    EXPECT_TRUE(model.has_value()) << (model ? "" : model.error().message);
+    return model ? *model : RegisteredModel{};
+  }
+
+  Result<ModelVersion> TryVersion(const std::string& name, ModelVersionSource source,
+                                  std::string source_text = "",
+                                  std::vector<Tag> tags = {}) {
+    CreateModelVersionArgs args;
+    args.name = name;
+    args.source = source_text.empty() ? "runs:/" + run_.run_id + "/model" : source_text;
+    args.parsed_source = std::move(source);
+    args.tags = std::move(tags);
+    return registry_->CreateModelVersion(args);
+  }
+
+  ModelVersion NewVersion(const std::string& name, std::vector<Tag> tags = {}) {
+    auto version = TryVersion(name, RunSource(run_.run_id, "model"), "", std::move(tags));
+    EXPECT_TRUE(version.has_value()) << (version ? "" : version.error().message);
+    return version ? *version : ModelVersion{};
+  }
+
+  LoggedModel NewLoggedModel(const std::string& name) {
+    CreateLoggedModelArgs args;
+    args.experiment_id = experiment_id_;
+    args.name = name;
+    args.source_run_id = run_.run_id;
+    auto model = tracking_->CreateLoggedModel(args);
+    EXPECT_TRUE(model.has_value()) << (model ? "" : model.error().message);
+    return model ? *model : LoggedModel{};
+  }
+
+  RegisteredModel Get(const std::string& name) {
+    auto model = registry_->GetRegisteredModel(name);
+    EXPECT_TRUE(model.has_value()) << (model ? "" : model.error().message);
+    return model ? *model : RegisteredModel{};
+  }
+
+  std::vector<std::string> SearchModels(std::string_view filter,
+                                        std::vector<std::string> order_by = {},
+                                        int64_t max_results = 100, int64_t offset = 0,
+                                        bool* more = nullptr) {
+    SearchRegistryArgs args;
+    auto clauses = ParseFilter(filter, SearchTarget::kRegisteredModels);
+    EXPECT_TRUE(clauses.has_value()) << (clauses ? "" : clauses.error().message);
+    if (clauses) args.filter = *clauses;
+    auto terms = ParseOrderBy(order_by, SearchTarget::kRegisteredModels);
+    EXPECT_TRUE(terms.has_value()) << (terms ? "" : terms.error().message);
+    if (terms) args.order_by = *terms;
+    args.max_results = max_results;
+    args.offset = offset;
+    auto page = registry_->SearchRegisteredModels(args);
+    EXPECT_TRUE(page.has_value()) << (page ? "" : page.error().message);
+    std::vector<std::string> names;
+    if (!page) return names;
+    for (const RegisteredModel& m : page->first) names.push_back(m.name);
+    if (more != nullptr) *more = page->second;
+    return names;
+  }
+
+  std::vector<std::string> SearchVersions(std::string_view filter,
+                                          std::vector<std::string> order_by = {}) {
+    SearchRegistryArgs args;
+    auto clauses = ParseFilter(filter, SearchTarget::kModelVersions);
+    EXPECT_TRUE(clauses.has_value()) << (clauses ? "" : clauses.error().message);
+    if (clauses) args.filter = *clauses;
+    auto terms = ParseOrderBy(order_by, SearchTarget::kModelVersions);
+    EXPECT_TRUE(terms.has_value()) << (terms ? "" : terms.error().message);
+    if (terms) args.order_by = *terms;
+    args.max_results = 1000;
+    auto page = registry_->SearchModelVersions(args);
+    EXPECT_TRUE(page.has_value()) << (page ? "" : page.error().message);
+    std::vector<std::string> out;
+    if (!page) return out;
+    for (const ModelVersion& v : page->first) out.push_back(v.name + "/" + v.version);
+    return out;
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<SqliteTrackingStore> tracking_;
+  std::unique_ptr<SqliteRegistryStore> registry_;
+  std::string experiment_id_;
+  RunInfo run_;
+};
+
+// ---- registered models ----------------------------------------------------------------------
+
+TEST_F(SqliteRegistryStoreTest, CreateReturnsTheModelWithTagsAndDescription) {
+  RegisteredModel model = NewModel("m", {{"team", "x"}});
+  EXPECT_EQ(model.name, "m");
+  EXPECT_EQ(model.description, "about m");
+  EXPECT_EQ(Find(model.tags, "team"), "x");
+  EXPECT_GT(model.creation_timestamp, 0);
+  EXPECT_EQ(model.creation_timestamp, model.last_updated_timestamp);
+  EXPECT_TRUE(model.latest_versions.empty());
+  EXPECT_TRUE(model.aliases.empty());
+}
+
+TEST_F(SqliteRegistryStoreTest, CreatingADuplicateNameIsResourceAlreadyExists) {
+  NewModel("m");
+  CreateRegisteredModelArgs args;
+  args.name = "m";
+  auto again = registry_->CreateRegisteredModel(args);
+  ASSERT_FALSE(again.has_value());
+  ExpectError(again.error(), ErrorCode::kResourceAlreadyExists);
+  EXPECT_EQ(again.error().message, "Registered Model (name=m) already exists.");
+}
+
+TEST_F(SqliteRegistryStoreTest, APromptAndAModelCannotShareAName) {
+  NewModel("p", {{"mlflow.prompt.is_prompt", "true"}});
+  CreateRegisteredModelArgs args;
+  args.name = "p";
+  auto again = registry_->CreateRegisteredModel(args);
+  ASSERT_FALSE(again.has_value());
+  ExpectError(again.error(), ErrorCode::kResourceAlreadyExists);
+  EXPECT_NE(again.error().message.find("prompt"), std::string::npos) << again.error().message;
+}
+
+TEST_F(SqliteRegistryStoreTest, GetUnknownModelIsNotFound) {
+  auto model = registry_->GetRegisteredModel("nope");
+  ASSERT_FALSE(model.has_value());
+  ExpectError(model.error(), ErrorCode::kResourceDoesNotExist);
+  EXPECT_EQ(model.error().message, "Registered Model with name=nope not found");
+}
+
+TEST_F(SqliteRegistryStoreTest, UpdateSetsTheDescription) {
+  NewModel("m");
+  auto updated = registry_->UpdateRegisteredModel("m", "new words");
+  ASSERT_TRUE(updated.has_value()) << updated.error().message;
+  EXPECT_EQ(updated->description, "new words");
+  EXPECT_EQ(Get("m").description, "new words");
+}
+
+TEST_F(SqliteRegistryStoreTest, RenameKeepsVersionsTagsAndAliases) {
+  NewModel("old", {{"team", "x"}});
+  NewVersion("old", {{"vt", "1"}});
+  NewVersion("old");
+  ASSERT_TRUE(registry_->SetRegisteredModelAlias("old", "champion", "1"));
+  auto renamed = registry_->RenameRegisteredModel("old", "new");
+  ASSERT_TRUE(renamed.has_value()) << renamed.error().message;
+  EXPECT_EQ(renamed->name, "new");
+  ExpectError(registry_->GetRegisteredModel("old").error(), ErrorCode::kResourceDoesNotExist);
+
+  RegisteredModel model = Get("new");
+  EXPECT_EQ(Find(model.tags, "team"), "x");
+  ASSERT_EQ(model.aliases.size(), 1u);
+  EXPECT_EQ(model.aliases[0].alias, "champion");
+  EXPECT_EQ(model.aliases[0].version, "1");
+  auto v1 = registry_->GetModelVersion("new", "1");
+  ASSERT_TRUE(v1.has_value()) << v1.error().message;
+  EXPECT_EQ(v1->name, "new");
+  EXPECT_EQ(Find(v1->tags, "vt"), "1");
+  EXPECT_EQ(v1->aliases, std::vector<std::string>{"champion"});
+  auto by_alias = registry_->GetModelVersionByAlias("new", "champion");
+  ASSERT_TRUE(by_alias.has_value());
+  EXPECT_EQ(by_alias->version, "1");
+  // Numbering continues.
+  EXPECT_EQ(NewVersion("new").version, "3");
+}
+
+TEST_F(SqliteRegistryStoreTest, RenameOntoAnExistingNameChangesNothing) {
+  NewModel("a");
+  NewModel("b");
+  NewVersion("a");
+  auto renamed = registry_->RenameRegisteredModel("a", "b");
+  ASSERT_FALSE(renamed.has_value());
+  ExpectError(renamed.error(), ErrorCode::kResourceAlreadyExists);
+  EXPECT_EQ(Get("a").latest_versions.size(), 1u);
+  EXPECT_TRUE(Get("b").latest_versions.empty());
+}
+
+TEST_F(SqliteRegistryStoreTest, RenameUnknownModelIsNotFound) {
+  ExpectError(registry_->RenameRegisteredModel("nope", "x").error(),
+              ErrorCode::kResourceDoesNotExist);
+}
+
+TEST_F(SqliteRegistryStoreTest, DeleteRemovesVersionsTagsAndAliases) {
+  NewModel("m", {{"team", "x"}});
+  NewVersion("m", {{"vt", "1"}});
+  NewVersion("m");
+  ASSERT_TRUE(registry_->SetRegisteredModelAlias("m", "champion", "2"));
+  ASSERT_TRUE(registry_->DeleteRegisteredModel("m"));
+  ExpectError(registry_->GetRegisteredModel("m").error(), ErrorCode::kResourceDoesNotExist);
+  ExpectError(registry_->GetModelVersion("m", "1").error(), ErrorCode::kResourceDoesNotExist);
+  EXPECT_TRUE(SearchVersions("name = 'm'").empty());
+
+  // A new model of the same name starts from nothing.
+  RegisteredModel again = NewModel("m");
+  EXPECT_TRUE(again.tags.empty());
+  EXPECT_TRUE(again.aliases.empty());
+  EXPECT_TRUE(again.latest_versions.empty());
+  ModelVersion first = NewVersion("m");
+  EXPECT_EQ(first.version, "1");
+  EXPECT_TRUE(first.tags.empty());
+  EXPECT_TRUE(first.aliases.empty());
+}
+
+TEST_F(SqliteRegistryStoreTest, DeleteUnknownModelIsNotFound) {
+  ExpectError(registry_->DeleteRegisteredModel("nope").error(), ErrorCode::kResourceDoesNotExist);
+}
+
+TEST_F(SqliteRegistryStoreTest, ModelTagsAreUpsertedAndDeleted) {
+  NewModel("m");
+  ASSERT_TRUE(registry_->SetRegisteredModelTag("m", {"k", "1"}));
+  ASSERT_TRUE(registry_->SetRegisteredModelTag("m", {"k", "2"}));
+  EXPECT_EQ(Find(Get("m").tags, "k"), "2");
+  ASSERT_TRUE(registry_->DeleteRegisteredModelTag("m", "k"));
+  EXPECT_TRUE(Get("m").tags.empty());
+  // Deleting a missing tag is not an error; a missing model is.
+  EXPECT_TRUE(registry_->DeleteRegisteredModelTag("m", "k"));
+  ExpectError(registry_->SetRegisteredModelTag("nope", {"k", "1"}).error(),
+              ErrorCode::kResourceDoesNotExist);
+}
+
+// ---- model versions -------------------------------------------------------------------------
+
+TEST_F(SqliteRegistryStoreTest, CreateVersionIsReadyInStageNone) {
+  NewModel("m");
+  ModelVersion v = NewVersion("m", {{"k", "v"}});
+  EXPECT_EQ(v.name, "m");
+  EXPECT_EQ(v.version, "1");
+  EXPECT_EQ(v.status, "READY");
+  EXPECT_EQ(v.current_stage, "None");
+  EXPECT_EQ(v.source, "runs:/" + run_.run_id + "/model");
+  EXPECT_EQ(v.run_id, run_.run_id);
+  EXPECT_EQ(Find(v.tags, "k"), "v");
+  EXPECT_GT(v.creation_timestamp, 0);
+}
+
+TEST_F(SqliteRegistryStoreTest, CreateVersionOfAMissingModelIsNotFound) {
+  auto version = TryVersion("nope", RunSource(run_.run_id, "model"));
+  ASSERT_FALSE(version.has_value());
+  ExpectError(version.error(), ErrorCode::kResourceDoesNotExist);
+}
+
+TEST_F(SqliteRegistryStoreTest, VersionNumbersAreNeverReused) {
+  NewModel("m");
+  NewVersion("m");
+  NewVersion("m");
+  ASSERT_TRUE(registry_->DeleteModelVersion("m", "2"));
+  EXPECT_EQ(NewVersion("m").version, "3");
+}
+
+TEST_F(SqliteRegistryStoreTest, AVersionFromARunResolvesUnderTheRunsArtifacts) {
+  NewModel("m");
+  NewVersion("m");
+  auto uri = registry_->GetModelVersionDownloadUri("m", "1");
+  ASSERT_TRUE(uri.has_value()) << uri.error().message;
+  EXPECT_EQ(*uri, run_.artifact_uri + "/model");
+}
+
+TEST_F(SqliteRegistryStoreTest, AVersionFromMlflowArtifactsChecksTheRunsExperiment) {
+  NewModel("m");
+  ModelVersionSource source;
+  source.kind = SourceKind::kRunArtifacts;
+  source.experiment_id = experiment_id_;
+  source.run_id = run_.run_id;
+  source.path = "model";
+  auto ok = TryVersion("m", source, "mlflow-artifacts:/x");
+  ASSERT_TRUE(ok.has_value()) << ok.error().message;
+  EXPECT_EQ(*registry_->GetModelVersionDownloadUri("m", ok->version), run_.artifact_uri + "/model");
+  source.experiment_id = "0";
+  auto wrong = TryVersion("m", source, "mlflow-artifacts:/x");
+  ASSERT_FALSE(wrong.has_value());
+  ExpectError(wrong.error(), ErrorCode::kInvalidParameterValue);
+}
+
+TEST_F(SqliteRegistryStoreTest, AVersionFromAnUnknownOrDeletedRunIsRefused) {
+  NewModel("m");
+  auto unknown = TryVersion("m", RunSource("0123456789abcdef0123456789abcdef", "model"));
+  ASSERT_FALSE(unknown.has_value());
+  ExpectError(unknown.error(), ErrorCode::kInvalidParameterValue);
+  ASSERT_TRUE(tracking_->DeleteRun(run_.run_id));
+  auto deleted = TryVersion("m", RunSource(run_.run_id, "model"));
+  ASSERT_FALSE(deleted.has_value());
+  ExpectError(deleted.error(), ErrorCode::kInvalidParameterValue);
+}
+
+TEST_F(SqliteRegistryStoreTest, AVersionFromALoggedModelUsesItsArtifactsRunAndId) {
+  LoggedModel logged = NewLoggedModel("model");
+  NewModel("m");
+  auto v = TryVersion("m", LoggedModelSource(logged.model_id), "models:/" + logged.model_id);
+  ASSERT_TRUE(v.has_value()) << v.error().message;
+  EXPECT_EQ(v->source, "models:/" + logged.model_id);
+  EXPECT_EQ(v->model_id, logged.model_id);
+  EXPECT_EQ(v->run_id, run_.run_id);  // from the logged model's source run
+  EXPECT_EQ(*registry_->GetModelVersionDownloadUri("m", "1"), logged.artifact_uri);
+
+  // The logged model lists the registration, in its tag (as MLflow's server writes it) and in
+  // its registrations.
+  auto model = tracking_->GetLoggedModel(logged.model_id);
+  ASSERT_TRUE(model.has_value());
+  EXPECT_EQ(Find(model->tags, "mlflow.modelVersions"), R"([{"name":"m","version":"1"}])");
+  ASSERT_EQ(model->registrations.size(), 1u);
+  EXPECT_EQ(model->registrations[0].name, "m");
+  EXPECT_EQ(model->registrations[0].version, "1");
+
+  ASSERT_TRUE(TryVersion("m", LoggedModelSource(logged.model_id), "models:/" + logged.model_id));
+  model = tracking_->GetLoggedModel(logged.model_id);
+  EXPECT_EQ(Find(model->tags, "mlflow.modelVersions"),
+            R"([{"name":"m","version":"1"},{"name":"m","version":"2"}])");
+  EXPECT_EQ(model->registrations.size(), 2u);
+}
+
+TEST_F(SqliteRegistryStoreTest, TheRegistrationTagKeepsWhatTheClientWrote) {
+  LoggedModel logged = NewLoggedModel("model");
+  // The client writes Python's json.dumps spelling; an entry already present is not repeated.
+  ASSERT_TRUE(tracking_->SetLoggedModelTags(
+      logged.model_id, {{"mlflow.modelVersions", R"([{"name": "m", "version": "1"}])"}}));
+  NewModel("m");
+  ASSERT_TRUE(TryVersion("m", LoggedModelSource(logged.model_id), "models:/" + logged.model_id));
+  EXPECT_EQ(Find(tracking_->GetLoggedModel(logged.model_id)->tags, "mlflow.modelVersions"),
+            R"([{"name": "m", "version": "1"}])");
+}
+
+TEST_F(SqliteRegistryStoreTest, AVersionFromLoggedModelArtifactsChecksTheExperiment) {
+  LoggedModel logged = NewLoggedModel("model");
+  NewModel("m");
+  ModelVersionSource source;
+  source.kind = SourceKind::kModelArtifacts;
+  source.experiment_id = experiment_id_;
+  source.model_id = logged.model_id;
+  source.path = "sub/dir";
+  auto v = TryVersion("m", source, "mlflow-artifacts:/x");
+  ASSERT_TRUE(v.has_value()) << v.error().message;
+  EXPECT_EQ(v->model_id, logged.model_id);
+  EXPECT_EQ(*registry_->GetModelVersionDownloadUri("m", "1"), logged.artifact_uri + "/sub/dir");
+  source.experiment_id = "0";
+  ExpectError(TryVersion("m", source, "mlflow-artifacts:/x").error(),
+              ErrorCode::kInvalidParameterValue);
+}
+
+TEST_F(SqliteRegistryStoreTest, AVersionFromAnUnknownOrDeletedLoggedModelIsRefused) {
+  NewModel("m");
+  ExpectError(TryVersion("m", LoggedModelSource("m-0123456789abcdef0123456789abcdef")).error(),
+              ErrorCode::kInvalidParameterValue);
+  LoggedModel logged = NewLoggedModel("model");
+  ASSERT_TRUE(tracking_->DeleteLoggedModel(logged.model_id));
+  ExpectError(TryVersion("m", LoggedModelSource(logged.model_id)).error(),
+              ErrorCode::kInvalidParameterValue);
+}
+
+TEST_F(SqliteRegistryStoreTest, AModelIdThatDisagreesWithTheSourceIsRefused) {
+  LoggedModel a = NewLoggedModel("a");
+  LoggedModel b = NewLoggedModel("b");
+  NewModel("m");
+  CreateModelVersionArgs args;
+  args.name = "m";
+  args.source = "models:/" + a.model_id;
+  args.parsed_source = LoggedModelSource(a.model_id);
+  args.model_id = b.model_id;
+  ExpectError(registry_->CreateModelVersion(args).error(), ErrorCode::kInvalidParameterValue);
+  args.parsed_source = RunSource(run_.run_id, "model");
+  args.source = "runs:/" + run_.run_id + "/model";
+  args.model_id = "m-0123456789abcdef0123456789abcdef";
+  ExpectError(registry_->CreateModelVersion(args).error(), ErrorCode::kResourceDoesNotExist);
+  args.model_id = b.model_id;
+  auto linked = registry_->CreateModelVersion(args);
+  ASSERT_TRUE(linked.has_value()) << linked.error().message;
+  EXPECT_EQ(linked->model_id, b.model_id);
+}
+
+TEST_F(SqliteRegistryStoreTest, AVersionFromAnotherVersionSharesItsArtifacts) {
+  NewModel("src");
+  NewVersion("src");
+  NewModel("dst");
+  ModelVersionSource source;
+  source.kind = SourceKind::kModelVersion;
+  source.name = "src";
+  source.version = "1";
+  auto copy = TryVersion("dst", source, "models:/src/1");
+  ASSERT_TRUE(copy.has_value()) << copy.error().message;
+  EXPECT_EQ(*registry_->GetModelVersionDownloadUri("dst", "1"), run_.artifact_uri + "/model");
+  source.version = "7";
+  ExpectError(TryVersion("dst", source, "models:/src/7").error(),
+              ErrorCode::kInvalidParameterValue);
+}
+
+TEST_F(SqliteRegistryStoreTest, AFailedVersionCreateChangesNothing) {
+  LoggedModel logged = NewLoggedModel("model");
+  NewModel("m");
+  CreateModelVersionArgs args;
+  args.name = "m";
+  args.source = "models:/" + logged.model_id;
+  args.parsed_source = LoggedModelSource(logged.model_id);
+  args.model_id = "m-0123456789abcdef0123456789abcdef";  // mismatch: refused
+  ASSERT_FALSE(registry_->CreateModelVersion(args).has_value());
+  EXPECT_TRUE(Get("m").latest_versions.empty());
+  EXPECT_FALSE(Find(tracking_->GetLoggedModel(logged.model_id)->tags, "mlflow.modelVersions"));
+  EXPECT_EQ(NewVersion("m").version, "1");
+}
+
+TEST_F(SqliteRegistryStoreTest, APromptVersionHasNoDownloadUri) {
+  NewModel("p", {{"mlflow.prompt.is_prompt", "true"}});
+  ModelVersionSource source;
+  source.kind = SourceKind::kPromptTemplate;
+  auto v = TryVersion("p", source, "prompt-template", {{"mlflow.prompt.is_prompt", "true"}});
+  ASSERT_TRUE(v.has_value()) << v.error().message;
+  EXPECT_EQ(v->source, "prompt-template");
+  ExpectError(registry_->GetModelVersionDownloadUri("p", "1").error(),
+              ErrorCode::kInvalidParameterValue);
+}
+
+TEST_F(SqliteRegistryStoreTest, VersionLookupsValidateTheNumber) {
+  NewModel("m");
+  NewVersion("m");
+  ExpectError(registry_->GetModelVersion("m", "one").error(), ErrorCode::kInvalidParameterValue);
+  ExpectError(registry_->GetModelVersion("m", "2").error(), ErrorCode::kResourceDoesNotExist);
+  ExpectError(registry_->GetModelVersionDownloadUri("m", "x").error(),
+              ErrorCode::kInvalidParameterValue);
+  ExpectError(registry_->GetModelVersionDownloadUri("nope", "1").error(),
+              ErrorCode::kResourceDoesNotExist);
+}
+
+TEST_F(SqliteRegistryStoreTest, UpdateVersionChangesOnlyTheDescription) {
+  NewModel("m");
+  NewVersion("m");
+  auto updated = registry_->UpdateModelVersion("m", "1", std::string("better"));
+  ASSERT_TRUE(updated.has_value()) << updated.error().message;
+  EXPECT_EQ(updated->description, "better");
+  auto unchanged = registry_->UpdateModelVersion("m", "1", std::nullopt);
+  ASSERT_TRUE(unchanged.has_value());
+  EXPECT_EQ(unchanged->description, "better");
+}
+
+TEST_F(SqliteRegistryStoreTest, DeletedVersionsDisappearFromEveryRead) {
+  NewModel("m");
+  NewVersion("m");
+  NewVersion("m");
+  ASSERT_TRUE(registry_->SetRegisteredModelAlias("m", "champion", "2"));
+  ASSERT_TRUE(registry_->DeleteModelVersion("m", "2"));
+  ExpectError(registry_->GetModelVersion("m", "2").error(), ErrorCode::kResourceDoesNotExist);
+  ExpectError(registry_->GetModelVersionDownloadUri("m", "2").error(),
+              ErrorCode::kResourceDoesNotExist);
+  ExpectError(registry_->DeleteModelVersion("m", "2").error(), ErrorCode::kResourceDoesNotExist);
+  EXPECT_EQ(SearchVersions("name = 'm'"), std::vector<std::string>{"m/1"});
+  RegisteredModel model = Get("m");
+  EXPECT_EQ(Versions(model.latest_versions), std::vector<std::string>{"1"});
+  EXPECT_TRUE(model.aliases.empty());  // its alias went with it
+  ExpectError(registry_->GetModelVersionByAlias("m", "champion").error(),
+              ErrorCode::kInvalidParameterValue);
+}
+
+TEST_F(SqliteRegistryStoreTest, VersionTagsAreUpsertedAndDeleted) {
+  NewModel("m");
+  NewVersion("m");
+  ASSERT_TRUE(registry_->SetModelVersionTag("m", "1", {"k", "1"}));
+  ASSERT_TRUE(registry_->SetModelVersionTag("m", "1", {"k", "2"}));
+  EXPECT_EQ(Find(registry_->GetModelVersion("m", "1")->tags, "k"), "2");
+  ASSERT_TRUE(registry_->DeleteModelVersionTag("m", "1", "k"));
+  EXPECT_TRUE(registry_->GetModelVersion("m", "1")->tags.empty());
+  EXPECT_TRUE(registry_->DeleteModelVersionTag("m", "1", "k"));
+  ExpectError(registry_->SetModelVersionTag("m", "9", {"k", "1"}).error(),
+              ErrorCode::kResourceDoesNotExist);
+}
+
+// ---- stages ---------------------------------------------------------------------------------
+
+TEST_F(SqliteRegistryStoreTest, LatestVersionsHoldTheHighestVersionPerStage) {
+  NewModel("m");
+  for (int i = 0; i < 4; ++i) NewVersion("m");
+  ASSERT_TRUE(registry_->TransitionModelVersionStage("m", "1", "Production", false));
+  ASSERT_TRUE(registry_->TransitionModelVersionStage("m", "2", "Production", false));
+  ASSERT_TRUE(registry_->TransitionModelVersionStage("m", "3", "Staging", false));
+  auto all = registry_->GetLatestVersions("m", {});
+  ASSERT_TRUE(all.has_value()) << all.error().message;
+  EXPECT_EQ(Versions(*all), (std::vector<std::string>{"2", "3", "4"}));
+  auto production = registry_->GetLatestVersions("m", {"Production"});
+  ASSERT_TRUE(production.has_value());
+  EXPECT_EQ(Versions(*production), std::vector<std::string>{"2"});
+  EXPECT_EQ(Versions(Get("m").latest_versions), (std::vector<std::string>{"2", "3", "4"}));
+  ExpectError(registry_->GetLatestVersions("nope", {}).error(), ErrorCode::kResourceDoesNotExist);
+}
+
+TEST_F(SqliteRegistryStoreTest, TransitionArchivesOthersInTheTargetStageOnly) {
+  NewModel("m");
+  for (int i = 0; i < 3; ++i) NewVersion("m");
+  ASSERT_TRUE(registry_->TransitionModelVersionStage("m", "1", "Production", false));
+  ASSERT_TRUE(registry_->TransitionModelVersionStage("m", "2", "Staging", false));
+  auto moved = registry_->TransitionModelVersionStage("m", "3", "Production", true);
+  ASSERT_TRUE(moved.has_value()) << moved.error().message;
+  EXPECT_EQ(moved->current_stage, "Production");
+  EXPECT_EQ(registry_->GetModelVersion("m", "1")->current_stage, "Archived");
+  EXPECT_EQ(registry_->GetModelVersion("m", "2")->current_stage, "Staging");
+}
+
+TEST_F(SqliteRegistryStoreTest, ArchivingExistingVersionsNeedsAnActiveStage) {
+  NewModel("m");
+  NewVersion("m");
+  for (std::string stage : {"None", "Archived"}) {
+    ExpectError(registry_->TransitionModelVersionStage("m", "1", stage, true).error(),
+                ErrorCode::kInvalidParameterValue);
+  }
+  ExpectError(registry_->TransitionModelVersionStage("m", "1", "production", false).error(),
+              ErrorCode::kInvalidParameterValue);  // the store takes canonical names only
+  EXPECT_EQ(registry_->GetModelVersion("m", "1")->current_stage, "None");
+}
+
+TEST_F(SqliteRegistryStoreTest, CanonicalStageIgnoresCase) {
+  EXPECT_EQ(CanonicalStage("production"), std::optional<std::string_view>("Production"));
+  EXPECT_EQ(CanonicalStage("STAGING"), std::optional<std::string_view>("Staging"));
+  EXPECT_EQ(CanonicalStage("none"), std::optional<std::string_view>("None"));
+  EXPECT_EQ(CanonicalStage("archived"), std::optional<std::string_view>("Archived"));
+  EXPECT_EQ(CanonicalStage("Deleted_Internal"), std::nullopt);
+  EXPECT_EQ(CanonicalStage(""), std::nullopt);
+}
+
+// ---- aliases --------------------------------------------------------------------------------
+
+TEST_F(SqliteRegistryStoreTest, AliasesPointAtOneVersionAndMove) {
+  NewModel("m");
+  NewVersion("m");
+  NewVersion("m");
+  ASSERT_TRUE(registry_->SetRegisteredModelAlias("m", "champion", "1"));
+  ASSERT_TRUE(registry_->SetRegisteredModelAlias("m", "backup", "1"));
+  EXPECT_EQ(registry_->GetModelVersion("m", "1")->aliases,
+            (std::vector<std::string>{"backup", "champion"}));
+  ASSERT_TRUE(registry_->SetRegisteredModelAlias("m", "champion", "2"));
+  EXPECT_EQ(registry_->GetModelVersionByAlias("m", "champion")->version, "2");
+  EXPECT_EQ(registry_->GetModelVersion("m", "1")->aliases, std::vector<std::string>{"backup"});
+  RegisteredModel model = Get("m");
+  ASSERT_EQ(model.aliases.size(), 2u);
+  EXPECT_EQ(model.aliases[0].alias, "backup");
+  EXPECT_EQ(model.aliases[1].alias, "champion");
+  EXPECT_EQ(model.aliases[1].version, "2");
+}
+
+TEST_F(SqliteRegistryStoreTest, AnUnknownAliasIsAnInvalidParameter) {
+  NewModel("m");
+  auto missing = registry_->GetModelVersionByAlias("m", "nope");
+  ASSERT_FALSE(missing.has_value());
+  ExpectError(missing.error(), ErrorCode::kInvalidParameterValue);
+  EXPECT_EQ(missing.error().message, "Registered model alias nope not found.");
+  ExpectError(registry_->GetModelVersionByAlias("other", "nope").error(),
+              ErrorCode::kResourceDoesNotExist);
+}
+
+TEST_F(SqliteRegistryStoreTest, AnAliasNeedsALiveVersion) {
+  NewModel("m");
+  ExpectError(registry_->SetRegisteredModelAlias("m", "champion", "1").error(),
+              ErrorCode::kResourceDoesNotExist);
+  ExpectError(registry_->SetRegisteredModelAlias("m", "champion", "x").error(),
+              ErrorCode::kInvalidParameterValue);
+}
+
+TEST_F(SqliteRegistryStoreTest, DeletingAnAliasKeepsTheVersion) {
+  NewModel("m");
+  NewVersion("m");
+  ASSERT_TRUE(registry_->SetRegisteredModelAlias("m", "champion", "1"));
+  ASSERT_TRUE(registry_->DeleteRegisteredModelAlias("m", "champion"));
+  EXPECT_TRUE(registry_->GetModelVersion("m", "1")->aliases.empty());
+  EXPECT_TRUE(registry_->DeleteRegisteredModelAlias("m", "champion"));  // already gone: fine
+  ExpectError(registry_->DeleteRegisteredModelAlias("nope", "champion").error(),
+              ErrorCode::kResourceDoesNotExist);
+}
+
+TEST_F(SqliteRegistryStoreTest, TheLatestAliasNamesTheHighestLiveVersion) {
+  NewModel("m");
+  ExpectError(registry_->GetModelVersionByAlias("m", "latest").error(),
+              ErrorCode::kResourceDoesNotExist);
+  NewVersion("m");
+  NewVersion("m");
+  NewVersion("m");
+  ASSERT_TRUE(registry_->DeleteModelVersion("m", "3"));
+  EXPECT_EQ(registry_->GetModelVersionByAlias("m", "LATEST")->version, "2");
+}
+
+// ---- search ---------------------------------------------------------------------------------
+
+TEST_F(SqliteRegistryStoreTest, TheClientsPromptClauseMatchesModelsWithoutTheTag) {
+  NewModel("plain");
+  NewModel("tagged", {{"team", "x"}});
+  NewModel("prompt", {{"mlflow.prompt.is_prompt", "true"}});
+  EXPECT_EQ(SearchModels("tags.`mlflow.prompt.is_prompt` != 'true'"),
+            (std::vector<std::string>{"plain", "tagged"}));
+  EXPECT_EQ(SearchModels("name LIKE 't%' AND tags.`mlflow.prompt.is_prompt` != 'true'"),
+            std::vector<std::string>{"tagged"});
+}
+
+TEST_F(SqliteRegistryStoreTest, PromptsAreHiddenUnlessAskedFor) {
+  NewModel("plain");
+  NewModel("prompt", {{"mlflow.prompt.is_prompt", "true"}});
+  EXPECT_EQ(SearchModels(""), std::vector<std::string>{"plain"});
+  EXPECT_EQ(SearchModels("tags.`mlflow.prompt.is_prompt` = 'true'"),
+            std::vector<std::string>{"prompt"});
+  EXPECT_EQ(SearchModels("tags.`mlflow.prompt.is_prompt` != 'false'"),
+            std::vector<std::string>{"prompt"});
+}
+
+TEST_F(SqliteRegistryStoreTest, OtherTagClausesNeedTheTag) {
+  NewModel("a", {{"team", "x"}});
+  NewModel("b", {{"team", "y"}});
+  NewModel("c");
+  EXPECT_EQ(SearchModels("tags.team != 'x'"), std::vector<std::string>{"b"});
+  EXPECT_EQ(SearchModels("tags.team = 'x'"), std::vector<std::string>{"a"});
+  EXPECT_EQ(SearchModels("tag.team LIKE '%'"), (std::vector<std::string>{"a", "b"}));
+}
+
+TEST_F(SqliteRegistryStoreTest, SearchFiltersNames) {
+  NewModel("Alpha");
+  NewModel("beta");
+  EXPECT_EQ(SearchModels("name = 'beta'"), std::vector<std::string>{"beta"});
+  EXPECT_EQ(SearchModels("name != 'beta'"), std::vector<std::string>{"Alpha"});
+  EXPECT_EQ(SearchModels("name LIKE 'a%'"), std::vector<std::string>{});
+  EXPECT_EQ(SearchModels("name ILIKE 'a%'"), std::vector<std::string>{"Alpha"});
+}
+
+TEST_F(SqliteRegistryStoreTest, SearchOrdersAndPages) {
+  NewModel("c");
+  NewModel("a");
+  NewModel("b");
+  EXPECT_EQ(SearchModels(""), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(SearchModels("", {"name DESC"}), (std::vector<std::string>{"c", "b", "a"}));
+  ASSERT_TRUE(registry_->UpdateRegisteredModel("a", "touched"));
+  EXPECT_EQ(SearchModels("", {"last_updated_timestamp DESC"}).front(), "a");
+  bool more = false;
+  EXPECT_EQ(SearchModels("", {}, 2, 0, &more), (std::vector<std::string>{"a", "b"}));
+  EXPECT_TRUE(more);
+  EXPECT_EQ(SearchModels("", {}, 2, 2, &more), std::vector<std::string>{"c"});
+  EXPECT_FALSE(more);
+}
+
+TEST_F(SqliteRegistryStoreTest, SearchRefusesDuplicateOrderFields) {
+  SearchRegistryArgs args;
+  auto terms = ParseOrderBy({"name ASC", "name DESC"}, SearchTarget::kRegisteredModels);
+  ASSERT_TRUE(terms.has_value());
+  args.order_by = *terms;
+  ExpectError(registry_->SearchRegisteredModels(args).error(), ErrorCode::kInvalidParameterValue);
+}
+
+TEST_F(SqliteRegistryStoreTest, SearchedModelsCarryLatestVersionsAndAliases) {
+  NewModel("m");
+  NewVersion("m");
+  ASSERT_TRUE(registry_->SetRegisteredModelAlias("m", "champion", "1"));
+  SearchRegistryArgs args;
+  auto page = registry_->SearchRegisteredModels(args);
+  ASSERT_TRUE(page.has_value());
+  ASSERT_EQ(page->first.size(), 1u);
+  EXPECT_EQ(Versions(page->first[0].latest_versions), std::vector<std::string>{"1"});
+  ASSERT_EQ(page->first[0].aliases.size(), 1u);
+  EXPECT_EQ(page->first[0].latest_versions[0].aliases, std::vector<std::string>{"champion"});
+}
+
+TEST_F(SqliteRegistryStoreTest, SearchVersionsFilters) {
+  NewModel("a");
+  NewModel("b");
+  NewVersion("a", {{"k", "1"}});
+  NewVersion("a");
+  NewVersion("b");
+  EXPECT_EQ(SearchVersions("name = 'a'", {"version_number ASC"}),
+            (std::vector<std::string>{"a/1", "a/2"}));
+  EXPECT_EQ(SearchVersions("name = 'a' AND version_number > 1"), std::vector<std::string>{"a/2"});
+  EXPECT_EQ(SearchVersions("version_number IN (1, '2') AND name = 'a'", {"version_number ASC"}),
+            (std::vector<std::string>{"a/1", "a/2"}));
+  EXPECT_EQ(SearchVersions("tags.k = '1'"), std::vector<std::string>{"a/1"});
+  EXPECT_EQ(SearchVersions("run_id = '" + run_.run_id + "' AND name = 'b'"),
+            std::vector<std::string>{"b/1"});
+  EXPECT_EQ(SearchVersions("run_id IN ('" + run_.run_id + "')").size(), 3u);
+  EXPECT_EQ(SearchVersions("source_path LIKE 'runs:/%'").size(), 3u);
+}
+
+TEST_F(SqliteRegistryStoreTest, SearchVersionsDefaultsToRecentlyUpdatedFirst) {
+  NewModel("a");
+  NewVersion("a");
+  NewVersion("a");
+  // Same timestamps tie-break by name, then newest version first.
+  std::vector<std::string> found = SearchVersions("");
+  ASSERT_EQ(found.size(), 2u);
+  ASSERT_TRUE(registry_->UpdateModelVersion("a", "1", std::string("touched")));
+  EXPECT_EQ(SearchVersions("").front(), "a/1");
+}
+
+TEST_F(SqliteRegistryStoreTest, SearchVersionsLeavesOutPrompts) {
+  NewModel("m");
+  NewVersion("m");
+  NewModel("p", {{"mlflow.prompt.is_prompt", "true"}});
+  ModelVersionSource source;
+  source.kind = SourceKind::kPromptTemplate;
+  ASSERT_TRUE(TryVersion("p", source, "prompt-template", {{"mlflow.prompt.is_prompt", "true"}}));
+  EXPECT_EQ(SearchVersions(""), std::vector<std::string>{"m/1"});
+  EXPECT_EQ(SearchVersions("tags.`mlflow.prompt.is_prompt` = 'true'"),
+            std::vector<std::string>{"p/1"});
+}
+
+}  // namespace
+}  // namespace hokusai::store::sqlite
