@@ -1,0 +1,48 @@
+// API key format and hashing. A key is `hk_<env>_<40 base62 random><6 base62 checksum>`:
+// the prefix says what it is (secret scanners match it), the checksum lets us reject typos and
+// random strings without a store lookup, and only HMAC-SHA256(server secret, key) is stored.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/error.hpp"
+
+namespace hokusai::auth {
+
+enum class KeyEnvironment { kLive, kTest, kDev };
+
+std::string_view EnvironmentName(KeyEnvironment env);
+std::optional<KeyEnvironment> ParseEnvironment(std::string_view name);
+
+inline constexpr std::size_t kKeyRandomChars = 40;
+inline constexpr std::size_t kKeyChecksumChars = 6;
+// Characters of the random part shown in listings ("hk_live_" + these).
+inline constexpr std::size_t kKeyDisplayChars = 8;
+
+struct ParsedKey {
+  KeyEnvironment environment;
+  std::string_view random;  // the 40 random characters
+};
+
+// A fresh key from the OS CSPRNG.
+std::string GenerateKey(KeyEnvironment env);
+
+// Checks prefix, alphabet, length and checksum. nullopt for anything that is not a well-formed
+// key; the caller answers every such case with the same 401 as an unknown key.
+std::optional<ParsedKey> ParseKey(std::string_view key);
+
+// "hk_live_AbCdEfGh": safe to show and log.
+std::string DisplayPrefix(std::string_view key);
+
+// Lowercase hex HMAC-SHA256(secret, key): the stored lookup value.
+std::string KeyHash(std::string_view secret, std::string_view key);
+
+// Constant-time equality for equal-length secrets (false when lengths differ).
+bool ConstantTimeEquals(std::string_view a, std::string_view b);
+
+// 32 random bytes as hex, for a new server secret.
+std::string GenerateSecret();
+
+}  // namespace hokusai::auth
