@@ -335,7 +335,8 @@ void Server::Impl::Record(const Match& match, int status,
   long route_index = match.route ? match.route - routes.routes().data() : -1;
   metrics.Record(route_index, status, seconds);
   if (config.access_log) {
-    std::string_view path = match.error ? "(rejected path)" : match.request.canonical_path;
+    std::string_view path = match.error ? std::string_view("(rejected path)")
+                                        : std::string_view(match.request.canonical_path);
     spdlog::info("{} {} {} {} {:.3f}ms", match.request.remote_address.empty()
                                              ? "-" : match.request.remote_address,
                  method_name, path, status, seconds * 1000);

@@ -91,7 +91,9 @@ Result<std::string> StatusArg(const Args& args) {
   if (!text) {
     HK_TRY(number, args.OptInt("status"));
     if (number && *number >= 1 && *number <= 3) return std::string(kStatusNames[*number - 1]);
-    if (number) return InvalidParameter(fmt::format("Invalid value {} for parameter 'status'", *number));
+    if (number) {
+      return InvalidParameter(fmt::format("Invalid value {} for parameter 'status'", *number));
+    }
   }
   return tl::unexpected(MissingParameter("status"));
 }
@@ -137,7 +139,9 @@ Result<store::LoggedModelOrder> OrderArg(const Args& item) {
     return InvalidParameter(fmt::format(
         "Invalid order by field name: {}. Only metrics are supported.", field_name));
   }
-  if (key.size() >= 2 && key.front() == '`' && key.back() == '`') key = key.substr(1, key.size() - 2);
+  if (key.size() >= 2 && key.front() == '`' && key.back() == '`') {
+    key = key.substr(1, key.size() - 2);
+  }
   order.kind = store::EntityKind::kMetric;
   order.key = std::move(key);
   return order;

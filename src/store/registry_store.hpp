@@ -134,9 +134,9 @@ class RegistryStore {
   virtual Result<ModelVersion> GetModelVersion(const std::string& name,
                                                const std::string& version) = 0;
   // nullopt description: unchanged.
-  virtual Result<ModelVersion> UpdateModelVersion(const std::string& name,
-                                                  const std::string& version,
-                                                  const std::optional<std::string>& description) = 0;
+  virtual Result<ModelVersion> UpdateModelVersion(
+      const std::string& name, const std::string& version,
+      const std::optional<std::string>& description) = 0;
   // `stage` is canonical. With `archive_existing`, every other live version in that stage moves
   // to Archived (only allowed for Staging and Production).
   virtual Result<ModelVersion> TransitionModelVersionStage(const std::string& name,

@@ -1,4 +1,5 @@
-// The tracking store: experiments, runs, metrics, params, tags, inputs and outputs.
+// The tracking store: experiments, runs, metrics, params, tags, inputs and outputs, and MLflow 3
+// logged models.
 // Every method is one transaction; a failed call changes nothing. Implementations are
 // thread-safe: callers on the blocking pool call them concurrently.
 #pragma once

@@ -315,7 +315,8 @@ TEST(ModelVersionSourceTest, AcceptsTheLocationsThisServerIssues) {
   ASSERT_TRUE(run_root.has_value()) << run_root.error().message;
   EXPECT_EQ(run_root->path, "");
 
-  auto artifacts = ParseModelVersionSource("mlflow-artifacts:/3/" + run + "/artifacts/model/", false);
+  auto artifacts =
+      ParseModelVersionSource("mlflow-artifacts:/3/" + run + "/artifacts/model/", false);
   ASSERT_TRUE(artifacts.has_value()) << artifacts.error().message;
   EXPECT_EQ(artifacts->kind, SourceKind::kRunArtifacts);
   EXPECT_EQ(artifacts->experiment_id, "3");
@@ -515,7 +516,8 @@ TEST_F(RegistryRoutesTest, GetLatestVersionsMatchesStagesCaseInsensitively) {
                 .code,
             ErrorCode::kInvalidParameterValue);
   EXPECT_EQ(Err(Method::kPost, "/model-versions/transition-stage",
-                R"({"name": "m", "version": "1", "stage": "None", "archive_existing_versions": true})")
+                R"({"name": "m", "version": "1", "stage": "None",
+                    "archive_existing_versions": true})")
                 .code,
             ErrorCode::kInvalidParameterValue);
 }

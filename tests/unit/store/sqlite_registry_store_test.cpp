@@ -3,7 +3,9 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -328,6 +330,28 @@ TEST_F(SqliteRegistryStoreTest, VersionNumbersAreNeverReused) {
   NewVersion("m");
   ASSERT_TRUE(registry_->DeleteModelVersion("m", "2"));
   EXPECT_EQ(NewVersion("m").version, "3");
+}
+
+TEST_F(SqliteRegistryStoreTest, ConcurrentCreatesGetDistinctVersionNumbers) {
+  NewModel("m");
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 10;
+  std::vector<std::vector<std::string>> made(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([this, t, &made] {
+      for (int i = 0; i < kPerThread; ++i) {
+        auto v = TryVersion("m", RunSource(run_.run_id, "model"));
+        if (v) made[t].push_back(v->version);
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  std::set<std::string> all;
+  for (const auto& versions : made) all.insert(versions.begin(), versions.end());
+  EXPECT_EQ(all.size(), static_cast<std::size_t>(kThreads * kPerThread));
+  EXPECT_EQ(Versions(*registry_->GetLatestVersions("m", {"None"})),
+            std::vector<std::string>{std::to_string(kThreads * kPerThread)});
 }
 
 TEST_F(SqliteRegistryStoreTest, AVersionFromARunResolvesUnderTheRunsArtifacts) {
