@@ -66,7 +66,29 @@ std::pair<std::string_view, std::string_view> SplitParent(std::string_view path)
   return {path.substr(0, slash), path.substr(slash + 1)};
 }
 
-// Opens directory `rel` below `root_fd`, one segment at a time, never following a symlink.
+enum class Kind { kMissing, kFile, kDirectory, kSymlink, kOther };
+
+Kind Probe(int dir_fd, const std::string& name) {
+  struct stat st {};
+  if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return Kind::kMissing;
+  if (S_ISLNK(st.st_mode)) return Kind::kSymlink;
+  if (S_ISDIR(st.st_mode)) return Kind::kDirectory;
+  if (S_ISREG(st.st_mode)) return Kind::kFile;
+  return Kind::kOther;
+}
+
+Error SymlinkRefused(std::string_view what) {
+  return Error{ErrorCode::kInvalidParameterValue,
+               fmt::format("Invalid artifact path: {} goes through a symbolic link", what)};
+}
+
+Error NotFound(std::string_view what) {
+  return Error{ErrorCode::kResourceDoesNotExist, fmt::format("Artifact not found: {}", what)};
+}
+
+// Opens directory `rel` below `root_fd`, one segment at a time, never following a symlink:
+// a symlink anywhere on the way is refused (400); a missing segment, or one that is a file, is
+// RESOURCE_DOES_NOT_EXIST unless `create` makes the missing ones.
 Result<UniqueFd> OpenDir(int root_fd, std::string_view rel, bool create) {
   UniqueFd current(::openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (current.get() < 0) return tl::unexpected(OsError("artifact root", errno));
@@ -77,15 +99,26 @@ Result<UniqueFd> OpenDir(int root_fd, std::string_view rel, bool create) {
     std::string segment(rel.substr(start, end - start));
     start = end + 1;
     if (segment.empty()) continue;
-    int fd = ::openat(current.get(), segment.c_str(),
-                      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+    int fd = ::openat(current.get(), segment.c_str(), kFlags);
     if (fd < 0 && errno == ENOENT && create) {
       if (::mkdirat(current.get(), segment.c_str(), 0755) != 0 && errno != EEXIST) {
         return tl::unexpected(OsError(rel, errno));
       }
-      fd = ::openat(current.get(), segment.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      fd = ::openat(current.get(), segment.c_str(), kFlags);
     }
-    if (fd < 0) return tl::unexpected(OsError(rel, errno));
+    if (fd < 0) {
+      int err = errno;
+      switch (Probe(current.get(), segment)) {
+        case Kind::kSymlink: return tl::unexpected(SymlinkRefused(rel));
+        case Kind::kMissing:
+        case Kind::kFile:
+        case Kind::kOther:
+          if (!create) return tl::unexpected(NotFound(rel));
+          return tl::unexpected(OsError(rel, err == ENOENT ? ENOTDIR : err));
+        case Kind::kDirectory: return tl::unexpected(OsError(rel, err));
+      }
+    }
     current = UniqueFd(fd);
   }
   return current;
@@ -216,6 +249,11 @@ Result<std::unique_ptr<ArtifactWriter>> LocalArtifactRepository::OpenWriter(
   HK_CHECK(ValidateArtifactPath(path));
   auto [parent, name] = SplitParent(path);
   HK_TRY(dir, OpenDir(root_fd_, parent, true));
+  Kind existing = Probe(dir.get(), std::string(name));
+  if (existing == Kind::kSymlink) return tl::unexpected(SymlinkRefused(path));
+  if (existing == Kind::kDirectory || existing == Kind::kOther) {
+    return InvalidParameter(fmt::format("Invalid artifact path: {} is a directory", path));
+  }
   std::string temp_name = ".hk-upload-" + NewHexId();
   int fd = ::openat(dir.get(), temp_name.c_str(),
                     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -231,7 +269,7 @@ Result<std::unique_ptr<ByteSource>> LocalArtifactRepository::OpenReader(const st
   std::string file_name(name);
   int fd = ::openat(dir.get(), file_name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
-    if (errno == ELOOP) return Fail(ErrorCode::kResourceDoesNotExist, "Artifact not found: " + path);
+    if (Probe(dir.get(), file_name) == Kind::kSymlink) return tl::unexpected(SymlinkRefused(path));
     return tl::unexpected(OsError(path, errno));
   }
   UniqueFd file(fd);
@@ -248,10 +286,9 @@ Result<std::vector<FileInfo>> LocalArtifactRepository::List(const std::string& p
   std::vector<FileInfo> out;
   auto dir = OpenDir(root_fd_, path, false);
   if (!dir) {
-    if (dir.error().code == ErrorCode::kResourceDoesNotExist ||
-        dir.error().code == ErrorCode::kInvalidParameterValue) {
-      return out;  // missing, or a file: an empty listing
-    }
+    // Missing, or a file: an empty listing (the client reads that as "download it"). A symlink
+    // on the way stays an error.
+    if (dir.error().code == ErrorCode::kResourceDoesNotExist) return out;
     return tl::unexpected(dir.error());
   }
   int fd = ::dup(dir->get());

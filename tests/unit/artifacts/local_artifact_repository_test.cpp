@@ -131,8 +131,11 @@ TEST_F(LocalArtifactRepositoryTest, SymlinkedDirectoryInsideRootIsNotFollowed) {
   EXPECT_FALSE(repo_->OpenWriter("1/link/new.txt").has_value());
   EXPECT_FALSE(fs::exists(base_ / "outside" / "new.txt"));
   auto listing = repo_->List("1/link");
-  ASSERT_TRUE(listing.has_value());
-  EXPECT_TRUE(listing->empty());
+  ASSERT_FALSE(listing.has_value());
+  EXPECT_EQ(listing.error().code, ErrorCode::kInvalidParameterValue);
+  auto read = repo_->OpenReader("1/link/secret.txt");
+  ASSERT_FALSE(read.has_value());
+  EXPECT_EQ(read.error().code, ErrorCode::kInvalidParameterValue);
   ASSERT_TRUE(repo_->Delete("1/link").has_value());  // removes the link, not its target
   EXPECT_TRUE(fs::exists(base_ / "outside" / "secret.txt"));
 }
@@ -142,6 +145,9 @@ TEST_F(LocalArtifactRepositoryTest, SymlinkedFileIsNotReadAndIsNotListed) {
   fs::create_directories(root_ / "d");
   fs::create_symlink(base_ / "secret.txt", root_ / "d" / "s.txt");
   EXPECT_EQ(Get("d/s.txt"), "<error>");
+  auto writer = repo_->OpenWriter("d/s.txt");
+  ASSERT_FALSE(writer.has_value());
+  EXPECT_EQ(writer.error().code, ErrorCode::kInvalidParameterValue);
   auto listing = repo_->List("d");
   ASSERT_TRUE(listing.has_value());
   EXPECT_TRUE(listing->empty());
