@@ -7,7 +7,13 @@ Run from the repository root, once per venv:
 
 The Hokusai binary is $HOKUSAI_BIN, else build/asan/hokusai-registry if present, else
 build/release/hokusai-registry (relative to the repository root). Tests marked `hokusai_only` are
-deselected (reported as "deselected", never skipped) under --target=mlflow.
+deselected (reported as "deselected", never skipped) under --target=mlflow; tests marked
+`requires_mlflow3` are deselected when the venv's client is mlflow 2.x, and `requires_mlflow3_server`
+ones when, in addition, the target is that venv's (2.x) `mlflow server`.
+
+Every server gets its own temporary working directory; Hokusai is started with
+`--artifacts-destination <workdir>/artifacts`, the real server with `<workdir>/art`
+(`server.artifacts_dir` either way).
 """
 
 from __future__ import annotations
@@ -23,19 +29,7 @@ os.environ.setdefault("DO_NOT_TRACK", "true")
 
 import pytest  # noqa: E402
 
-from itest_helpers import Api, ServerProcess  # noqa: E402
-
-CLIENT_ENV_TO_CLEAR = (
-    "MLFLOW_TRACKING_URI",
-    "MLFLOW_REGISTRY_URI",
-    "MLFLOW_EXPERIMENT_NAME",
-    "MLFLOW_EXPERIMENT_ID",
-    "MLFLOW_RUN_ID",
-    "MLFLOW_TRACKING_TOKEN",
-    "MLFLOW_TRACKING_USERNAME",
-    "MLFLOW_TRACKING_PASSWORD",
-    "MLFLOW_WORKSPACE",
-)
+from itest_helpers import CLIENT_ENV_TO_CLEAR, Api, ServerProcess  # noqa: E402
 
 
 # --------------------------------------------------------------------------------------------------
@@ -58,14 +52,40 @@ def pytest_configure(config):
         "markers",
         "hokusai_only: needs the Hokusai binary; deselected (not skipped) under --target=mlflow",
     )
+    config.addinivalue_line(
+        "markers",
+        "requires_mlflow3: uses MLflow-3-only client APIs (logged models, `name=` in log_model, "
+        "models:/m-<id>); deselected (not skipped) when the client is mlflow 2.x",
+    )
+    config.addinivalue_line(
+        "markers",
+        "requires_mlflow3_server: needs an MLflow-3 server API (logged models, server-info) but no "
+        "MLflow-3 client API; deselected (not skipped) only under --target=mlflow with a 2.x venv",
+    )
+
+
+def _client_major() -> int | None:
+    try:
+        from itest_helpers import mlflow_major
+
+        return mlflow_major()
+    except ImportError:
+        return None
 
 
 def pytest_collection_modifyitems(config, items):
-    if config.getoption("--target") != "mlflow":
-        return
+    drop_hokusai_only = config.getoption("--target") == "mlflow"
+    major = _client_major()
+    drop_mlflow3 = major is not None and major < 3
+    drop_mlflow3_server = drop_mlflow3 and drop_hokusai_only  # the real server comes from the same venv
     keep, drop = [], []
     for item in items:
-        (drop if item.get_closest_marker("hokusai_only") else keep).append(item)
+        deselect = (
+            (drop_hokusai_only and item.get_closest_marker("hokusai_only"))
+            or (drop_mlflow3 and item.get_closest_marker("requires_mlflow3"))
+            or (drop_mlflow3_server and item.get_closest_marker("requires_mlflow3_server"))
+        )
+        (drop if deselect else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
@@ -192,6 +212,14 @@ def tracking_uri(server, monkeypatch) -> str:
     """MLFLOW_TRACKING_URI set for fluent-API tests (mlflow.start_run, mlflow.log_metric, ...)."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
     return server.url
+
+
+@pytest.fixture(scope="session")
+def models():
+    """Two trained scikit-learn classifiers with different predictions (itest_helpers.TrainedModels)."""
+    from itest_helpers import train_models
+
+    return train_models()
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ Nothing here talks to anything but 127.0.0.1, and every server lives in its own 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -33,6 +34,20 @@ QUIET_ENV = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "DO_NOT_TRACK": "true",
 }
+
+
+# Client environment cleared before every test (conftest) so nothing leaks in.
+CLIENT_ENV_TO_CLEAR = (
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_REGISTRY_URI",
+    "MLFLOW_EXPERIMENT_NAME",
+    "MLFLOW_EXPERIMENT_ID",
+    "MLFLOW_RUN_ID",
+    "MLFLOW_TRACKING_TOKEN",
+    "MLFLOW_TRACKING_USERNAME",
+    "MLFLOW_TRACKING_PASSWORD",
+    "MLFLOW_WORKSPACE",
+)
 
 
 def unique(prefix: str) -> str:
@@ -98,6 +113,16 @@ class ServerProcess:
     def db_path(self) -> Path:
         return self.workdir / ("registry.db" if self.kind == "hokusai" else "mlflow.db")
 
+    @property
+    def artifacts_dir(self) -> Path:
+        """Where this server stores proxied artifacts (`--artifacts-destination`), inside workdir."""
+        return self.workdir / ("artifacts" if self.kind == "hokusai" else "art")
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
     def api(self) -> "Api":
         return Api(self.url)
 
@@ -127,8 +152,9 @@ class ServerProcess:
                 "--host", "127.0.0.1",
                 "--port", str(self.port),
                 "--backend-store-uri", f"sqlite:///{self.db_path}",
+                "--artifacts-destination", str(self.artifacts_dir),
             ] + self.extra_args
-        art = self.workdir / "art"
+        art = self.artifacts_dir
         art.mkdir(exist_ok=True)
         return [
             str(mlflow_executable()), "server",
@@ -476,3 +502,142 @@ def raw_get(port: int, target: str | bytes, headers: dict[str, str] | None = Non
     for k, v in (headers or {}).items():
         lines.append(f"{k}: {v}".encode("latin-1"))
     return raw_exchange(port, b"\r\n".join(lines) + b"\r\n\r\n", timeout=timeout)
+
+
+def raw_request(port: int, method: str, target: str | bytes, body: bytes = b"",
+                headers: dict[str, str] | None = None, timeout: float = 15.0) -> RawResponse:
+    """One request with the request target sent byte for byte (no normalisation of `..`, `%2e`,
+    backslashes or NULs, which `requests` and urllib would rewrite or refuse)."""
+    if isinstance(target, str):
+        target = target.encode("latin-1")
+    lines = [method.encode() + b" " + target + b" HTTP/1.1", b"Host: 127.0.0.1:%d" % port,
+             b"Connection: close"]
+    hdrs = dict(headers or {})
+    if body or method in ("PUT", "POST", "PATCH"):
+        hdrs.setdefault("Content-Length", str(len(body)))
+    for k, v in hdrs.items():
+        lines.append(f"{k}: {v}".encode("latin-1"))
+    return raw_exchange(port, b"\r\n".join(lines) + b"\r\n\r\n" + body, timeout=timeout)
+
+
+# --------------------------------------------------------------------------------------------------
+# Client version, process memory, file-system snapshots
+# --------------------------------------------------------------------------------------------------
+
+
+def mlflow_major() -> int:
+    import mlflow
+
+    return int(mlflow.__version__.split(".")[0])
+
+
+def proc_status_kib(pid: int, field: str) -> int:
+    """A `kB` field of /proc/<pid>/status (VmRSS, VmHWM, ...), in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError(f"/proc/{pid}/status has no {field}")
+
+
+def reset_peak_rss(pid: int) -> bool:
+    """Resets VmHWM of `pid` to its current RSS (Linux >= 4.0, `echo 5 > clear_refs`)."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def tree_snapshot(root: Path, exclude: tuple[Path, ...] = ()) -> dict[str, tuple]:
+    """{relative path: (type, size, mtime_ns, link target)} for everything under root (lstat: links
+    are not followed), skipping the `exclude` subtrees."""
+    root = Path(root)
+    excluded = {str(Path(e)) for e in exclude}
+    out: dict[str, tuple] = {}
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = [d for d in dirnames if str(Path(dirpath) / d) not in excluded]
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            if str(p) in excluded:
+                continue
+            try:
+                st = os.lstat(p)
+            except FileNotFoundError:
+                continue
+            kind = "link" if os.path.islink(p) else ("dir" if os.path.isdir(p) else "file")
+            target = os.readlink(p) if kind == "link" else None
+            out[str(p.relative_to(root))] = (kind, st.st_size if kind == "file" else 0,
+                                             st.st_mtime_ns if kind == "file" else 0, target)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# scikit-learn models for the registry journeys
+# --------------------------------------------------------------------------------------------------
+
+# Fixed requirements: skips the client's requirement inference (a subprocess that reloads the model),
+# which says nothing about the server and costs seconds per model.
+SKLEARN_PIP_REQUIREMENTS = ["scikit-learn", "numpy"]
+
+
+@dataclass
+class TrainedModels:
+    """Two classifiers on the same inputs whose predictions differ, so a test can tell which model a
+    models:/ URI resolved to."""
+    X: object
+    a: object  # trained on the iris labels
+    b: object  # trained on shifted labels: predicts differently from `a` on X
+    expected_a: object
+    expected_b: object
+
+
+def train_models() -> TrainedModels:
+    import numpy as np
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_iris(return_X_y=True)
+    a = LogisticRegression(max_iter=500).fit(X, y)
+    b = LogisticRegression(max_iter=500).fit(X, (y + 1) % 3)
+    pa, pb = a.predict(X), b.predict(X)
+    assert (pa != pb).mean() > 0.9
+    return TrainedModels(X=np.asarray(X), a=a, b=b, expected_a=pa, expected_b=pb)
+
+
+def log_sklearn_model(sk_model, name: str = "model", **kwargs):
+    """mlflow.sklearn.log_model with the client's own spelling: `name=` on MLflow 3, the 2.x
+    `artifact_path=` on MLflow 2. Returns the ModelInfo."""
+    import mlflow.sklearn
+
+    kwargs.setdefault("pip_requirements", SKLEARN_PIP_REQUIREMENTS)
+    if mlflow_major() >= 3:
+        return mlflow.sklearn.log_model(sk_model, name=name, **kwargs)
+    return mlflow.sklearn.log_model(sk_model, artifact_path=name, **kwargs)
+
+
+def predictions_of(model_uri: str, X):
+    import mlflow.pyfunc
+    import numpy as np
+
+    return np.asarray(mlflow.pyfunc.load_model(model_uri).predict(X))
+
+
+@contextlib.contextmanager
+def fluent_tracking(url: str):
+    """MLFLOW_TRACKING_URI for module-scoped fixtures (the function-scoped `tracking_uri` fixture
+    cannot be used there); restores the environment and the client's active experiment afterwards."""
+    import mlflow
+    import mlflow.tracking.fluent as fluent
+
+    with pytest.MonkeyPatch.context() as mp:
+        for name in CLIENT_ENV_TO_CLEAR:
+            mp.delenv(name, raising=False)
+        mp.setenv("MLFLOW_TRACKING_URI", url)
+        try:
+            yield
+        finally:
+            while mlflow.active_run() is not None:
+                mlflow.end_run()
+            fluent._active_experiment_id = None

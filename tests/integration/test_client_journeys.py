@@ -422,6 +422,16 @@ def test_rename_experiment(client):
     assert client.get_experiment(exp_id).name == new
 
 
+def test_experiment_tags_set_overwrite(client):
+    exp_id = client.create_experiment(unique("exp-tag"))
+    client.set_experiment_tag(exp_id, "a", "1")
+    client.set_experiment_tag(exp_id, "b", "2")
+    client.set_experiment_tag(exp_id, "a", "3")
+    assert {k: v for k, v in client.get_experiment(exp_id).tags.items() if not k.startswith("mlflow.")} == {
+        "a": "3", "b": "2"}
+
+
+@pytest.mark.requires_mlflow3  # MlflowClient.delete_experiment_tag is new in MLflow 3
 def test_experiment_tags_set_overwrite_delete(client):
     exp_id = client.create_experiment(unique("exp-tag"))
     client.set_experiment_tag(exp_id, "a", "1")

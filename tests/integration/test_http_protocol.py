@@ -76,6 +76,22 @@ def test_live_and_ready(server, path):
 
 
 @pytest.mark.hokusai_only
+def test_access_log_names_each_request_path_exactly(fresh_server):
+    srv = fresh_server("hokusai")
+    exp_id = srv.api().create_experiment()
+    run_id = srv.api().ok(srv.api().post("/runs/create", {"experiment_id": exp_id}))["run"]["info"]["run_id"]
+    artifact = f"/api/2.0/mlflow-artifacts/artifacts/{exp_id}/{run_id}/artifacts/a.txt"
+    assert requests.put(srv.url + artifact, data=b"a", timeout=10).status_code == 200
+    assert requests.get(srv.url + "/health", timeout=10).status_code == 200
+    assert srv.stop() == 0  # flushes the log
+    lines = srv.log_text(limit=10**6).splitlines()
+    for method, path in (("POST", API_PREFIX + "/experiments/create"), ("POST", API_PREFIX + "/runs/create"),
+                         ("PUT", artifact), ("GET", "/health")):
+        assert any(f" {method} {path} 200" in line for line in lines), (
+            f"no access-log line for {method} {path}:\n" + "\n".join(repr(ln) for ln in lines[-8:]))
+
+
+@pytest.mark.hokusai_only
 def test_prometheus_metrics(server):
     requests.get(server.url + "/health", timeout=10)
     requests.get(server.url + API_PREFIX + "/experiments/get", params={"experiment_id": "0"}, timeout=10)
