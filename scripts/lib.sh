@@ -31,9 +31,11 @@ install_packages() {
 }
 
 # Creates (or refreshes) a venv with the given mlflow requirement plus the test tools.
-# $1: venv name, $2: pip requirement for mlflow.
+# $1: venv name, $2: pip requirement for mlflow, further arguments: extra requirements.
 ensure_venv() {
   local name="$1" requirement="$2" dir="$VENV_ROOT/$1"
+  shift 2
+  local extra=("$@")
   if [ ! -x "$dir/bin/python" ]; then
     log "creating Python venv $dir"
     mkdir -p "$VENV_ROOT"
@@ -41,7 +43,7 @@ ensure_venv() {
   fi
   if [ "$name" = "mlflow-latest" ] || ! "$dir/bin/python" -c "import mlflow, pytest, requests, sklearn" 2>/dev/null; then
     log "installing $requirement into $dir"
-    "$dir/bin/pip" install -q --upgrade "$requirement" "${TEST_PIP_PACKAGES[@]}"
+    "$dir/bin/pip" install -q --upgrade "$requirement" "${TEST_PIP_PACKAGES[@]}" "${extra[@]}"
   fi
   echo "$dir"
 }

@@ -16,7 +16,8 @@ ctest --preset asan --output-on-failure -j 2
 
 pinned="$(ensure_venv "mlflow-$MLFLOW_PINNED" "mlflow==$MLFLOW_PINNED")"
 latest="$(ensure_venv mlflow-latest mlflow)"
-v2="$(ensure_venv "mlflow-$MLFLOW_2X" "mlflow==$MLFLOW_2X.*")"
+# MLflow 2.22's server needs SQLAlchemy < 2.1 (its pool import fails on 2.1).
+v2="$(ensure_venv "mlflow-$MLFLOW_2X" "mlflow==$MLFLOW_2X.*" "sqlalchemy<2.1")"
 export HOKUSAI_BIN="$REPO_ROOT/build/asan/hokusai-registry"
 
 status=0
