@@ -49,6 +49,23 @@ Result<int64_t> MaxResultsArg(const Args& args, int64_t default_value, int64_t m
   return *value;
 }
 
+Result<SearchParams> SearchParamsArg(const Args& args, store::SearchTarget target,
+                                     int64_t default_max_results, int64_t max_results) {
+  SearchParams params;
+  HK_TRY(max, MaxResultsArg(args, default_max_results, max_results));
+  params.max_results = max;
+  HK_TRY(filter, args.OptString("filter"));
+  HK_TRY(clauses, store::ParseFilter(filter.value_or(""), target));
+  params.filter = std::move(clauses);
+  HK_TRY(order_by, args.StringList("order_by"));
+  HK_TRY(terms, store::ParseOrderBy(order_by, target));
+  params.order_by = std::move(terms);
+  HK_TRY(token, args.OptString("page_token"));
+  HK_TRY(offset, DecodePageToken(token.value_or("")));
+  params.offset = offset;
+  return params;
+}
+
 namespace {
 
 Result<std::vector<store::Tag>> ExperimentTagsArg(const Args& args) {
@@ -108,33 +125,18 @@ Result<Response> GetExperimentByName(Store& store, const Request& request) {
 
 Result<Response> SearchExperiments(Store& store, const Request& request) {
   HK_TRY(args, Args::From(request));
+  HK_TRY(params, SearchParamsArg(args, store::SearchTarget::kExperiments,
+                                 limits::kDefaultMaxResultsExperiments,
+                                 limits::kMaxResultsExperiments));
   store::SearchExperimentsArgs search;
-  HK_TRY(max_results, MaxResultsArg(args, limits::kDefaultMaxResultsExperiments,
-                                    limits::kMaxResultsExperiments));
-  search.max_results = max_results;
+  search.filter = std::move(params.filter);
+  search.order_by = std::move(params.order_by);
+  search.max_results = params.max_results;
+  search.offset = params.offset;
   HK_TRY(view_type, ViewTypeArg(args, "view_type"));
   search.view_type = view_type;
-  HK_TRY(filter, args.OptString("filter"));
-  HK_TRY(clauses, store::ParseFilter(filter.value_or(""), store::SearchTarget::kExperiments));
-  search.filter = std::move(clauses);
-  HK_TRY(order_by, args.StringList("order_by"));
-  HK_TRY(terms, store::ParseOrderBy(order_by, store::SearchTarget::kExperiments));
-  search.order_by = std::move(terms);
-  HK_TRY(token, args.OptString("page_token"));
-  HK_TRY(offset, DecodePageToken(token.value_or("")));
-  search.offset = offset;
-
   HK_TRY(page, store.SearchExperiments(search));
-  json::Writer w;
-  w.BeginObject().Key("experiments").BeginArray();
-  for (const store::Experiment& e : page.first) WriteExperiment(w, e);
-  w.EndArray();
-  if (page.second) {
-    w.Field("next_page_token",
-            EncodePageToken(offset + static_cast<int64_t>(page.first.size())));
-  }
-  w.EndObject();
-  return Response::Json(w.Take());
+  return PageResponse("experiments", page, params.offset, WriteExperiment);
 }
 
 Result<Response> DeleteExperiment(Store& store, const Request& request) {

@@ -322,31 +322,15 @@ Result<Response> DeleteModelVersion(store::RegistryStore& store, const Request& 
 
 Result<Response> SearchModelVersions(store::RegistryStore& store, const Request& request) {
   HK_TRY(args, Args::From(request));
+  HK_TRY(params, SearchParamsArg(args, store::SearchTarget::kModelVersions, registry_limits::kDefaultMaxResultsModelVersions,
+                                 registry_limits::kMaxResultsModelVersions));
   store::SearchRegistryArgs search;
-  HK_TRY(max_results, MaxResultsArg(args, registry_limits::kDefaultMaxResultsModelVersions,
-                                    registry_limits::kMaxResultsModelVersions));
-  search.max_results = max_results;
-  HK_TRY(filter, args.OptString("filter"));
-  HK_TRY(clauses, store::ParseFilter(filter.value_or(""), store::SearchTarget::kModelVersions));
-  search.filter = std::move(clauses);
-  HK_TRY(order_by, args.StringList("order_by"));
-  HK_TRY(terms, store::ParseOrderBy(order_by, store::SearchTarget::kModelVersions));
-  search.order_by = std::move(terms);
-  HK_TRY(token, args.OptString("page_token"));
-  HK_TRY(offset, DecodePageToken(token.value_or("")));
-  search.offset = offset;
-
+  search.filter = std::move(params.filter);
+  search.order_by = std::move(params.order_by);
+  search.max_results = params.max_results;
+  search.offset = params.offset;
   HK_TRY(page, store.SearchModelVersions(search));
-  json::Writer w;
-  w.BeginObject().Key("model_versions").BeginArray();
-  for (const store::ModelVersion& version : page.first) WriteModelVersion(w, version);
-  w.EndArray();
-  if (page.second) {
-    w.Field("next_page_token",
-            EncodePageToken(offset + static_cast<int64_t>(page.first.size())));
-  }
-  w.EndObject();
-  return Response::Json(w.Take());
+  return PageResponse("model_versions", page, params.offset, WriteModelVersion);
 }
 
 Result<Response> TransitionModelVersionStage(store::RegistryStore& store,

@@ -170,32 +170,15 @@ Result<Response> DeleteRegisteredModel(store::RegistryStore& store, const Reques
 
 Result<Response> SearchRegisteredModels(store::RegistryStore& store, const Request& request) {
   HK_TRY(args, Args::From(request));
+  HK_TRY(params, SearchParamsArg(args, store::SearchTarget::kRegisteredModels, registry_limits::kDefaultMaxResultsRegisteredModels,
+                                 registry_limits::kMaxResultsRegisteredModels));
   store::SearchRegistryArgs search;
-  HK_TRY(max_results, MaxResultsArg(args, registry_limits::kDefaultMaxResultsRegisteredModels,
-                                    registry_limits::kMaxResultsRegisteredModels));
-  search.max_results = max_results;
-  HK_TRY(filter, args.OptString("filter"));
-  HK_TRY(clauses,
-         store::ParseFilter(filter.value_or(""), store::SearchTarget::kRegisteredModels));
-  search.filter = std::move(clauses);
-  HK_TRY(order_by, args.StringList("order_by"));
-  HK_TRY(terms, store::ParseOrderBy(order_by, store::SearchTarget::kRegisteredModels));
-  search.order_by = std::move(terms);
-  HK_TRY(token, args.OptString("page_token"));
-  HK_TRY(offset, DecodePageToken(token.value_or("")));
-  search.offset = offset;
-
+  search.filter = std::move(params.filter);
+  search.order_by = std::move(params.order_by);
+  search.max_results = params.max_results;
+  search.offset = params.offset;
   HK_TRY(page, store.SearchRegisteredModels(search));
-  json::Writer w;
-  w.BeginObject().Key("registered_models").BeginArray();
-  for (const store::RegisteredModel& model : page.first) WriteRegisteredModel(w, model);
-  w.EndArray();
-  if (page.second) {
-    w.Field("next_page_token",
-            EncodePageToken(offset + static_cast<int64_t>(page.first.size())));
-  }
-  w.EndObject();
-  return Response::Json(w.Take());
+  return PageResponse("registered_models", page, params.offset, WriteRegisteredModel);
 }
 
 Result<Response> GetLatestVersions(store::RegistryStore& store, const Request& request) {

@@ -140,38 +140,22 @@ Result<Response> RestoreRun(Store& store, const Request& request) {
 
 Result<Response> SearchRuns(Store& store, const Request& request) {
   HK_TRY(args, Args::From(request));
+  HK_TRY(params, SearchParamsArg(args, store::SearchTarget::kRuns, limits::kDefaultMaxResultsRuns,
+                                 limits::kMaxResultsRuns));
   store::SearchRunsArgs search;
+  search.filter = std::move(params.filter);
+  search.order_by = std::move(params.order_by);
+  search.max_results = params.max_results;
+  search.offset = params.offset;
   HK_TRY(experiment_ids, args.StringList("experiment_ids"));
   if (experiment_ids.size() > limits::kMaxExperimentIdsPerSearch) {
     return InvalidParameter("Too many experiment_ids");
   }
   search.experiment_ids = std::move(experiment_ids);
-  HK_TRY(max_results,
-         MaxResultsArg(args, limits::kDefaultMaxResultsRuns, limits::kMaxResultsRuns));
-  search.max_results = max_results;
   HK_TRY(view_type, ViewTypeArg(args, "run_view_type"));
   search.view_type = view_type;
-  HK_TRY(filter, args.OptString("filter"));
-  HK_TRY(clauses, store::ParseFilter(filter.value_or(""), store::SearchTarget::kRuns));
-  search.filter = std::move(clauses);
-  HK_TRY(order_by, args.StringList("order_by"));
-  HK_TRY(terms, store::ParseOrderBy(order_by, store::SearchTarget::kRuns));
-  search.order_by = std::move(terms);
-  HK_TRY(token, args.OptString("page_token"));
-  HK_TRY(offset, DecodePageToken(token.value_or("")));
-  search.offset = offset;
-
   HK_TRY(page, store.SearchRuns(search));
-  json::Writer w;
-  w.BeginObject().Key("runs").BeginArray();
-  for (const store::Run& run : page.first) WriteRun(w, run);
-  w.EndArray();
-  if (page.second) {
-    w.Field("next_page_token",
-            EncodePageToken(offset + static_cast<int64_t>(page.first.size())));
-  }
-  w.EndObject();
-  return Response::Json(w.Take());
+  return PageResponse("runs", page, params.offset, WriteRun);
 }
 
 Result<Response> SetRunTag(Store& store, const Request& request) {

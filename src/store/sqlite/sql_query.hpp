@@ -38,4 +38,33 @@ std::string_view SqlComparator(Comparator op);
 // Appends `<column> <op> <value>` for one clause; `column` is an SQL expression.
 void AppendComparison(Query& q, std::string_view column, const Clause& clause);
 
+// One page of a search: appends LIMIT (one row more than the page, to learn whether more rows
+// exist) and OFFSET to `q`, runs it on `conn` inside the caller's transaction, reads each row's
+// key with `read_key(statement)` and loads the entity with `load(key)`. Returns the page and
+// whether more rows follow it.
+template <typename T, typename ReadKey, typename Load>
+Result<std::pair<std::vector<T>, bool>> FetchPage(Connection& conn, Query q, int64_t max_results,
+                                                  int64_t offset, ReadKey read_key, Load load) {
+  q.Add(" LIMIT ");
+  q.Value(max_results + 1);
+  q.Add(" OFFSET ");
+  q.Value(offset);
+  HK_TRY(stmt, PrepareQuery(conn, q));
+  std::vector<decltype(read_key(stmt))> keys;
+  for (;;) {
+    HK_TRY(row, stmt.Step());
+    if (!row) break;
+    keys.push_back(read_key(stmt));
+  }
+  bool more = static_cast<int64_t>(keys.size()) > max_results;
+  if (more) keys.pop_back();
+  std::vector<T> items;
+  items.reserve(keys.size());
+  for (const auto& key : keys) {
+    HK_TRY(item, load(key));
+    items.push_back(std::move(item));
+  }
+  return std::make_pair(std::move(items), more);
+}
+
 }  // namespace hokusai::store::sqlite

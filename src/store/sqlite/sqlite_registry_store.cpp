@@ -558,29 +558,12 @@ Result<std::pair<std::vector<RegisteredModel>, bool>> SqliteRegistryStore::Searc
   }
   if (!wants_prompts) AppendPromptExclusion(q, false);
   HK_CHECK(AppendOrderBy(q, args.order_by, false));
-  q.Add(" LIMIT ");
-  q.Value(args.max_results + 1);
-  q.Add(" OFFSET ");
-  q.Value(args.offset);
-
   auto conn = pool_->Acquire();
   HK_TRY(tx, Transaction::Begin(*conn, false));
-  HK_TRY(stmt, PrepareQuery(*conn, q));
-  std::vector<int64_t> keys;
-  for (;;) {
-    HK_TRY(row, stmt.Step());
-    if (!row) break;
-    keys.push_back(stmt.Int(0));
-  }
-  bool more = static_cast<int64_t>(keys.size()) > args.max_results;
-  if (more) keys.pop_back();
-  std::vector<RegisteredModel> models;
-  models.reserve(keys.size());
-  for (int64_t key : keys) {
-    HK_TRY(model, LoadRegisteredModel(*conn, key));
-    models.push_back(std::move(model));
-  }
-  return std::make_pair(std::move(models), more);
+  return FetchPage<RegisteredModel>(
+      *conn, std::move(q), args.max_results, args.offset,
+      [](Statement& row) { return row.Int(0); },
+      [&](int64_t key) { return LoadRegisteredModel(*conn, key); });
 }
 
 Result<std::vector<ModelVersion>> SqliteRegistryStore::GetLatestVersions(

@@ -461,29 +461,12 @@ Result<std::pair<std::vector<Experiment>, bool>> SqliteTrackingStore::SearchExpe
     }
     q.Add(has_id ? "1" : "x.experiment_id DESC");
   }
-  q.Add(" LIMIT ");
-  q.Value(args.max_results + 1);
-  q.Add(" OFFSET ");
-  q.Value(args.offset);
-
-  auto conn = pool_->AcquireWriter();
+  auto conn = pool_->Acquire();
   HK_TRY(tx, Transaction::Begin(*conn, false));
-  HK_TRY(stmt, PrepareQuery(*conn, q));
-  std::vector<std::string> ids;
-  for (;;) {
-    HK_TRY(row, stmt.Step());
-    if (!row) break;
-    ids.push_back(std::to_string(stmt.Int(0)));
-  }
-  bool more = static_cast<int64_t>(ids.size()) > args.max_results;
-  if (more) ids.pop_back();
-  std::vector<Experiment> out;
-  out.reserve(ids.size());
-  for (const std::string& id : ids) {
-    HK_TRY(experiment, LoadExperimentById(*conn, id));
-    out.push_back(std::move(experiment));
-  }
-  return std::make_pair(std::move(out), more);
+  return FetchPage<Experiment>(
+      *conn, std::move(q), args.max_results, args.offset,
+      [](Statement& row) { return std::to_string(row.Int(0)); },
+      [&](const std::string& id) { return LoadExperimentById(*conn, id); });
 }
 
 namespace {
@@ -696,29 +679,12 @@ Result<std::pair<std::vector<Run>, bool>> SqliteTrackingStore::SearchRuns(
   q.Add(LifecycleCondition(args.view_type, "r.lifecycle_stage"));
   for (const Clause& clause : args.filter) HK_CHECK(AppendRunClause(q, clause));
   HK_CHECK(AppendRunOrderBy(q, args.order_by));
-  q.Add(" LIMIT ");
-  q.Value(args.max_results + 1);
-  q.Add(" OFFSET ");
-  q.Value(args.offset);
-
   auto conn = pool_->Acquire();
   HK_TRY(tx, Transaction::Begin(*conn, false));
-  HK_TRY(stmt, PrepareQuery(*conn, q));
-  std::vector<std::string> ids;
-  for (;;) {
-    HK_TRY(row, stmt.Step());
-    if (!row) break;
-    ids.push_back(stmt.Text(0));
-  }
-  bool more = static_cast<int64_t>(ids.size()) > args.max_results;
-  if (more) ids.pop_back();
-  std::vector<Run> runs;
-  runs.reserve(ids.size());
-  for (const std::string& id : ids) {
-    HK_TRY(run, LoadRun(*conn, id));
-    runs.push_back(std::move(run));
-  }
-  return std::make_pair(std::move(runs), more);
+  return FetchPage<Run>(
+      *conn, std::move(q), args.max_results, args.offset,
+      [](Statement& row) { return row.Text(0); },
+      [&](const std::string& id) { return LoadRun(*conn, id); });
 }
 
 Result<void> SqliteTrackingStore::SetRunTag(const std::string& run_id, const Tag& tag) {
@@ -1376,29 +1342,12 @@ Result<std::pair<std::vector<LoggedModel>, bool>> SqliteTrackingStore::SearchLog
     q.Add(")");
   }
   HK_CHECK(AppendLoggedModelOrderBy(q, args.order_by));
-  q.Add(" LIMIT ");
-  q.Value(args.max_results + 1);
-  q.Add(" OFFSET ");
-  q.Value(args.offset);
-
   auto conn = pool_->Acquire();
   HK_TRY(tx, Transaction::Begin(*conn, false));
-  HK_TRY(stmt, PrepareQuery(*conn, q));
-  std::vector<std::string> ids;
-  for (;;) {
-    HK_TRY(row, stmt.Step());
-    if (!row) break;
-    ids.push_back(stmt.Text(0));
-  }
-  bool more = static_cast<int64_t>(ids.size()) > args.max_results;
-  if (more) ids.pop_back();
-  std::vector<LoggedModel> models;
-  models.reserve(ids.size());
-  for (const std::string& id : ids) {
-    HK_TRY(model, LoadLoggedModel(*conn, id, false));
-    models.push_back(std::move(model));
-  }
-  return std::make_pair(std::move(models), more);
+  return FetchPage<LoggedModel>(
+      *conn, std::move(q), args.max_results, args.offset,
+      [](Statement& row) { return row.Text(0); },
+      [&](const std::string& id) { return LoadLoggedModel(*conn, id, false); });
 }
 
 }  // namespace hokusai::store::sqlite
