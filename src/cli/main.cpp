@@ -111,7 +111,9 @@ int Serve(const ServeOptions& options) {
   if (registered) {
     registered = mlflow_api::RegisterArtifactRoutes(table, **store, registry, **artifact_repository);
   }
-  if (registered) registered = cli::RegisterOpsRoutes(table, **store, metrics);
+  if (registered) {
+    registered = cli::RegisterOpsRoutes(table, **store, **artifact_repository, metrics);
+  }
   if (!registered || table.routes().size() >= kMetricSlots) {
     spdlog::critical("route table: {}", registered ? "too many routes" : registered.error().message);
     return 2;

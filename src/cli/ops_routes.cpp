@@ -14,6 +14,7 @@ using http::Resource;
 using http::Response;
 
 Result<void> RegisterOpsRoutes(http::RouteTable& table, store::TrackingStore& store,
+                               artifacts::ArtifactRepository& artifacts,
                                const http::RequestMetrics& metrics) {
   const Access kPublic{Operation::kPublic, Resource::kNone};
   HK_CHECK(table.Add({Method::kGet, "/health", kPublic, Execution::kInline,
@@ -21,14 +22,21 @@ Result<void> RegisterOpsRoutes(http::RouteTable& table, store::TrackingStore& st
   HK_CHECK(table.Add({Method::kGet, "/live", kPublic, Execution::kInline,
                       [](const Request&) -> Result<Response> { return Response::Text("OK"); }}));
   HK_CHECK(table.Add({Method::kGet, "/ready", kPublic, Execution::kBlocking,
-                      [&store](const Request&) -> Result<Response> {
+                      [&store, &artifacts](const Request&) -> Result<Response> {
+                        // Each dependency with its state; 503 names the failing ones.
                         json::Writer w;
-                        w.BeginObject().Key("store");
-                        auto ping = store.Ping();
-                        w.BeginObject().Field("ok", ping.has_value());
-                        if (!ping) w.Field("message", ping.error().message);
-                        w.EndObject().EndObject();
-                        return Response::Json(w.Take(), ping ? 200 : 503);
+                        bool ready = true;
+                        auto report = [&](std::string_view name, const Result<void>& check) {
+                          ready = ready && check.has_value();
+                          w.Key(name).BeginObject().Field("ok", check.has_value());
+                          if (!check) w.Field("message", check.error().message);
+                          w.EndObject();
+                        };
+                        w.BeginObject();
+                        report("store", store.Ping());
+                        report("artifacts", artifacts.Check());
+                        w.EndObject();
+                        return Response::Json(w.Take(), ready ? 200 : 503);
                       }}));
   HK_CHECK(table.Add({Method::kGet, "/version", kPublic, Execution::kInline,
                       [](const Request&) -> Result<Response> {

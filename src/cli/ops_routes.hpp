@@ -1,6 +1,7 @@
 // Operations endpoints: /health, /live, /ready, /version, /api/v1/version, /metrics.
 #pragma once
 
+#include "artifacts/artifact_repository.hpp"
 #include "common/error.hpp"
 #include "http/metrics.hpp"
 #include "http/router.hpp"
@@ -8,8 +9,9 @@
 
 namespace hokusai::cli {
 
-// `store`, `metrics` and `table` must outlive the server.
+// `store`, `artifacts`, `metrics` and `table` must outlive the server.
 Result<void> RegisterOpsRoutes(http::RouteTable& table, store::TrackingStore& store,
+                               artifacts::ArtifactRepository& artifacts,
                                const http::RequestMetrics& metrics);
 
 }  // namespace hokusai::cli
