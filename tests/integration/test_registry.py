@@ -33,7 +33,7 @@ def code_of(excinfo) -> str:
 
 
 def source_run(api) -> SimpleNamespace:
-    """A run with a (stub) model directory, usable as a model-version source."""
+    """A run with a minimal model directory of its own, usable as a model-version source."""
     exp_id = api.create_experiment()
     run_id = api.ok(api.post("/runs/create", {"experiment_id": exp_id}))["run"]["info"]["run_id"]
     import requests
