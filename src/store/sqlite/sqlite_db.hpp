@@ -109,6 +109,16 @@ class ConnectionPool {
   std::vector<std::unique_ptr<Connection>> idle_;
 };
 
+// Steps `stmt` through every row, calling `fn()` for each (which reads the row from `stmt`).
+template <typename Fn>
+Result<void> ForEachRow(Statement& stmt, Fn&& fn) {
+  for (;;) {
+    HK_TRY(row, stmt.Step());
+    if (!row) return {};
+    fn();
+  }
+}
+
 // Runs BEGIN (IMMEDIATE for writes) on construction; rolls back unless Commit() succeeded.
 class Transaction {
  public:

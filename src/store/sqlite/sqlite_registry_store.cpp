@@ -83,19 +83,15 @@ Result<void> LoadVersionExtras(Connection& conn, int64_t model_key, ModelVersion
   HK_TRY(tags, conn.Prepare("SELECT key, value FROM model_version_tags WHERE model_key = ? AND "
                             "version = ? ORDER BY key"));
   tags.Bind(1, model_key).Bind(2, version);
-  for (;;) {
-    HK_TRY(row, tags.Step());
-    if (!row) break;
+  HK_CHECK(ForEachRow(tags, [&] {
     mv.tags.push_back(Tag{tags.Text(0), tags.Text(1)});
-  }
+  }));
   HK_TRY(aliases, conn.Prepare("SELECT alias FROM registered_model_aliases WHERE model_key = ? "
                                "AND version = ? ORDER BY alias"));
   aliases.Bind(1, model_key).Bind(2, version);
-  for (;;) {
-    HK_TRY(row, aliases.Step());
-    if (!row) break;
+  HK_CHECK(ForEachRow(aliases, [&] {
     mv.aliases.push_back(aliases.Text(0));
-  }
+  }));
   return {};
 }
 
@@ -103,11 +99,9 @@ Result<void> LoadVersionExtras(Connection& conn, int64_t model_key, ModelVersion
 Result<std::vector<ModelVersion>> LoadVersions(Connection& conn, const Query& query) {
   HK_TRY(stmt, PrepareQuery(conn, query));
   std::vector<std::pair<int64_t, ModelVersion>> rows;
-  for (;;) {
-    HK_TRY(row, stmt.Step());
-    if (!row) break;
+  HK_CHECK(ForEachRow(stmt, [&] {
     rows.emplace_back(stmt.Int(14), ReadVersion(stmt));
-  }
+  }));
   std::vector<ModelVersion> out;
   out.reserve(rows.size());
   for (auto& [model_key, mv] : rows) {
@@ -173,19 +167,15 @@ Result<RegisteredModel> LoadRegisteredModel(Connection& conn, int64_t model_key)
   HK_TRY(tags, conn.Prepare("SELECT key, value FROM registered_model_tags WHERE model_key = ? "
                             "ORDER BY key"));
   tags.Bind(1, model_key);
-  for (;;) {
-    HK_TRY(row, tags.Step());
-    if (!row) break;
+  HK_CHECK(ForEachRow(tags, [&] {
     model.tags.push_back(Tag{tags.Text(0), tags.Text(1)});
-  }
+  }));
   HK_TRY(aliases, conn.Prepare("SELECT alias, version FROM registered_model_aliases WHERE "
                                "model_key = ? ORDER BY alias"));
   aliases.Bind(1, model_key);
-  for (;;) {
-    HK_TRY(row, aliases.Step());
-    if (!row) break;
+  HK_CHECK(ForEachRow(aliases, [&] {
     model.aliases.push_back(RegisteredModelAlias{aliases.Text(0), std::to_string(aliases.Int(1))});
-  }
+  }));
   HK_TRY(latest, LoadLatestVersions(conn, model_key, {}));
   model.latest_versions = std::move(latest);
   return model;

@@ -64,11 +64,9 @@ Result<Experiment> LoadExperiment(Connection& conn, std::string_view where, cons
   HK_TRY(tags, conn.Prepare("SELECT key, value FROM experiment_tags WHERE experiment_id = ? "
                             "ORDER BY key"));
   tags.Bind(1, stmt.Int(0));
-  for (;;) {
-    HK_TRY(row, tags.Step());
-    if (!row) break;
+  HK_CHECK(ForEachRow(tags, [&] {
     e.tags.push_back(Tag{tags.Text(0), tags.Text(1)});
-  }
+  }));
   return e;
 }
 
@@ -84,11 +82,9 @@ Result<std::vector<Tag>> LoadKeyValues(Connection& conn, std::string_view table,
                                         table)));
   stmt.Bind(1, run_id);
   std::vector<Tag> out;
-  for (;;) {
-    HK_TRY(row, stmt.Step());
-    if (!row) break;
+  HK_CHECK(ForEachRow(stmt, [&] {
     out.push_back(Tag{stmt.Text(0), stmt.Text(1)});
-  }
+  }));
   return out;
 }
 
@@ -124,16 +120,14 @@ Result<Run> LoadRun(Connection& conn, const std::string& run_id) {
   HK_TRY(metrics, conn.Prepare("SELECT key, value, is_nan, timestamp, step FROM latest_metrics "
                                "WHERE run_uuid = ? ORDER BY key"));
   metrics.Bind(1, run_id);
-  for (;;) {
-    HK_TRY(row, metrics.Step());
-    if (!row) break;
+  HK_CHECK(ForEachRow(metrics, [&] {
     Metric m;
     m.key = metrics.Text(0);
     m.value = StoredMetricValue(metrics.Int(2) != 0, metrics.Double(1));
     m.timestamp = metrics.Int(3);
     m.step = metrics.Int(4);
     run.metrics.push_back(std::move(m));
-  }
+  }));
 
   HK_TRY(inputs, conn.Prepare(
                      "SELECT d.dataset_uuid, d.name, d.digest, d.source_type, d.source, d.schema, "
@@ -161,19 +155,15 @@ Result<Run> LoadRun(Connection& conn, const std::string& run_id) {
   HK_TRY(model_inputs,
          conn.Prepare("SELECT model_id FROM run_model_inputs WHERE run_uuid = ? ORDER BY model_id"));
   model_inputs.Bind(1, run_id);
-  for (;;) {
-    HK_TRY(row, model_inputs.Step());
-    if (!row) break;
+  HK_CHECK(ForEachRow(model_inputs, [&] {
     run.model_inputs.push_back(model_inputs.Text(0));
-  }
+  }));
   HK_TRY(outputs, conn.Prepare("SELECT model_id, step FROM run_model_outputs WHERE run_uuid = ? "
                                "ORDER BY model_id"));
   outputs.Bind(1, run_id);
-  for (;;) {
-    HK_TRY(row, outputs.Step());
-    if (!row) break;
+  HK_CHECK(ForEachRow(outputs, [&] {
     run.model_outputs.push_back(ModelOutput{outputs.Text(0), outputs.Int(1)});
-  }
+  }));
   return run;
 }
 
@@ -863,9 +853,7 @@ Result<std::pair<std::vector<Metric>, bool>> SqliteTrackingStore::GetMetricHisto
   stmt.Bind(1, run_id).Bind(2, key);
   stmt.Bind(3, max_results > 0 ? max_results + 1 : int64_t{-1}).Bind(4, offset);
   std::vector<Metric> out;
-  for (;;) {
-    HK_TRY(row, stmt.Step());
-    if (!row) break;
+  HK_CHECK(ForEachRow(stmt, [&] {
     Metric m;
     m.key = key;
     m.value = StoredMetricValue(stmt.Int(1) != 0, stmt.Double(0));
@@ -876,7 +864,7 @@ Result<std::pair<std::vector<Metric>, bool>> SqliteTrackingStore::GetMetricHisto
     m.dataset_name = stmt.Text(5);
     m.dataset_digest = stmt.Text(6);
     out.push_back(std::move(m));
-  }
+  }));
   bool more = max_results > 0 && static_cast<int64_t>(out.size()) > max_results;
   if (more) out.pop_back();
   return std::make_pair(std::move(out), more);
@@ -896,11 +884,9 @@ Result<std::vector<Metric>> SqliteTrackingStore::GetMetricHistoryBulkInterval(
     steps_stmt.Bind(3, start_step.value_or(std::numeric_limits<int64_t>::min()));
     steps_stmt.Bind(4, end_step.value_or(std::numeric_limits<int64_t>::max()));
     std::vector<int64_t> steps;
-    for (;;) {
-      HK_TRY(row, steps_stmt.Step());
-      if (!row) break;
+    HK_CHECK(ForEachRow(steps_stmt, [&] {
       steps.push_back(steps_stmt.Int(0));
-    }
+    }));
     if (steps.empty()) continue;
     std::set<int64_t> chosen;
     if (static_cast<int64_t>(steps.size()) <= max_results) {
@@ -954,11 +940,9 @@ Result<std::vector<Tag>> LoadLoggedModelKeyValues(Connection& conn, std::string_
                    "SELECT key, value FROM {} WHERE model_id = ? ORDER BY key", table)));
   stmt.Bind(1, model_id);
   std::vector<Tag> out;
-  for (;;) {
-    HK_TRY(row, stmt.Step());
-    if (!row) break;
+  HK_CHECK(ForEachRow(stmt, [&] {
     out.push_back(Tag{stmt.Text(0), stmt.Text(1)});
-  }
+  }));
   return out;
 }
 
@@ -998,9 +982,7 @@ Result<LoggedModel> LoadLoggedModel(Connection& conn, const std::string& model_i
                       "dataset_digest FROM logged_model_metrics WHERE model_id = ? "
                       "ORDER BY key, timestamp, step, run_uuid"));
   metrics.Bind(1, model_id);
-  for (;;) {
-    HK_TRY(row, metrics.Step());
-    if (!row) break;
+  HK_CHECK(ForEachRow(metrics, [&] {
     Metric m;
     m.run_id = metrics.Text(0);
     m.key = metrics.Text(1);
@@ -1011,19 +993,17 @@ Result<LoggedModel> LoadLoggedModel(Connection& conn, const std::string& model_i
     m.dataset_name = metrics.Text(6);
     m.dataset_digest = metrics.Text(7);
     model.metrics.push_back(std::move(m));
-  }
+  }));
 
   HK_TRY(registrations, conn.Prepare(
                             "SELECT r.name, v.version FROM model_versions v JOIN "
                             "registered_models r ON r.model_key = v.model_key WHERE "
                             "v.model_id = ? AND v.deleted = 0 ORDER BY r.name, v.version"));
   registrations.Bind(1, model_id);
-  for (;;) {
-    HK_TRY(row, registrations.Step());
-    if (!row) break;
+  HK_CHECK(ForEachRow(registrations, [&] {
     model.registrations.push_back(
         LoggedModelRegistration{registrations.Text(0), std::to_string(registrations.Int(1))});
-  }
+  }));
   return model;
 }
 
