@@ -57,4 +57,29 @@ inline constexpr std::size_t kMaxInputTagValueLength = 500;
 inline constexpr std::size_t kMaxBulkRunIds = 100;
 inline constexpr int64_t kMaxBulkIntervalResults = 2500;
 
+// Model registry and logged models (MLflow's validation and schema).
+namespace registry {
+inline constexpr std::size_t kMaxModelNameLength = 256;
+inline constexpr std::size_t kMaxDescriptionLength = 5000;
+inline constexpr std::size_t kMaxTagKeyLength = 250;
+inline constexpr std::size_t kMaxTagValueLength = 5000;
+inline constexpr std::size_t kMaxAliasLength = 255;
+inline constexpr std::size_t kMaxSourceLength = 4096;
+inline constexpr std::size_t kMaxRunLinkLength = 500;
+inline constexpr std::size_t kMaxTagsPerRequest = 1000;
+inline constexpr int64_t kDefaultMaxResultsRegisteredModels = 100;
+inline constexpr int64_t kMaxResultsRegisteredModels = 1000;
+inline constexpr int64_t kDefaultMaxResultsModelVersions = 10000;
+inline constexpr int64_t kMaxResultsModelVersions = 200000;
+// Logged models.
+inline constexpr std::size_t kMaxLoggedModelNameLength = 500;
+// The client keeps the model's registrations in one tag (mlflow.modelVersions), which grows.
+inline constexpr std::size_t kMaxLoggedModelTagValueLength = 100000;
+inline constexpr std::size_t kMaxLoggedModelEntitiesPerRequest = 1000;
+inline constexpr std::size_t kMaxLoggedModelSearchDatasets = 100;
+inline constexpr int64_t kDefaultMaxResultsLoggedModels = 100;
+// Larger requests are clamped to this and paginated (the client follows next_page_token).
+inline constexpr int64_t kMaxResultsLoggedModels = 1000;
+}  // namespace registry
+
 }  // namespace hokusai::limits

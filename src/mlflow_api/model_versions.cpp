@@ -279,13 +279,8 @@ Result<Response> CreateModelVersion(store::RegistryStore& store, const Request& 
     return InvalidParameter(fmt::format("'run_link' exceeds the maximum length of {} characters",
                                         registry_limits::kMaxRunLinkLength));
   }
-  HK_TRY(description, args.OptString("description"));
+  HK_TRY(description, OptDescriptionArg(args));
   create.description = description.value_or("");
-  if (create.description.size() > registry_limits::kMaxDescriptionLength) {
-    return InvalidParameter(fmt::format("'description' exceeds the maximum length of {} "
-                                        "characters",
-                                        registry_limits::kMaxDescriptionLength));
-  }
   HK_TRY(version, store.CreateModelVersion(create));
   return ModelVersionResponse(version);
 }
@@ -302,12 +297,7 @@ Result<Response> UpdateModelVersion(store::RegistryStore& store, const Request& 
   HK_TRY(args, Args::From(request));
   HK_TRY(name, NameArg(args));
   HK_TRY(version, VersionArg(args));
-  HK_TRY(description, args.OptString("description"));
-  if (description && description->size() > registry_limits::kMaxDescriptionLength) {
-    return InvalidParameter(fmt::format("'description' exceeds the maximum length of {} "
-                                        "characters",
-                                        registry_limits::kMaxDescriptionLength));
-  }
+  HK_TRY(description, OptDescriptionArg(args));
   HK_TRY(updated, store.UpdateModelVersion(name, version, description));
   return ModelVersionResponse(updated);
 }

@@ -9,15 +9,18 @@
 #include "mlflow_api/validation.hpp"
 
 namespace hokusai::mlflow_api {
-namespace {
 
-std::size_t CodePoints(std::string_view text) {
-  std::size_t n = 0;
-  for (char c : text) {
-    if ((static_cast<unsigned char>(c) & 0xc0) != 0x80) ++n;
+Result<std::optional<std::string>> OptDescriptionArg(const Args& args) {
+  HK_TRY(description, args.OptString("description"));
+  if (description && CodePoints(*description) > registry_limits::kMaxDescriptionLength) {
+    return InvalidParameter(fmt::format("'description' exceeds the maximum length of {} "
+                                        "characters",
+                                        registry_limits::kMaxDescriptionLength));
   }
-  return n;
+  return std::move(description);
 }
+
+namespace {
 
 bool IsAliasChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -39,14 +42,8 @@ Result<std::string> NameArg(const Args& args) {
 }
 
 Result<std::string> DescriptionArg(const Args& args) {
-  HK_TRY(description, args.OptString("description"));
-  std::string text = description.value_or("");
-  if (CodePoints(text) > registry_limits::kMaxDescriptionLength) {
-    return InvalidParameter(fmt::format("'description' exceeds the maximum length of {} "
-                                        "characters",
-                                        registry_limits::kMaxDescriptionLength));
-  }
-  return text;
+  HK_TRY(description, OptDescriptionArg(args));
+  return description.value_or("");
 }
 
 Result<std::string> AliasArg(const Args& args) {

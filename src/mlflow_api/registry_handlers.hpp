@@ -5,9 +5,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "common/error.hpp"
+#include "common/limits.hpp"
 #include "http/message.hpp"
 #include "mlflow_api/request_args.hpp"
 #include "store/registry_store.hpp"
@@ -18,31 +20,8 @@ namespace hokusai::mlflow_api {
 using http::Request;
 using http::Response;
 
-// Registry limits, as in MLflow's validation and schema (registry_limits:: so they do not mix
-// with the tracking ones in common/limits.hpp).
-namespace registry_limits {
-inline constexpr std::size_t kMaxModelNameLength = 256;
-inline constexpr std::size_t kMaxDescriptionLength = 5000;
-inline constexpr std::size_t kMaxTagKeyLength = 250;
-inline constexpr std::size_t kMaxTagValueLength = 5000;
-inline constexpr std::size_t kMaxAliasLength = 255;
-inline constexpr std::size_t kMaxSourceLength = 4096;
-inline constexpr std::size_t kMaxRunLinkLength = 500;
-inline constexpr std::size_t kMaxTagsPerRequest = 1000;
-inline constexpr int64_t kDefaultMaxResultsRegisteredModels = 100;
-inline constexpr int64_t kMaxResultsRegisteredModels = 1000;
-inline constexpr int64_t kDefaultMaxResultsModelVersions = 10000;
-inline constexpr int64_t kMaxResultsModelVersions = 200000;
-// Logged models.
-inline constexpr std::size_t kMaxLoggedModelNameLength = 500;
-// The client keeps the model's registrations in one tag (mlflow.modelVersions), which grows.
-inline constexpr std::size_t kMaxLoggedModelTagValueLength = 100000;
-inline constexpr std::size_t kMaxLoggedModelEntitiesPerRequest = 1000;
-inline constexpr std::size_t kMaxLoggedModelSearchDatasets = 100;
-inline constexpr int64_t kDefaultMaxResultsLoggedModels = 100;
-// Larger requests are clamped to this and paginated (the client follows next_page_token).
-inline constexpr int64_t kMaxResultsLoggedModels = 1000;
-}  // namespace registry_limits
+// Registry limits live in common/limits.hpp with every other named limit.
+namespace registry_limits = limits::registry;
 
 // Logged models (logged_models.cpp).
 Result<Response> CreateLoggedModel(store::TrackingStore& store, const Request& request);
@@ -94,6 +73,8 @@ Result<void> ValidateAliasNotReserved(std::string_view alias);
 
 // The required `version` field: a string, or an integer (some clients send numbers).
 Result<std::string> VersionArg(const Args& args);
+// The optional `description` field, at most registry_limits::kMaxDescriptionLength characters.
+Result<std::optional<std::string>> OptDescriptionArg(const Args& args);
 
 // Parses a model-version `source` (model_versions.cpp). Accepts only locations this server
 // issued (security principle 4, docs/decisions/0004-model-version-source.md):

@@ -13,6 +13,9 @@ bool IsKeyChar(unsigned char c) {
          c == '_' || c == '/' || c == '.' || c == '-' || c == ' ' || c == ':' || c >= 0x80;
 }
 
+
+}  // namespace
+
 std::size_t CodePoints(std::string_view text) {
   std::size_t n = 0;
   for (char c : text) {
@@ -20,8 +23,6 @@ std::size_t CodePoints(std::string_view text) {
   }
   return n;
 }
-
-}  // namespace
 
 Result<void> ValidateKey(std::string_view key, std::string_view what) {
   for (char c : key) {

@@ -15,6 +15,9 @@ namespace hokusai::mlflow_api {
 // normalized as a POSIX path (no "//", "." or ".." segments, no leading or trailing '/').
 Result<void> ValidateKey(std::string_view key, std::string_view what);
 
+// Length in Unicode code points (how MLflow, in Python, measures names and values).
+std::size_t CodePoints(std::string_view text);
+
 // Truncates `value` to `limit` code points (MLflow truncates over-long param and tag values
 // rather than failing).
 std::string TruncateValue(std::string value, std::size_t limit);
