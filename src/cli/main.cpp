@@ -8,7 +8,15 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include "auth/audit_sink.hpp"
+#include "auth/external_authenticator.hpp"
+#include "auth/gate.hpp"
+#include "auth/key_service.hpp"
+#include "auth/local_authenticator.hpp"
+#include "auth/rate_limiter.hpp"
+#include "cli/keys_command.hpp"
 #include "cli/ops_routes.hpp"
+#include "hokusai_api/hokusai_api.hpp"
 #include "common/version.hpp"
 #include "http/canonical_path.hpp"
 #include "http/server.hpp"
@@ -16,6 +24,7 @@
 #include "mlflow_api/artifacts_api.hpp"
 #include "mlflow_api/registry_api.hpp"
 #include "mlflow_api/tracking_api.hpp"
+#include "store/sqlite/sqlite_auth_store.hpp"
 #include "store/sqlite/sqlite_registry_store.hpp"
 #include "store/sqlite/sqlite_tracking_store.hpp"
 
@@ -28,7 +37,7 @@ constexpr std::size_t kMetricSlots = 512;
 struct ServeOptions {
   std::string host = "127.0.0.1";
   int port = 5000;
-  std::string backend_store_uri = "sqlite:///hokusai-data/registry.db";
+  cli::StoreOptions store;
   std::string artifacts_destination = "hokusai-data/artifacts";
   std::string static_prefix;
   int workers = 0;
@@ -36,24 +45,18 @@ struct ServeOptions {
   std::string sqlite_synchronous = "NORMAL";
   bool access_log = true;
   std::string log_level = "info";
+  // Keys and permissions.
+  std::string default_permission = "READ";
+  std::vector<std::string> trusted_proxies;
+  int64_t auth_failures_per_minute = 30;
+  int64_t default_key_rate_limit = 100000;
+  std::string public_url;
+  std::string service_id = "hokusai-registry";
+  // External auth service.
+  std::string auth_service_url;
+  double auth_service_timeout = 5;
+  int auth_cache_seconds = 10;
 };
-
-// sqlite:///relative/path or sqlite:////absolute/path (the SQLAlchemy form MLflow users know),
-// or a plain file path.
-Result<std::string> SqlitePathFromUri(const std::string& uri) {
-  constexpr std::string_view kScheme = "sqlite:///";
-  if (uri.rfind(kScheme, 0) == 0) {
-    std::string path = uri.substr(kScheme.size());
-    if (path.empty()) return InvalidParameter("--backend-store-uri: empty SQLite path");
-    return path;
-  }
-  if (uri.find("://") != std::string::npos) {
-    return InvalidParameter("--backend-store-uri: unsupported store '" +
-                            uri.substr(0, uri.find("://")) +
-                            "'; this build supports sqlite:///<path>");
-  }
-  return uri;
-}
 
 int Serve(const ServeOptions& options) {
   auto level = spdlog::level::from_str(options.log_level);
@@ -68,29 +71,28 @@ int Serve(const ServeOptions& options) {
     spdlog::critical("--port must be between 0 and 65535");
     return 2;
   }
-  auto path = SqlitePathFromUri(options.backend_store_uri);
-  if (!path) {
-    spdlog::critical("{}", path.error().message);
+  auto default_permission = store::ParsePermission(options.default_permission);
+  if (!default_permission) {
+    spdlog::critical("--default-permission must be READ, EDIT, MANAGE or NO_PERMISSIONS");
     return 2;
   }
-  std::error_code ec;
-  auto parent = std::filesystem::path(*path).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-  if (ec) {
-    spdlog::critical("cannot create directory '{}': {}", parent.string(), ec.message());
+  for (const std::string& cidr : options.trusted_proxies) {
+    if (!auth::ValidCidr(cidr)) {
+      spdlog::critical("--trusted-proxies: '{}' is not an address or CIDR", cidr);
+      return 2;
+    }
+  }
+  auto opened = cli::OpenStore(options.store, options.sqlite_synchronous);
+  if (!opened) {
+    spdlog::critical("{}", opened.error().message);
     return 2;
   }
-  store::sqlite::SqliteOptions sqlite_options;
-  sqlite_options.path = *path;
-  sqlite_options.synchronous = options.sqlite_synchronous;
-  auto store = store::sqlite::SqliteTrackingStore::Open(sqlite_options);
-  if (!store) {
-    spdlog::critical("cannot open the store: {}", store.error().message);
-    return 2;
-  }
+  auto& tracking = opened->tracking;
+  const std::string& path = opened->path;
   // The registry shares the tracking store's database: sources are checked against its runs and
   // logged models in one transaction.
-  store::sqlite::SqliteRegistryStore registry((*store)->pool());
+  store::sqlite::SqliteRegistryStore registry(tracking->pool());
+  store::sqlite::SqliteAuthStore& auth_store = *opened->auth;
   if (options.artifacts_destination.find("://") != std::string::npos) {
     spdlog::critical("--artifacts-destination: '{}' is not supported; this build stores "
                      "artifacts in a local directory",
@@ -104,15 +106,56 @@ int Serve(const ServeOptions& options) {
     return 2;
   }
 
+  // Keys: the built-in store, or an external auth service.
+  std::unique_ptr<auth::KeyService> keys;
+  std::unique_ptr<auth::Authenticator> authenticator;
+  if (options.auth_service_url.empty()) {
+    keys = std::make_unique<auth::KeyService>(auth_store, opened->server_secret,
+                                              auth::KeyDefaults{options.default_key_rate_limit});
+    authenticator =
+        std::make_unique<auth::LocalAuthenticator>(auth_store, *keys, options.service_id);
+  } else {
+    auth::ExternalAuthConfig external;
+    external.url = options.auth_service_url;
+    external.service_id = options.service_id;
+    external.timeout = std::chrono::milliseconds(
+        static_cast<int64_t>(options.auth_service_timeout * 1000));
+    external.cache_seconds = options.auth_cache_seconds;
+    auto created = auth::ExternalAuthenticator::Create(external);
+    if (!created) {
+      spdlog::critical("{}", created.error().message);
+      return 2;
+    }
+    authenticator = std::move(*created);
+  }
+  auth::RateLimiter limiter;
+  auth::AuditSink audit(auth_store);
+  auth::GateConfig gate_config;
+  gate_config.default_permission = *default_permission;
+  gate_config.trusted_proxies = options.trusted_proxies;
+  gate_config.auth_failures_per_minute = options.auth_failures_per_minute;
+  auth::AuthGate gate(gate_config, *authenticator, auth_store, limiter, audit,
+                      [&tracking](const std::string& id) -> Result<std::string> {
+                        HK_TRY(experiment, tracking->GetExperiment(id));
+                        return experiment.name;
+                      });
+
   http::RouteTable table;
   http::RequestMetrics metrics(kMetricSlots);
-  auto registered = mlflow_api::RegisterTrackingRoutes(table, **store);
-  if (registered) registered = mlflow_api::RegisterRegistryRoutes(table, **store, registry);
+  auto registered = mlflow_api::RegisterTrackingRoutes(table, *tracking);
+  if (registered) registered = mlflow_api::RegisterRegistryRoutes(table, *tracking, registry);
   if (registered) {
-    registered = mlflow_api::RegisterArtifactRoutes(table, **store, registry, **artifact_repository);
+    registered = mlflow_api::RegisterArtifactRoutes(table, *tracking, registry, **artifact_repository);
   }
   if (registered) {
-    registered = cli::RegisterOpsRoutes(table, **store, **artifact_repository, metrics);
+    registered =
+        cli::RegisterOpsRoutes(table, *tracking, **artifact_repository, *authenticator, metrics);
+  }
+  if (registered) {
+    registered = hokusai_api::RegisterHokusaiRoutes(
+        table, hokusai_api::HokusaiApiDeps{keys.get(), *authenticator, gate, limiter, audit,
+                                           auth_store, *tracking, registry, options.service_id,
+                                           options.public_url});
   }
   if (!registered || table.routes().size() >= kMetricSlots) {
     spdlog::critical("route table: {}", registered ? "too many routes" : registered.error().message);
@@ -126,18 +169,36 @@ int Serve(const ServeOptions& options) {
   config.blocking_threads = options.blocking_threads;
   config.static_prefix = *prefix;
   config.access_log = options.access_log;
-  http::Server server(config, table, metrics);
+  http::Server server(config, table, metrics, gate);
   auto port = server.Listen();
   if (!port) {
     spdlog::critical("{}", port.error().message);
     return 2;
   }
+  std::string url = options.public_url.empty()
+                        ? fmt::format("http://{}:{}",
+                                      options.host == "0.0.0.0" || options.host == "::"
+                                          ? std::string("127.0.0.1")
+                                          : options.host,
+                                      *port)
+                        : options.public_url;
+  if (keys) {
+    // Security principle 9: no default credentials; the first admin key is shown once.
+    auto minted = keys->Bootstrap();
+    if (!minted) {
+      spdlog::critical("cannot create the first admin key: {}", minted.error().message);
+      return 2;
+    }
+    if (*minted) cli::PrintBootstrapBanner(**minted, url);
+  }
   spdlog::info(
-      "hokusai-registry {} listening on http://{}:{} (store: sqlite {}, synchronous={}, "
-      "artifacts: {})",
-      kVersion, options.host, *port, *path, options.sqlite_synchronous,
-      options.artifacts_destination);
+      "hokusai-registry {} listening on {} (store: sqlite {}, synchronous={}, artifacts: {}, "
+      "keys: {}, default permission: {})",
+      kVersion, url, path, options.sqlite_synchronous, options.artifacts_destination,
+      keys ? "built-in" : "external auth service " + options.auth_service_url,
+      options.default_permission);
   server.Run();
+  audit.Flush();
   return 0;
 }
 
@@ -154,10 +215,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   serve->add_option("--port", options.port, "Port (0: any free port)")->envname("HOKUSAI_PORT")
       ->capture_default_str();
-  serve->add_option("--backend-store-uri", options.backend_store_uri,
-                    "sqlite:///<relative path>, sqlite:////<absolute path> or a file path")
-      ->envname("HOKUSAI_BACKEND_STORE_URI")
-      ->capture_default_str();
+  cli::AddStoreOptions(*serve, options.store);
   serve->add_option("--artifacts-destination", options.artifacts_destination,
                     "Directory that holds artifacts (created if missing)")
       ->envname("HOKUSAI_ARTIFACTS_DESTINATION")
@@ -184,7 +242,50 @@ int main(int argc, char** argv) {
       ->envname("HOKUSAI_LOG_LEVEL")
       ->capture_default_str();
 
+  serve->add_option("--default-permission", options.default_permission,
+                    "Permission of a user on experiments and models they have no grant for: "
+                    "READ, EDIT, MANAGE or NO_PERMISSIONS")
+      ->envname("HOKUSAI_DEFAULT_PERMISSION")
+      ->capture_default_str();
+  serve->add_option("--trusted-proxies", options.trusted_proxies,
+                    "Peers (CIDRs) whose X-Forwarded-For is believed")
+      ->envname("HOKUSAI_TRUSTED_PROXIES")
+      ->delimiter(',');
+  serve->add_option("--auth-failures-per-minute", options.auth_failures_per_minute,
+                    "Failed authentications allowed per client address per minute before 429")
+      ->envname("HOKUSAI_AUTH_FAILURES_PER_MINUTE")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000000}))
+      ->capture_default_str();
+  serve->add_option("--default-key-rate-limit", options.default_key_rate_limit,
+                    "rate_limit_per_hour of keys created without one")
+      ->envname("HOKUSAI_DEFAULT_KEY_RATE_LIMIT")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000000000}))
+      ->capture_default_str();
+  serve->add_option("--public-url", options.public_url,
+                    "Base URL clients use (shown by whoami and the first-start banner)")
+      ->envname("HOKUSAI_PUBLIC_URL");
+  serve->add_option("--auth-service-url", options.auth_service_url,
+                    "Validate keys with this external service (the /api/v1/keys/validate "
+                    "contract) instead of the built-in key store")
+      ->envname("HOKUSAI_AUTH_SERVICE_URL");
+  serve->add_option("--auth-service-id", options.service_id,
+                    "service_id sent to the auth service and reported by validate")
+      ->envname("AUTH_SERVICE_ID")
+      ->capture_default_str();
+  serve->add_option("--auth-service-timeout", options.auth_service_timeout,
+                    "Seconds to wait for the auth service")
+      ->envname("AUTH_SERVICE_TIMEOUT")
+      ->check(CLI::Range(0.05, 120.0))
+      ->capture_default_str();
+  serve->add_option("--auth-cache-seconds", options.auth_cache_seconds,
+                    "Seconds a positive answer of the auth service is reused")
+      ->envname("HOKUSAI_AUTH_CACHE_SECONDS")
+      ->check(CLI::Range(0, 3600))
+      ->capture_default_str();
+
+  cli::KeysCommand keys_command(app);
+
   CLI11_PARSE(app, argc, argv);
   if (serve->parsed()) return Serve(options);
-  return 0;
+  return keys_command.Run();
 }

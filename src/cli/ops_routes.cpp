@@ -15,6 +15,7 @@ using http::Response;
 
 Result<void> RegisterOpsRoutes(http::RouteTable& table, store::TrackingStore& store,
                                artifacts::ArtifactRepository& artifacts,
+                               auth::Authenticator& authenticator,
                                const http::RequestMetrics& metrics) {
   const Access kPublic{Operation::kPublic, Resource::kNone};
   HK_CHECK(table.Add({Method::kGet, "/health", kPublic, Execution::kInline,
@@ -22,7 +23,7 @@ Result<void> RegisterOpsRoutes(http::RouteTable& table, store::TrackingStore& st
   HK_CHECK(table.Add({Method::kGet, "/live", kPublic, Execution::kInline,
                       [](const Request&) -> Result<Response> { return Response::Text("OK"); }}));
   HK_CHECK(table.Add({Method::kGet, "/ready", kPublic, Execution::kBlocking,
-                      [&store, &artifacts](const Request&) -> Result<Response> {
+                      [&store, &artifacts, &authenticator](const Request&) -> Result<Response> {
                         // Each dependency with its state; 503 names the failing ones.
                         json::Writer w;
                         bool ready = true;
@@ -35,6 +36,8 @@ Result<void> RegisterOpsRoutes(http::RouteTable& table, store::TrackingStore& st
                         w.BeginObject();
                         report("store", store.Ping());
                         report("artifacts", artifacts.Check());
+                        report(authenticator.IsLocal() ? "keys" : "auth_service",
+                               authenticator.Ping());
                         w.EndObject();
                         return Response::Json(w.Take(), ready ? 200 : 503);
                       }}));
@@ -58,6 +61,21 @@ Result<void> RegisterOpsRoutes(http::RouteTable& table, store::TrackingStore& st
                         Response r = Response::Text(metrics.Render(table));
                         r.content_type = "text/plain; version=0.0.4; charset=utf-8";
                         return r;
+                      }}));
+  HK_CHECK(table.Add({Method::kGet, "/api/v1/routes", {Operation::kAdmin, Resource::kNone},
+                      Execution::kInline, [&table](const Request&) -> Result<Response> {
+                        json::Writer w;
+                        w.BeginObject().Key("routes").BeginArray();
+                        for (const http::Route& route : table.routes()) {
+                          w.BeginObject()
+                              .Field("method", http::MethodName(route.method))
+                              .Field("path", route.path)
+                              .Field("operation", http::OperationName(route.access.operation))
+                              .Field("resource", http::ResourceName(route.access.resource))
+                              .EndObject();
+                        }
+                        w.EndArray().EndObject();
+                        return Response::Json(w.Take());
                       }}));
   return {};
 }

@@ -1,7 +1,9 @@
-// Operations endpoints: /health, /live, /ready, /version, /api/v1/version, /metrics.
+// Operations endpoints: /health, /live, /ready, /version, /api/v1/version, /metrics (public),
+// and /api/v1/routes (admin: the route table with each route's declared access).
 #pragma once
 
 #include "artifacts/artifact_repository.hpp"
+#include "auth/authenticator.hpp"
 #include "common/error.hpp"
 #include "http/metrics.hpp"
 #include "http/router.hpp"
@@ -9,9 +11,10 @@
 
 namespace hokusai::cli {
 
-// `store`, `artifacts`, `metrics` and `table` must outlive the server.
+// `store`, `artifacts`, `authenticator`, `metrics` and `table` must outlive the server.
 Result<void> RegisterOpsRoutes(http::RouteTable& table, store::TrackingStore& store,
                                artifacts::ArtifactRepository& artifacts,
+                               auth::Authenticator& authenticator,
                                const http::RequestMetrics& metrics);
 
 }  // namespace hokusai::cli

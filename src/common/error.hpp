@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include <tl/expected.hpp>
 
@@ -34,6 +35,10 @@ int HttpStatusFor(ErrorCode code);
 struct Error {
   ErrorCode code = ErrorCode::kInternalError;
   std::string message;
+  // Extra response headers (WWW-Authenticate, Retry-After, RateLimit-*).
+  std::vector<std::pair<std::string, std::string>> headers = {};
+  // Extra members of the JSON error body, already rendered ("\"detail\":\"...\""), or empty.
+  std::string extra_json = {};
 };
 
 template <typename T>

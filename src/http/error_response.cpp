@@ -8,9 +8,12 @@ Response ErrorResponse(const Error& error) {
   json::Writer w;
   w.BeginObject()
       .Field("error_code", ErrorCodeName(error.code))
-      .Field("message", error.message)
-      .EndObject();
-  return Response::Json(w.Take(), HttpStatusFor(error.code));
+      .Field("message", error.message);
+  w.RawMembers(error.extra_json);
+  w.EndObject();
+  Response response = Response::Json(w.Take(), HttpStatusFor(error.code));
+  response.headers = error.headers;
+  return response;
 }
 
 Response NotFoundResponse() {

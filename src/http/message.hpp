@@ -11,6 +11,10 @@
 
 #include "common/stream.hpp"
 
+namespace hokusai::auth {
+struct Principal;
+}
+
 namespace hokusai::http {
 
 enum class Method { kGet, kHead, kPost, kPut, kPatch, kDelete, kOther };
@@ -22,6 +26,18 @@ using QueryParams = std::vector<std::pair<std::string, std::string>>;
 // Values of a route pattern's `{name}` segments.
 using PathParams = std::vector<std::pair<std::string, std::string>>;
 
+// The credential a request carried, extracted once from its headers by the server: a key as
+// `Authorization: Bearer`, as the password of `Authorization: Basic`, as `X-API-Key` or as
+// `Authorization: ApiKey`. Never logged, never copied into `headers`.
+struct Credential {
+  enum class Source { kNone, kBearer, kBasic, kApiKeyHeader, kApiKeyScheme };
+  Source source = Source::kNone;
+  std::string secret;
+  // An Authorization header that could not be read, or two credentials that differ: answered
+  // like an unknown key.
+  bool malformed = false;
+};
+
 struct Request {
   Method method = Method::kGet;
   std::string canonical_path;  // after prefix stripping and /ajax-api -> /api mapping
@@ -32,6 +48,9 @@ struct Request {
   std::string remote_address;
   // Headers a handler may read, lower-case names. Credentials are not kept here.
   std::vector<std::pair<std::string, std::string>> headers;
+  Credential credential;
+  // Set by the gate once the credential is accepted; null on public routes.
+  std::shared_ptr<const auth::Principal> principal;
 
   std::optional<std::string_view> Header(std::string_view lower_name) const;
   // The value of the pattern segment `{name}`, or "" when the route has none.

@@ -20,8 +20,10 @@ std::string_view MethodName(Method method) {
 std::string_view OperationName(Operation op) {
   switch (op) {
     case Operation::kPublic: return "public";
+    case Operation::kAuthenticated: return "authenticated";
     case Operation::kRead: return "read";
     case Operation::kWrite: return "write";
+    case Operation::kManage: return "manage";
     case Operation::kAdmin: return "admin";
   }
   return "admin";
@@ -111,6 +113,20 @@ bool MatchPattern(const std::vector<std::string>& segments, std::string_view pat
 }  // namespace
 
 Result<void> RouteTable::Add(Route route) {
+  bool on_resource = route.access.resource != Resource::kNone;
+  bool needs_target = on_resource && (route.access.operation == Operation::kRead ||
+                                      route.access.operation == Operation::kWrite ||
+                                      route.access.operation == Operation::kManage);
+  if (needs_target && !route.target) {
+    return Fail(ErrorCode::kInternalError,
+                fmt::format("route {} {} acts on a resource but cannot find it",
+                            MethodName(route.method), route.path));
+  }
+  if (route.access.operation == Operation::kPublic && on_resource) {
+    return Fail(ErrorCode::kInternalError,
+                fmt::format("public route {} {} must not touch a resource",
+                            MethodName(route.method), route.path));
+  }
   if (route.path.find('{') != std::string::npos) {
     std::vector<std::string> segments = SplitSegments(route.path);
     for (std::size_t i = 0; i < segments.size(); ++i) {

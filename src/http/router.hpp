@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -14,12 +15,31 @@
 
 namespace hokusai::http {
 
-// What a route does. kPublic routes (health, version, metrics) need no credential.
-enum class Operation { kPublic, kRead, kWrite, kAdmin };
+// What a route does. kPublic routes (health, version, metrics) need no credential. kRead needs
+// a read scope and READ on the resource, kWrite a write scope and EDIT, kManage a write scope
+// and MANAGE (deletes, permission changes), kAdmin the admin scope. kAuthenticated needs any
+// valid key and nothing else (whoami, a user's own keys: the handler narrows further).
+enum class Operation { kPublic, kAuthenticated, kRead, kWrite, kManage, kAdmin };
 
 // What kind of thing the route acts on; authorization resolves the concrete instance from
 // server-side state.
 enum class Resource { kNone, kExperiment, kModel };
+
+// The concrete things one request touches, found by the route's `target` function from the
+// request and server-side state (security principle 5): experiment ids, registered-model
+// names, or the name a create will give. Empty lists with `listing` set: a search whose results
+// the handler filters (principle 6).
+struct Target {
+  // Acted on at the route's level (READ for reads, EDIT for writes, MANAGE for kManage).
+  std::vector<std::string> experiment_ids;
+  std::vector<std::string> model_names;
+  // Only read by a write: e.g. the run a new model version points at (READ needed).
+  std::vector<std::string> read_experiment_ids;
+  std::vector<std::string> read_model_names;
+  // A create: the new resource's name (for name-pattern scopes); no permission row exists yet.
+  std::optional<std::string> new_name;
+  bool listing = false;
+};
 
 std::string_view OperationName(Operation op);
 std::string_view ResourceName(Resource resource);
@@ -42,6 +62,10 @@ enum class BodyKind { kJson, kRaw, kStream };
 
 using UploadOpener = std::function<Result<std::unique_ptr<UploadHandler>>(const Request&)>;
 
+// Finds what a request touches. Runs after the credential is accepted and before the handler;
+// an error (e.g. RESOURCE_DOES_NOT_EXIST for an unknown run) is answered as it is.
+using TargetFinder = std::function<Result<Target>(const Request&)>;
+
 struct Route {
   Method method;
   // Canonical path, e.g. /api/2.0/mlflow/experiments/get. A segment `{name}` matches one
@@ -53,6 +77,21 @@ struct Route {
   Handler handler;
   BodyKind body = BodyKind::kJson;
   UploadOpener upload;  // kStream routes only; `handler` is then unused
+  // Required for kRead/kWrite/kManage routes on a resource (the table refuses the route
+  // otherwise).
+  TargetFinder target = nullptr;
+};
+
+// Decides whether a request may run: authenticates its credential, finds its target, checks
+// scopes, permissions and rate limits, and audits. Called for every route that is not kPublic,
+// on the blocking pool, before the handler or the upload opener; on success it sets
+// `request.principal`.
+class Gate {
+ public:
+  virtual ~Gate() = default;
+  virtual Result<void> Admit(const Route& route, Request& request) = 0;
+  // After the handler (on the I/O thread; must not block): records the outcome of writes.
+  virtual void Completed(const Route& route, const Request& request, int status) = 0;
 };
 
 // Built once at start-up, then read-only and shared by all workers.

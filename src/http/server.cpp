@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/limits.hpp"
+#include "common/util.hpp"
 #include "http/canonical_path.hpp"
 #include "http/error_response.hpp"
 
@@ -48,6 +49,62 @@ bool IsCredentialHeader(std::string_view lower_name) {
          lower_name == "proxy-authorization";
 }
 
+std::string_view TrimSpaces(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  return v;
+}
+
+// Adds one credential found in the headers. Empty secrets, and a second credential that differs
+// from the first, make the whole credential malformed.
+void AddCredential(Credential& credential, Credential::Source source, std::string_view secret) {
+  if (secret.empty() ||
+      (credential.source != Credential::Source::kNone && credential.secret != secret)) {
+    credential.malformed = true;
+    return;
+  }
+  credential.source = source;
+  credential.secret = std::string(secret);
+}
+
+// Reads `Authorization` (Bearer, Basic with the key as password, ApiKey) and `X-API-Key`.
+Credential ExtractCredential(const bhttp::request_header<>& header) {
+  Credential credential;
+  if (header.count(bhttp::field::authorization) > 1 || header.count("x-api-key") > 1) {
+    credential.malformed = true;
+    return credential;
+  }
+  auto authorization = header.find(bhttp::field::authorization);
+  if (authorization != header.end()) {
+    std::string_view value = TrimSpaces(authorization->value());
+    std::size_t space = value.find(' ');
+    std::string_view scheme = value.substr(0, space);
+    std::string_view rest = space == std::string_view::npos ? std::string_view()
+                                                            : TrimSpaces(value.substr(space));
+    if (beast::iequals(scheme, "bearer")) {
+      AddCredential(credential, Credential::Source::kBearer, rest);
+    } else if (beast::iequals(scheme, "apikey")) {
+      AddCredential(credential, Credential::Source::kApiKeyScheme, rest);
+    } else if (beast::iequals(scheme, "basic")) {
+      auto decoded = Base64Decode(rest);
+      std::size_t colon = decoded ? decoded->find(':') : std::string::npos;
+      if (colon == std::string::npos) {
+        credential.malformed = true;
+      } else {
+        AddCredential(credential, Credential::Source::kBasic,
+                      std::string_view(*decoded).substr(colon + 1));
+      }
+    } else {
+      credential.malformed = true;
+    }
+  }
+  auto api_key = header.find("x-api-key");
+  if (api_key != header.end()) {
+    AddCredential(credential, Credential::Source::kApiKeyHeader, TrimSpaces(api_key->value()));
+  }
+  return credential;
+}
+
 struct SessionState {
   beast::tcp_stream* stream;
   bool busy = false;
@@ -56,15 +113,17 @@ struct SessionState {
 }  // namespace
 
 struct Server::Impl {
-  Impl(ServerConfig c, const RouteTable& r, RequestMetrics& m)
+  Impl(ServerConfig c, const RouteTable& r, RequestMetrics& m, Gate& g)
       : config(std::move(c)),
         routes(r),
         metrics(m),
+        gate(g),
         blocking(static_cast<std::size_t>(config.blocking_threads)) {}
 
   ServerConfig config;
   const RouteTable& routes;
   RequestMetrics& metrics;
+  Gate& gate;
   asio::thread_pool blocking;
   std::vector<std::unique_ptr<asio::io_context>> workers;
   // Sessions per worker; each set is touched only on its worker's thread.
@@ -85,11 +144,11 @@ struct Server::Impl {
   asio::awaitable<void> Accept();
   asio::awaitable<void> Session(tcp::socket socket, std::size_t worker);
   Match MatchRoute(const bhttp::request_header<>& header, const std::string& remote);
-  asio::awaitable<Result<Response>> Invoke(const Match& match);
+  asio::awaitable<Result<Response>> Invoke(Match& match);
   asio::awaitable<Result<Response>> ReceiveUpload(beast::tcp_stream& stream,
                                                   beast::flat_buffer& buffer,
                                                   bhttp::request_parser<bhttp::buffer_body>& parser,
-                                                  const Match& match, bool& broken);
+                                                  Match& match, bool& broken);
   asio::awaitable<bool> Send(beast::tcp_stream& stream, Response&& response, unsigned version,
                              bool keep_alive, bool head);
   Response Finish(const Match& match, Result<Response>&& result);
@@ -97,11 +156,12 @@ struct Server::Impl {
               std::string_view method_name);
 };
 
-Server::Server(ServerConfig config, const RouteTable& routes, RequestMetrics& metrics) {
+Server::Server(ServerConfig config, const RouteTable& routes, RequestMetrics& metrics,
+               Gate& gate) {
   unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   if (config.workers <= 0) config.workers = static_cast<int>(cores);
   if (config.blocking_threads <= 0) config.blocking_threads = std::max(4, 2 * static_cast<int>(cores));
-  impl_ = std::make_unique<Impl>(std::move(config), routes, metrics);
+  impl_ = std::make_unique<Impl>(std::move(config), routes, metrics, gate);
   for (int i = 0; i < impl_->config.workers; ++i) {
     impl_->workers.push_back(std::make_unique<asio::io_context>(1));
   }
@@ -168,6 +228,7 @@ Server::Impl::Match Server::Impl::MatchRoute(const bhttp::request_header<>& head
   request.path_params = std::move(path_params);
   request.remote_address = remote;
   if (match.route == nullptr) return match;
+  request.credential = ExtractCredential(header);
   for (const auto& field : header) {
     std::string name(field.name_string());
     for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -178,23 +239,25 @@ Server::Impl::Match Server::Impl::MatchRoute(const bhttp::request_header<>& head
   return match;
 }
 
-asio::awaitable<Result<Response>> Server::Impl::Invoke(const Match& match) {
+asio::awaitable<Result<Response>> Server::Impl::Invoke(Match& match) {
   const auto* route = match.route;
-  const Request& request = match.request;
+  Request& request = match.request;
   if (route->body == BodyKind::kJson && !request.body.empty() &&
       !IsJsonContentType(request.content_type)) {
     co_return Fail(ErrorCode::kInvalidParameterValue,
                    "Bad Request. Content-Type must be 'application/json'");
   }
-  auto invoke = [route, &request]() -> Result<Response> {
+  bool gated = route->access.operation != Operation::kPublic;
+  auto invoke = [this, route, &request, gated]() -> Result<Response> {
     try {
+      if (gated) HK_CHECK(gate.Admit(*route, request));
       return route->handler(request);
     } catch (const std::exception& e) {
       spdlog::error("handler for {} threw: {}", route->path, e.what());
       return Fail(ErrorCode::kInternalError, "Internal error");
     }
   };
-  if (route->execution == Execution::kInline) co_return invoke();
+  if (route->execution == Execution::kInline && !gated) co_return invoke();
   co_return co_await asio::co_spawn(
       blocking, [&invoke]() -> asio::awaitable<Result<Response>> { co_return invoke(); },
       asio::use_awaitable);
@@ -218,12 +281,19 @@ asio::awaitable<Result<T>> OnPool(asio::thread_pool& pool, Fn&& fn) {
 
 asio::awaitable<Result<Response>> Server::Impl::ReceiveUpload(
     beast::tcp_stream& stream, beast::flat_buffer& buffer,
-    bhttp::request_parser<bhttp::buffer_body>& parser, const Match& match, bool& broken) {
-  const Request& request = match.request;
+    bhttp::request_parser<bhttp::buffer_body>& parser, Match& match, bool& broken) {
+  Request& request = match.request;
   const http::Route* route = match.route;
   auto opened = co_await OnPool<std::unique_ptr<UploadHandler>>(
-      blocking, [&] { return route->upload(request); });
-  if (!opened) co_return tl::unexpected(opened.error());
+      blocking, [&]() -> Result<std::unique_ptr<UploadHandler>> {
+        if (route->access.operation != Operation::kPublic) HK_CHECK(gate.Admit(*route, request));
+        return route->upload(request);
+      });
+  if (!opened) {
+    // The body was not read: the connection cannot carry another request.
+    broken = !parser.is_done();
+    co_return tl::unexpected(opened.error());
+  }
   std::unique_ptr<UploadHandler> upload = std::move(*opened);
 
   std::vector<char> chunk(limits::kStreamChunkBytes);
@@ -445,6 +515,10 @@ asio::awaitable<void> Server::Impl::Session(tcp::socket socket, std::size_t work
       }
     }
     Response response = Finish(match, std::move(result));
+    if (match.route != nullptr && !match.error &&
+        match.route->access.operation != Operation::kPublic) {
+      gate.Completed(*match.route, match.request, response.status);
+    }
     Record(match, response.status, started, method_name);
     keep_alive = keep_alive && !stopping;
     bool sent = co_await Send(stream, std::move(response), version, keep_alive, head);

@@ -26,8 +26,9 @@ struct ServerConfig {
 
 class Server {
  public:
-  // `routes` and `metrics` must outlive the server.
-  Server(ServerConfig config, const RouteTable& routes, RequestMetrics& metrics);
+  // `routes`, `metrics` and `gate` must outlive the server. Every route that is not public goes
+  // through `gate` before its handler runs.
+  Server(ServerConfig config, const RouteTable& routes, RequestMetrics& metrics, Gate& gate);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

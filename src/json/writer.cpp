@@ -115,6 +115,13 @@ Writer& Writer::Key(std::string_view key) {
   return *this;
 }
 
+Writer& Writer::RawMembers(std::string_view members) {
+  if (members.empty()) return *this;
+  BeforeValue();
+  out_.append(members);
+  return *this;
+}
+
 Writer& Writer::String(std::string_view value) {
   BeforeValue();
   AppendQuoted(out_, value);

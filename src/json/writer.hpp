@@ -34,6 +34,10 @@ class Writer {
   Writer& Field(std::string_view key, int64_t value) { return Key(key).Int(value); }
   Writer& Field(std::string_view key, bool value) { return Key(key).Bool(value); }
 
+  // Appends object members already rendered by another Writer (`"a":1,"b":[2]`), inside the
+  // object being written. Empty: nothing.
+  Writer& RawMembers(std::string_view members);
+
   // The document written so far; the writer is empty afterwards.
   std::string Take() { return std::move(out_); }
   const std::string& str() const { return out_; }

@@ -5,6 +5,7 @@
 #include "mlflow_api/artifacts_api.hpp"
 #include "mlflow_api/handlers.hpp"
 #include "mlflow_api/request_args.hpp"
+#include "mlflow_api/targets.hpp"
 
 namespace hokusai::mlflow_api {
 namespace {
@@ -50,10 +51,13 @@ Error OutsideRoots() {
                "Artifact path is outside every run and logged-model artifact root"};
 }
 
+}  // namespace
+
 // Security principles 4 and 5: a repository path must lie inside the artifact root of a run or
 // logged model that exists, and the experiment in the path must be that resource's experiment
-// (looked up in the store, never taken from the path alone).
-Result<void> CheckIssuedRoot(store::TrackingStore& tracking, std::string_view path) {
+// (looked up in the store, never taken from the path alone). Returns that experiment.
+Result<std::string> ExperimentOfArtifactPath(store::TrackingStore& tracking,
+                                             std::string_view path) {
   std::vector<std::string_view> s = Segments(path);
   if (s.size() >= 3 && s[2] == "artifacts") {
     auto run = tracking.GetRun(std::string(s[1]));
@@ -66,7 +70,7 @@ Result<void> CheckIssuedRoot(store::TrackingStore& tracking, std::string_view pa
     if (run->info.experiment_id != s[0] || !issued || *issued != root) {
       return tl::unexpected(OutsideRoots());
     }
-    return {};
+    return run->info.experiment_id;
   }
   if (s.size() >= 4 && s[1] == "models" && s[3] == "artifacts") {
     auto model = tracking.GetLoggedModel(std::string(s[2]));
@@ -81,10 +85,12 @@ Result<void> CheckIssuedRoot(store::TrackingStore& tracking, std::string_view pa
     if (model->experiment_id != s[0] || !issued || *issued != root) {
       return tl::unexpected(OutsideRoots());
     }
-    return {};
+    return model->experiment_id;
   }
   return tl::unexpected(OutsideRoots());
 }
+
+namespace {
 
 // Browsers are clients too: only inert types are named; everything else is a download.
 std::string_view ContentTypeFor(std::string_view name) {
@@ -162,7 +168,7 @@ Result<std::string> ProxyPath(const Context& ctx, const Request& request) {
   std::string path(request.PathParam("path"));
   while (!path.empty() && path.back() == '/') path.pop_back();
   HK_CHECK(ValidateArtifactPath(path));
-  HK_CHECK(CheckIssuedRoot(ctx.tracking, path));
+  HK_CHECK(ExperimentOfArtifactPath(ctx.tracking, path));
   return path;
 }
 
@@ -190,7 +196,7 @@ Result<Response> ListProxyArtifacts(const Context& ctx, const Request& request) 
   std::string path = path_arg.value_or("");
   while (!path.empty() && path.back() == '/') path.pop_back();
   HK_CHECK(ValidateArtifactPath(path, true));
-  HK_CHECK(CheckIssuedRoot(ctx.tracking, path));
+  HK_CHECK(ExperimentOfArtifactPath(ctx.tracking, path));
   HK_TRY(files, ctx.repository.List(path));
   return ListingResponse(files, "", nullptr);
 }
@@ -232,7 +238,7 @@ Result<Response> GetModelVersionArtifact(const Context& ctx, const Request& requ
   if (relative.empty()) return tl::unexpected(MissingParameter("path"));
   HK_TRY(uri, ctx.registry.GetModelVersionDownloadUri(name, version));
   HK_TRY(root, RepositoryPathOf(uri));
-  HK_CHECK(CheckIssuedRoot(ctx.tracking, root));
+  HK_CHECK(ExperimentOfArtifactPath(ctx.tracking, root));
   return FileResponse(ctx.repository, JoinArtifactPath(root, relative));
 }
 
@@ -284,39 +290,82 @@ Result<Response> ServerInfo(const Context&, const Request&) {
 
 using ContextHandler = Result<Response> (*)(const Context&, const Request&);
 
+// How an artifact route finds the experiment (or model) it touches.
+enum class Where {
+  kNothing,     // no resource (server-info)
+  kPathParam,   // the repository path in the URL → the run or logged model that owns it
+  kPathQuery,   // the repository path in `?path=`
+  kRun,         // `run_id` / `run_uuid`
+  kModelName,   // `name` of a registered model
+  kLoggedModel  // the `{model_id}` path segment
+};
+
 struct Entry {
   Method method;
   const char* path;
   Access access;
   ContextHandler handler;
+  Where where;
 };
 
 constexpr Access kReadExperiment{Operation::kRead, Resource::kExperiment};
 constexpr Access kWriteExperiment{Operation::kWrite, Resource::kExperiment};
+constexpr Access kManageExperiment{Operation::kManage, Resource::kExperiment};
+
+Result<http::Target> PathTarget(store::TrackingStore& tracking, std::string path) {
+  while (!path.empty() && path.back() == '/') path.pop_back();
+  HK_CHECK(ValidateArtifactPath(path, true));
+  HK_TRY(experiment, ExperimentOfArtifactPath(tracking, path));
+  http::Target target;
+  target.experiment_ids.push_back(std::move(experiment));
+  return target;
+}
+
+http::TargetFinder FinderFor(Where where, store::TrackingStore& tracking) {
+  switch (where) {
+    case Where::kNothing: return nullptr;
+    case Where::kPathParam:
+      return [&tracking](const Request& r) {
+        return PathTarget(tracking, std::string(r.PathParam("path")));
+      };
+    case Where::kPathQuery:
+      return [&tracking](const Request& r) -> Result<http::Target> {
+        HK_TRY(args, Args::From(r));
+        HK_TRY(path, args.OptString("path"));
+        return PathTarget(tracking, path.value_or(""));
+      };
+    case Where::kRun: return MakeTargetFinder(Locate::kRun, tracking);
+    case Where::kModelName: return MakeTargetFinder(Locate::kModelName, tracking);
+    case Where::kLoggedModel: return MakeTargetFinder(Locate::kLoggedModel, tracking);
+  }
+  return nullptr;
+}
 
 // The artifact route table (uploads are registered separately: they stream).
 constexpr Entry kEntries[] = {
     {Method::kGet, "/api/2.0/mlflow-artifacts/artifacts/{path*}", kReadExperiment,
-     DownloadArtifact},
-    {Method::kDelete, "/api/2.0/mlflow-artifacts/artifacts/{path*}", kWriteExperiment,
-     DeleteArtifact},
-    {Method::kGet, "/api/2.0/mlflow-artifacts/artifacts", kReadExperiment, ListProxyArtifacts},
-    {Method::kGet, "/api/2.0/mlflow/artifacts/list", kReadExperiment, ListRunArtifacts},
-    {Method::kGet, "/get-artifact", kReadExperiment, GetRunArtifact},
+     DownloadArtifact, Where::kPathParam},
+    {Method::kDelete, "/api/2.0/mlflow-artifacts/artifacts/{path*}", kManageExperiment,
+     DeleteArtifact, Where::kPathParam},
+    {Method::kGet, "/api/2.0/mlflow-artifacts/artifacts", kReadExperiment, ListProxyArtifacts,
+     Where::kPathQuery},
+    {Method::kGet, "/api/2.0/mlflow/artifacts/list", kReadExperiment, ListRunArtifacts,
+     Where::kRun},
+    {Method::kGet, "/get-artifact", kReadExperiment, GetRunArtifact, Where::kRun},
     {Method::kGet, "/model-versions/get-artifact", {Operation::kRead, Resource::kModel},
-     GetModelVersionArtifact},
+     GetModelVersionArtifact, Where::kModelName},
     {Method::kGet, "/api/2.0/mlflow/logged-models/{model_id}/artifacts/directories",
-     kReadExperiment, ListLoggedModelArtifacts},
+     kReadExperiment, ListLoggedModelArtifacts, Where::kLoggedModel},
     {Method::kGet, "/api/2.0/mlflow/logged-models/{model_id}/artifacts/files", kReadExperiment,
-     GetLoggedModelArtifact},
+     GetLoggedModelArtifact, Where::kLoggedModel},
     {Method::kGet, "/api/3.0/mlflow/server-info", {Operation::kRead, Resource::kNone},
-     ServerInfo},
+     ServerInfo, Where::kNothing},
     {Method::kPost, "/api/2.0/mlflow-artifacts/mpu/create/{path*}", kWriteExperiment,
-     MultipartNotSupported},
+     MultipartNotSupported, Where::kPathParam},
     {Method::kPost, "/api/2.0/mlflow-artifacts/mpu/complete/{path*}", kWriteExperiment,
-     MultipartNotSupported},
+     MultipartNotSupported, Where::kPathParam},
     {Method::kPost, "/api/2.0/mlflow-artifacts/mpu/abort/{path*}", kWriteExperiment,
-     MultipartNotSupported},
+     MultipartNotSupported, Where::kPathParam},
 };
 
 }  // namespace
@@ -328,12 +377,15 @@ Result<void> RegisterArtifactRoutes(http::RouteTable& table, store::TrackingStor
   auto ctx = std::make_shared<Context>(Context{tracking, registry, repository});
   for (const Entry& entry : kEntries) {
     ContextHandler fn = entry.handler;
-    HK_CHECK(table.Add(http::Route{entry.method, entry.path, entry.access, Execution::kBlocking,
-                                   [ctx, fn](const Request& r) { return fn(*ctx, r); }}));
+    http::Route route{entry.method, entry.path, entry.access, Execution::kBlocking,
+                      [ctx, fn](const Request& r) { return fn(*ctx, r); }};
+    route.target = FinderFor(entry.where, tracking);
+    HK_CHECK(table.Add(std::move(route)));
   }
   http::Route upload{Method::kPut, "/api/2.0/mlflow-artifacts/artifacts/{path*}",
                      kWriteExperiment, Execution::kBlocking, nullptr, http::BodyKind::kStream};
   upload.upload = [ctx](const Request& r) { return UploadArtifact(*ctx, r); };
+  upload.target = FinderFor(Where::kPathParam, tracking);
   HK_CHECK(table.Add(std::move(upload)));
   return {};
 }

@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include "common/limits.hpp"
+#include "mlflow_api/caller.hpp"
 #include "mlflow_api/handlers.hpp"
 #include "mlflow_api/serialize.hpp"
 #include "mlflow_api/validation.hpp"
@@ -103,7 +104,7 @@ Result<Response> CreateExperiment(Store& store, const Request& request) {
         "mlflow-artifacts:/<experiment_id> to every experiment");
   }
   HK_TRY(tags, ExperimentTagsArg(args));
-  HK_TRY(id, store.CreateExperiment(name, "", tags));
+  HK_TRY(id, store.CreateExperiment(name, "", tags, CallerId(request)));
   json::Writer w;
   w.BeginObject().Field("experiment_id", id).EndObject();
   return Response::Json(w.Take());
@@ -129,6 +130,7 @@ Result<Response> SearchExperiments(Store& store, const Request& request) {
                                  limits::kDefaultMaxResultsExperiments,
                                  limits::kMaxResultsExperiments));
   store::SearchExperimentsArgs search;
+  search.visibility = ExperimentVisibility(request);
   search.filter = std::move(params.filter);
   search.order_by = std::move(params.order_by);
   search.max_results = params.max_results;

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include "mlflow_api/caller.hpp"
 #include "mlflow_api/handlers.hpp"
 #include "mlflow_api/registry_handlers.hpp"
 #include "mlflow_api/serialize.hpp"
@@ -315,6 +316,7 @@ Result<Response> SearchModelVersions(store::RegistryStore& store, const Request&
   HK_TRY(params, SearchParamsArg(args, store::SearchTarget::kModelVersions, registry_limits::kDefaultMaxResultsModelVersions,
                                  registry_limits::kMaxResultsModelVersions));
   store::SearchRegistryArgs search;
+  search.visibility = ModelVisibility(request);
   search.filter = std::move(params.filter);
   search.order_by = std::move(params.order_by);
   search.max_results = params.max_results;

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include "mlflow_api/caller.hpp"
 #include "mlflow_api/handlers.hpp"
 #include "mlflow_api/registry_handlers.hpp"
 #include "mlflow_api/serialize.hpp"
@@ -115,6 +116,7 @@ Result<void> ValidateAliasNotReserved(std::string_view alias) {
 Result<Response> CreateRegisteredModel(store::RegistryStore& store, const Request& request) {
   HK_TRY(args, Args::From(request));
   store::CreateRegisteredModelArgs create;
+  create.owner = CallerId(request);
   HK_TRY(name, NameArg(args));
   create.name = std::move(name);
   HK_TRY(description, DescriptionArg(args));
@@ -170,6 +172,7 @@ Result<Response> SearchRegisteredModels(store::RegistryStore& store, const Reque
   HK_TRY(params, SearchParamsArg(args, store::SearchTarget::kRegisteredModels, registry_limits::kDefaultMaxResultsRegisteredModels,
                                  registry_limits::kMaxResultsRegisteredModels));
   store::SearchRegistryArgs search;
+  search.visibility = ModelVisibility(request);
   search.filter = std::move(params.filter);
   search.order_by = std::move(params.order_by);
   search.max_results = params.max_results;

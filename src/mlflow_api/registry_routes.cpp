@@ -1,5 +1,6 @@
 #include "mlflow_api/registry_api.hpp"
 #include "mlflow_api/registry_handlers.hpp"
+#include "mlflow_api/targets.hpp"
 
 namespace hokusai::mlflow_api {
 namespace {
@@ -16,60 +17,75 @@ struct Entry {
   const char* path;  // below /api/2.0/mlflow
   Operation operation;
   Resource resource;
+  Locate locate;  // how the gate finds what the request touches
   TrackingFn tracking;
   RegistryFn registry;
 };
 
 constexpr Operation kRead = Operation::kRead;
 constexpr Operation kWrite = Operation::kWrite;
+constexpr Operation kManage = Operation::kManage;
+constexpr Locate kByModel = Locate::kLoggedModel;
+constexpr Locate kByName = Locate::kModelName;
 
-constexpr Entry LoggedModel(Method method, const char* path, Operation operation,
+constexpr Entry LoggedModel(Method method, const char* path, Operation operation, Locate locate,
                             TrackingFn handler) {
-  return Entry{method, path, operation, Resource::kExperiment, handler, nullptr};
+  return Entry{method, path, operation, Resource::kExperiment, locate, handler, nullptr};
 }
 
-constexpr Entry Registry(Method method, const char* path, Operation operation,
+constexpr Entry Registry(Method method, const char* path, Operation operation, Locate locate,
                          RegistryFn handler) {
-  return Entry{method, path, operation, Resource::kModel, nullptr, handler};
+  return Entry{method, path, operation, Resource::kModel, locate, nullptr, handler};
 }
 
 // The logged-model and registry route table. Every entry names its operation and resource
 // (security principle 1). Searches are reads whatever their method.
 constexpr Entry kEntries[] = {
-    LoggedModel(Method::kPost, "/logged-models", kWrite, CreateLoggedModel),
-    LoggedModel(Method::kPost, "/logged-models/search", kRead, SearchLoggedModels),
-    LoggedModel(Method::kGet, "/logged-models/{model_id}", kRead, GetLoggedModel),
-    LoggedModel(Method::kPatch, "/logged-models/{model_id}", kWrite, FinalizeLoggedModel),
-    LoggedModel(Method::kDelete, "/logged-models/{model_id}", kWrite, DeleteLoggedModel),
-    LoggedModel(Method::kPatch, "/logged-models/{model_id}/tags", kWrite, SetLoggedModelTags),
-    LoggedModel(Method::kDelete, "/logged-models/{model_id}/tags/{tag_key*}", kWrite,
+    LoggedModel(Method::kPost, "/logged-models", kWrite, Locate::kExperimentId, CreateLoggedModel),
+    LoggedModel(Method::kPost, "/logged-models/search", kRead, Locate::kExperimentIds,
+                SearchLoggedModels),
+    LoggedModel(Method::kGet, "/logged-models/{model_id}", kRead, kByModel, GetLoggedModel),
+    LoggedModel(Method::kPatch, "/logged-models/{model_id}", kWrite, kByModel, FinalizeLoggedModel),
+    LoggedModel(Method::kDelete, "/logged-models/{model_id}", kManage, kByModel, DeleteLoggedModel),
+    LoggedModel(Method::kPatch, "/logged-models/{model_id}/tags", kWrite, kByModel,
+                SetLoggedModelTags),
+    LoggedModel(Method::kDelete, "/logged-models/{model_id}/tags/{tag_key*}", kWrite, kByModel,
                 DeleteLoggedModelTag),
-    LoggedModel(Method::kPost, "/logged-models/{model_id}/params", kWrite, LogLoggedModelParams),
+    LoggedModel(Method::kPost, "/logged-models/{model_id}/params", kWrite, kByModel,
+                LogLoggedModelParams),
 
-    Registry(Method::kPost, "/registered-models/create", kWrite, CreateRegisteredModel),
-    Registry(Method::kGet, "/registered-models/get", kRead, GetRegisteredModel),
-    Registry(Method::kPost, "/registered-models/rename", kWrite, RenameRegisteredModel),
-    Registry(Method::kPatch, "/registered-models/update", kWrite, UpdateRegisteredModel),
-    Registry(Method::kDelete, "/registered-models/delete", kWrite, DeleteRegisteredModel),
-    Registry(Method::kGet, "/registered-models/search", kRead, SearchRegisteredModels),
-    Registry(Method::kPost, "/registered-models/get-latest-versions", kRead, GetLatestVersions),
-    Registry(Method::kGet, "/registered-models/get-latest-versions", kRead, GetLatestVersions),
-    Registry(Method::kPost, "/registered-models/set-tag", kWrite, SetRegisteredModelTag),
-    Registry(Method::kDelete, "/registered-models/delete-tag", kWrite, DeleteRegisteredModelTag),
-    Registry(Method::kPost, "/registered-models/alias", kWrite, SetRegisteredModelAlias),
-    Registry(Method::kDelete, "/registered-models/alias", kWrite, DeleteRegisteredModelAlias),
-    Registry(Method::kGet, "/registered-models/alias", kRead, GetModelVersionByAlias),
+    Registry(Method::kPost, "/registered-models/create", kWrite, Locate::kNewModel,
+             CreateRegisteredModel),
+    Registry(Method::kGet, "/registered-models/get", kRead, kByName, GetRegisteredModel),
+    Registry(Method::kPost, "/registered-models/rename", kWrite, kByName, RenameRegisteredModel),
+    Registry(Method::kPatch, "/registered-models/update", kWrite, kByName, UpdateRegisteredModel),
+    Registry(Method::kDelete, "/registered-models/delete", kManage, kByName, DeleteRegisteredModel),
+    Registry(Method::kGet, "/registered-models/search", kRead, Locate::kListing,
+             SearchRegisteredModels),
+    Registry(Method::kPost, "/registered-models/get-latest-versions", kRead, kByName,
+             GetLatestVersions),
+    Registry(Method::kGet, "/registered-models/get-latest-versions", kRead, kByName,
+             GetLatestVersions),
+    Registry(Method::kPost, "/registered-models/set-tag", kWrite, kByName, SetRegisteredModelTag),
+    Registry(Method::kDelete, "/registered-models/delete-tag", kWrite, kByName,
+             DeleteRegisteredModelTag),
+    Registry(Method::kPost, "/registered-models/alias", kWrite, kByName, SetRegisteredModelAlias),
+    Registry(Method::kDelete, "/registered-models/alias", kWrite, kByName,
+             DeleteRegisteredModelAlias),
+    Registry(Method::kGet, "/registered-models/alias", kRead, kByName, GetModelVersionByAlias),
 
-    Registry(Method::kPost, "/model-versions/create", kWrite, CreateModelVersion),
-    Registry(Method::kGet, "/model-versions/get", kRead, GetModelVersion),
-    Registry(Method::kPatch, "/model-versions/update", kWrite, UpdateModelVersion),
-    Registry(Method::kDelete, "/model-versions/delete", kWrite, DeleteModelVersion),
-    Registry(Method::kGet, "/model-versions/search", kRead, SearchModelVersions),
-    Registry(Method::kPost, "/model-versions/transition-stage", kWrite,
+    Registry(Method::kPost, "/model-versions/create", kWrite, Locate::kNewModelVersion,
+             CreateModelVersion),
+    Registry(Method::kGet, "/model-versions/get", kRead, kByName, GetModelVersion),
+    Registry(Method::kPatch, "/model-versions/update", kWrite, kByName, UpdateModelVersion),
+    Registry(Method::kDelete, "/model-versions/delete", kManage, kByName, DeleteModelVersion),
+    Registry(Method::kGet, "/model-versions/search", kRead, Locate::kListing, SearchModelVersions),
+    Registry(Method::kPost, "/model-versions/transition-stage", kWrite, kByName,
              TransitionModelVersionStage),
-    Registry(Method::kGet, "/model-versions/get-download-uri", kRead, GetModelVersionDownloadUri),
-    Registry(Method::kPost, "/model-versions/set-tag", kWrite, SetModelVersionTag),
-    Registry(Method::kDelete, "/model-versions/delete-tag", kWrite, DeleteModelVersionTag),
+    Registry(Method::kGet, "/model-versions/get-download-uri", kRead, kByName,
+             GetModelVersionDownloadUri),
+    Registry(Method::kPost, "/model-versions/set-tag", kWrite, kByName, SetModelVersionTag),
+    Registry(Method::kDelete, "/model-versions/delete-tag", kWrite, kByName, DeleteModelVersionTag),
 };
 
 }  // namespace
@@ -88,9 +104,10 @@ Result<void> RegisterRegistryRoutes(http::RouteTable& table, store::TrackingStor
     } else {
       return Fail(ErrorCode::kInternalError, "route without exactly one handler: " + path);
     }
-    HK_CHECK(table.Add(http::Route{entry.method, std::move(path),
-                                   http::Access{entry.operation, entry.resource},
-                                   http::Execution::kBlocking, std::move(handler)}));
+    http::Route route{entry.method, std::move(path), http::Access{entry.operation, entry.resource},
+                      http::Execution::kBlocking, std::move(handler)};
+    route.target = MakeTargetFinder(entry.locate, tracking);
+    HK_CHECK(table.Add(std::move(route)));
   }
   return {};
 }

@@ -4,6 +4,7 @@
 
 #include "common/limits.hpp"
 #include "common/util.hpp"
+#include "mlflow_api/caller.hpp"
 #include "mlflow_api/handlers.hpp"
 #include "mlflow_api/serialize.hpp"
 #include "mlflow_api/validation.hpp"
@@ -80,7 +81,9 @@ Result<Response> CreateRun(Store& store, const Request& request) {
   HK_TRY(experiment_id, args.OptString("experiment_id"));
   create.experiment_id = experiment_id.value_or("0");
   HK_TRY(user_id, args.OptString("user_id"));
-  create.user_id = user_id.value_or("");
+  // An authenticated caller is the run's user, whatever the client claims.
+  std::string caller = CallerId(request);
+  create.user_id = caller.empty() ? user_id.value_or("") : caller;
   HK_TRY(run_name, args.OptString("run_name"));
   create.run_name = run_name.value_or("");
   if (create.run_name.size() > limits::kMaxRunNameLength) {

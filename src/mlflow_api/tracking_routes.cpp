@@ -1,4 +1,5 @@
 #include "mlflow_api/handlers.hpp"
+#include "mlflow_api/targets.hpp"
 #include "mlflow_api/tracking_api.hpp"
 
 namespace hokusai::mlflow_api {
@@ -15,43 +16,53 @@ struct Entry {
   const char* path;  // below /api/2.0/mlflow
   Operation operation;
   Resource resource;
+  Locate locate;  // how the gate finds the experiment(s) it touches
   HandlerFn handler;
 };
 
 constexpr Operation kRead = Operation::kRead;
 constexpr Operation kWrite = Operation::kWrite;
+constexpr Operation kManage = Operation::kManage;
 constexpr Resource kExperiment = Resource::kExperiment;
 
 // The tracking route table. Every entry names its operation and resource (security principle 1).
 constexpr Entry kEntries[] = {
-    {Method::kPost, "/experiments/create", kWrite, kExperiment, CreateExperiment},
-    {Method::kGet, "/experiments/get", kRead, kExperiment, GetExperiment},
-    {Method::kGet, "/experiments/get-by-name", kRead, kExperiment, GetExperimentByName},
-    {Method::kPost, "/experiments/search", kRead, kExperiment, SearchExperiments},
-    {Method::kGet, "/experiments/search", kRead, kExperiment, SearchExperiments},
-    {Method::kPost, "/experiments/delete", kWrite, kExperiment, DeleteExperiment},
-    {Method::kPost, "/experiments/restore", kWrite, kExperiment, RestoreExperiment},
-    {Method::kPost, "/experiments/update", kWrite, kExperiment, UpdateExperiment},
-    {Method::kPost, "/experiments/set-experiment-tag", kWrite, kExperiment, SetExperimentTag},
+    {Method::kPost, "/experiments/create", kWrite, kExperiment, Locate::kNewExperiment,
+     CreateExperiment},
+    {Method::kGet, "/experiments/get", kRead, kExperiment, Locate::kExperimentId, GetExperiment},
+    {Method::kGet, "/experiments/get-by-name", kRead, kExperiment, Locate::kExperimentName,
+     GetExperimentByName},
+    {Method::kPost, "/experiments/search", kRead, kExperiment, Locate::kListing, SearchExperiments},
+    {Method::kGet, "/experiments/search", kRead, kExperiment, Locate::kListing, SearchExperiments},
+    {Method::kPost, "/experiments/delete", kManage, kExperiment, Locate::kExperimentId,
+     DeleteExperiment},
+    {Method::kPost, "/experiments/restore", kManage, kExperiment, Locate::kExperimentId,
+     RestoreExperiment},
+    {Method::kPost, "/experiments/update", kWrite, kExperiment, Locate::kExperimentId,
+     UpdateExperiment},
+    {Method::kPost, "/experiments/set-experiment-tag", kWrite, kExperiment, Locate::kExperimentId,
+     SetExperimentTag},
     {Method::kPost, "/experiments/delete-experiment-tag", kWrite, kExperiment,
+     Locate::kExperimentId,
      DeleteExperimentTag},
-    {Method::kPost, "/runs/create", kWrite, kExperiment, CreateRun},
-    {Method::kGet, "/runs/get", kRead, kExperiment, GetRun},
-    {Method::kPost, "/runs/update", kWrite, kExperiment, UpdateRun},
-    {Method::kPost, "/runs/delete", kWrite, kExperiment, DeleteRun},
-    {Method::kPost, "/runs/restore", kWrite, kExperiment, RestoreRun},
-    {Method::kPost, "/runs/search", kRead, kExperiment, SearchRuns},
-    {Method::kPost, "/runs/set-tag", kWrite, kExperiment, SetRunTag},
-    {Method::kPost, "/runs/delete-tag", kWrite, kExperiment, DeleteRunTag},
-    {Method::kPost, "/runs/log-metric", kWrite, kExperiment, LogMetric},
-    {Method::kPost, "/runs/log-parameter", kWrite, kExperiment, LogParameter},
-    {Method::kPost, "/runs/log-batch", kWrite, kExperiment, LogBatch},
-    {Method::kPost, "/runs/log-model", kWrite, kExperiment, LogModel},
-    {Method::kPost, "/runs/log-inputs", kWrite, kExperiment, LogInputs},
-    {Method::kPost, "/runs/outputs", kWrite, kExperiment, LogOutputs},
-    {Method::kGet, "/metrics/get-history", kRead, kExperiment, GetMetricHistory},
-    {Method::kGet, "/metrics/get-history-bulk", kRead, kExperiment, GetMetricHistoryBulk},
-    {Method::kGet, "/metrics/get-history-bulk-interval", kRead, kExperiment,
+    {Method::kPost, "/runs/create", kWrite, kExperiment, Locate::kExperimentId, CreateRun},
+    {Method::kGet, "/runs/get", kRead, kExperiment, Locate::kRun, GetRun},
+    {Method::kPost, "/runs/update", kWrite, kExperiment, Locate::kRun, UpdateRun},
+    {Method::kPost, "/runs/delete", kManage, kExperiment, Locate::kRun, DeleteRun},
+    {Method::kPost, "/runs/restore", kManage, kExperiment, Locate::kRun, RestoreRun},
+    {Method::kPost, "/runs/search", kRead, kExperiment, Locate::kExperimentIds, SearchRuns},
+    {Method::kPost, "/runs/set-tag", kWrite, kExperiment, Locate::kRun, SetRunTag},
+    {Method::kPost, "/runs/delete-tag", kWrite, kExperiment, Locate::kRun, DeleteRunTag},
+    {Method::kPost, "/runs/log-metric", kWrite, kExperiment, Locate::kRun, LogMetric},
+    {Method::kPost, "/runs/log-parameter", kWrite, kExperiment, Locate::kRun, LogParameter},
+    {Method::kPost, "/runs/log-batch", kWrite, kExperiment, Locate::kRun, LogBatch},
+    {Method::kPost, "/runs/log-model", kWrite, kExperiment, Locate::kRun, LogModel},
+    {Method::kPost, "/runs/log-inputs", kWrite, kExperiment, Locate::kRun, LogInputs},
+    {Method::kPost, "/runs/outputs", kWrite, kExperiment, Locate::kRun, LogOutputs},
+    {Method::kGet, "/metrics/get-history", kRead, kExperiment, Locate::kRun, GetMetricHistory},
+    {Method::kGet, "/metrics/get-history-bulk", kRead, kExperiment, Locate::kRunIds,
+     GetMetricHistoryBulk},
+    {Method::kGet, "/metrics/get-history-bulk-interval", kRead, kExperiment, Locate::kRunIdsPlural,
      GetMetricHistoryBulkInterval},
 };
 
@@ -60,10 +71,11 @@ constexpr Entry kEntries[] = {
 Result<void> RegisterTrackingRoutes(http::RouteTable& table, store::TrackingStore& store) {
   for (const Entry& entry : kEntries) {
     HandlerFn fn = entry.handler;
-    HK_CHECK(table.Add(http::Route{
-        entry.method, std::string("/api/2.0/mlflow") + entry.path,
-        Access{entry.operation, entry.resource}, http::Execution::kBlocking,
-        [&store, fn](const Request& request) { return fn(store, request); }}));
+    http::Route route{entry.method, std::string("/api/2.0/mlflow") + entry.path,
+                      Access{entry.operation, entry.resource}, http::Execution::kBlocking,
+                      [&store, fn](const Request& request) { return fn(store, request); }};
+    route.target = MakeTargetFinder(entry.locate, store);
+    HK_CHECK(table.Add(std::move(route)));
   }
   return {};
 }

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "store/auth_store.hpp"
 #include "store/search_filter.hpp"
 #include "store/types.hpp"
 
@@ -65,6 +66,7 @@ struct CreateRegisteredModelArgs {
   std::string name;
   std::string description;
   std::vector<Tag> tags;
+  std::string owner;  // non-empty: gets MANAGE on the new model, in the same transaction
 };
 
 struct CreateModelVersionArgs {
@@ -83,6 +85,9 @@ struct SearchRegistryArgs {
   std::vector<OrderTerm> order_by;
   int64_t max_results = 100;
   int64_t offset = 0;
+  // Set: only models (or versions of models) this user may read, filtered inside the query so
+  // pages stay full.
+  std::optional<Visibility> visibility;
 };
 
 class RegistryStore {
@@ -99,7 +104,8 @@ class RegistryStore {
                                                         const std::string& new_name) = 0;
   virtual Result<RegisteredModel> UpdateRegisteredModel(const std::string& name,
                                                         const std::string& description) = 0;
-  // Removes the model with all its versions (including tombstones), tags and aliases.
+  // Removes the model with all its versions (including tombstones), tags, aliases and
+  // permissions.
   virtual Result<void> DeleteRegisteredModel(const std::string& name) = 0;
   // Prompts (models tagged mlflow.prompt.is_prompt = 'true') are left out unless the filter asks
   // for them. Returns one page and whether more rows exist.

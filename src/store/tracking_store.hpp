@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "store/auth_store.hpp"
 #include "store/search_filter.hpp"
 #include "store/types.hpp"
 
@@ -44,6 +45,8 @@ struct SearchExperimentsArgs {
   ViewType view_type = ViewType::kActiveOnly;
   int64_t max_results = 1000;
   int64_t offset = 0;
+  // Set: only experiments this user may read, filtered inside the query so pages stay full.
+  std::optional<Visibility> visibility;
 };
 
 struct CreateLoggedModelArgs {
@@ -91,9 +94,11 @@ class TrackingStore {
   virtual Result<void> Ping() = 0;
 
   // Experiments. Ids are decimal strings; "0" is the Default experiment.
+  // A non-empty `owner` gets MANAGE on the new experiment, in the same transaction.
   virtual Result<std::string> CreateExperiment(const std::string& name,
                                                const std::string& artifact_location,
-                                               const std::vector<Tag>& tags) = 0;
+                                               const std::vector<Tag>& tags,
+                                               const std::string& owner = {}) = 0;
   virtual Result<Experiment> GetExperiment(const std::string& experiment_id) = 0;
   virtual Result<Experiment> GetExperimentByName(const std::string& name) = 0;
   // Returns one page and whether more rows exist after it.

@@ -13,7 +13,7 @@ struct Migration {
 };
 
 // Never edit a released migration; add a new one.
-constexpr std::array<Migration, 2> kMigrations = {{
+constexpr std::array<Migration, 3> kMigrations = {{
     {1, R"sql(
 CREATE TABLE experiments (
   experiment_id INTEGER PRIMARY KEY,
@@ -210,6 +210,77 @@ CREATE TABLE registered_model_aliases (
   PRIMARY KEY (model_key, alias),
   FOREIGN KEY (model_key, version) REFERENCES model_versions(model_key, version) ON DELETE CASCADE
 ) WITHOUT ROWID;
+)sql"},
+    // 3: identity. Users, API keys (only keyed hashes of their secrets; a key has one current
+    // secret, valid_until NULL, and after a rotation with overlap old ones valid until a time),
+    // resource permissions and the audit log. List columns (roles, scopes, allowed_ips) hold
+    // their elements separated by '\n': scope patterns may contain spaces. Permissions carry no
+    // foreign key to users: with an external auth service the users are not in this table.
+    // Model permissions hang off model_key, so a rename keeps them and a delete drops them.
+    {3, R"sql(
+CREATE TABLE users (
+  user_id TEXT PRIMARY KEY,
+  email TEXT NOT NULL DEFAULT '',
+  roles TEXT NOT NULL DEFAULT '',
+  is_admin INTEGER NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE api_keys (
+  key_id TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL REFERENCES users(user_id),
+  name TEXT NOT NULL DEFAULT '',
+  key_prefix TEXT NOT NULL,
+  environment TEXT NOT NULL,
+  scopes TEXT NOT NULL DEFAULT '',
+  allowed_ips TEXT NOT NULL DEFAULT '',
+  rate_limit_per_hour INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  last_used_at INTEGER,
+  expires_at INTEGER,
+  revoked_at INTEGER,
+  created_by_key_id TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX api_keys_by_user ON api_keys(user_id, created_at);
+CREATE TABLE api_key_secrets (
+  secret_hash TEXT PRIMARY KEY,
+  key_id TEXT NOT NULL REFERENCES api_keys(key_id) ON DELETE CASCADE,
+  created_at INTEGER NOT NULL,
+  valid_until INTEGER
+) WITHOUT ROWID;
+CREATE INDEX api_key_secrets_by_key ON api_key_secrets(key_id);
+CREATE TABLE experiment_permissions (
+  experiment_id INTEGER NOT NULL REFERENCES experiments(experiment_id) ON DELETE CASCADE,
+  user_id TEXT NOT NULL,
+  permission TEXT NOT NULL
+    CHECK (permission IN ('NO_PERMISSIONS', 'READ', 'EDIT', 'MANAGE')),
+  PRIMARY KEY (experiment_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX experiment_permissions_by_user ON experiment_permissions(user_id, experiment_id);
+CREATE TABLE registered_model_permissions (
+  model_key INTEGER NOT NULL REFERENCES registered_models(model_key) ON DELETE CASCADE,
+  user_id TEXT NOT NULL,
+  permission TEXT NOT NULL
+    CHECK (permission IN ('NO_PERMISSIONS', 'READ', 'EDIT', 'MANAGE')),
+  PRIMARY KEY (model_key, user_id)
+) WITHOUT ROWID;
+CREATE INDEX registered_model_permissions_by_user
+  ON registered_model_permissions(user_id, model_key);
+CREATE TABLE audit_log (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  timestamp INTEGER NOT NULL,
+  user_id TEXT NOT NULL DEFAULT '',
+  key_id TEXT NOT NULL DEFAULT '',
+  method TEXT NOT NULL DEFAULT '',
+  route TEXT NOT NULL DEFAULT '',
+  resource TEXT NOT NULL DEFAULT '',
+  outcome TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  client_address TEXT NOT NULL DEFAULT '',
+  detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX audit_log_by_time ON audit_log(timestamp);
+CREATE INDEX audit_log_by_user ON audit_log(user_id, timestamp);
+CREATE INDEX audit_log_by_key ON audit_log(key_id, timestamp);
 )sql"},
 }};
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "store/auth_store.hpp"
 #include "store/search_filter.hpp"
 #include "store/sqlite/sqlite_db.hpp"
 
@@ -37,6 +38,28 @@ std::string_view SqlComparator(Comparator op);
 
 // Appends `<column> <op> <value>` for one clause; `column` is an SQL expression.
 void AppendComparison(Query& q, std::string_view column, const Clause& clause);
+
+// Where one kind of resource keeps its permissions: the table and its column holding the
+// resource's key.
+struct PermissionTable {
+  std::string_view table;       // e.g. "experiment_permissions"
+  std::string_view key_column;  // e.g. "experiment_id"
+};
+inline constexpr PermissionTable kExperimentPermissions{"experiment_permissions",
+                                                        "experiment_id"};
+inline constexpr PermissionTable kModelPermissions{"registered_model_permissions", "model_key"};
+
+// Appends ` AND <condition>` restricting a search to the rows `visibility` may read: the user
+// has no NO_PERMISSIONS row on the resource (default readable) or has a row other than
+// NO_PERMISSIONS (default not readable), and the name GLOB-matches one of the patterns when
+// there are any. `key_expr` and `name_expr` are the searched row's key and name columns.
+void AppendVisibility(Query& q, const Visibility& visibility, const PermissionTable& table,
+                      std::string_view key_expr, std::string_view name_expr);
+
+// Inserts or replaces `user_id`'s permission on the resource `key`, inside the caller's
+// transaction.
+Result<void> UpsertPermission(Connection& conn, const PermissionTable& table, int64_t key,
+                              const std::string& user_id, Permission permission);
 
 // One page of a search: appends LIMIT (one row more than the page, to learn whether more rows
 // exist) and OFFSET to `q`, runs it on `conn` inside the caller's transaction, reads each row's

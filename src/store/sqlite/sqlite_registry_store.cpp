@@ -455,6 +455,9 @@ Result<RegisteredModel> SqliteRegistryStore::CreateRegisteredModel(
   int64_t key = insert.Int(0);
   HK_CHECK(insert.Run());
   for (const Tag& tag : args.tags) HK_CHECK(UpsertModelTag(*conn, key, tag));
+  if (!args.owner.empty()) {
+    HK_CHECK(UpsertPermission(*conn, kModelPermissions, key, args.owner, Permission::kManage));
+  }
   HK_TRY(model, LoadRegisteredModel(*conn, key));
   HK_CHECK(tx.Commit());
   return std::move(model);
@@ -516,8 +519,9 @@ Result<void> SqliteRegistryStore::DeleteRegisteredModel(const std::string& name)
   HK_TRY(tx, Transaction::Begin(*conn, true));
   HK_TRY(key, FindModelKey(*conn, name));
   // Children first, explicitly: the result does not depend on the foreign_keys pragma.
-  for (std::string_view table : {"registered_model_aliases", "model_version_tags",
-                                 "model_versions", "registered_model_tags", "registered_models"}) {
+  for (std::string_view table :
+       {"registered_model_aliases", "model_version_tags", "model_versions",
+        "registered_model_tags", "registered_model_permissions", "registered_models"}) {
     HK_TRY(stmt, conn->Prepare(fmt::format("DELETE FROM {} WHERE model_key = ?", table)));
     stmt.Bind(1, key);
     HK_CHECK(stmt.Run());
@@ -547,6 +551,9 @@ Result<std::pair<std::vector<RegisteredModel>, bool>> SqliteRegistryStore::Searc
     }
   }
   if (!wants_prompts) AppendPromptExclusion(q, false);
+  if (args.visibility) {
+    AppendVisibility(q, *args.visibility, kModelPermissions, "r.model_key", "r.name");
+  }
   HK_CHECK(AppendOrderBy(q, args.order_by, false));
   auto conn = pool_->Acquire();
   HK_TRY(tx, Transaction::Begin(*conn, false));
@@ -833,6 +840,10 @@ Result<std::pair<std::vector<ModelVersion>, bool>> SqliteRegistryStore::SearchMo
     AppendComparison(q, column, clause);
   }
   if (!wants_prompts) AppendPromptExclusion(q, true);
+  // A version is visible when its model is.
+  if (args.visibility) {
+    AppendVisibility(q, *args.visibility, kModelPermissions, "r.model_key", "r.name");
+  }
   std::vector<OrderTerm> order = args.order_by;
   if (order.empty()) {
     order = {OrderTerm{EntityKind::kAttribute, "last_updated_timestamp", false},

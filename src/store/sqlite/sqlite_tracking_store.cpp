@@ -360,7 +360,8 @@ Result<void> SqliteTrackingStore::Ping() {
 
 Result<std::string> SqliteTrackingStore::CreateExperiment(const std::string& name,
                                                           const std::string& artifact_location,
-                                                          const std::vector<Tag>& tags) {
+                                                          const std::vector<Tag>& tags,
+                                                          const std::string& owner) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
   HK_TRY(exists, conn->Prepare("SELECT 1 FROM experiments WHERE name = ?"));
@@ -393,6 +394,9 @@ Result<std::string> SqliteTrackingStore::CreateExperiment(const std::string& nam
     tag_stmt.Reset();
     tag_stmt.Bind(1, id).Bind(2, tag.key).Bind(3, tag.value);
     HK_CHECK(tag_stmt.Run());
+  }
+  if (!owner.empty()) {
+    HK_CHECK(UpsertPermission(*conn, kExperimentPermissions, id, owner, Permission::kManage));
   }
   HK_CHECK(tx.Commit());
   return std::to_string(id);
@@ -435,6 +439,9 @@ Result<std::pair<std::vector<Experiment>, bool>> SqliteTrackingStore::SearchExpe
     } else {
       return InvalidParameter(fmt::format("Invalid attribute key '{}'", clause.key));
     }
+  }
+  if (args.visibility) {
+    AppendVisibility(q, *args.visibility, kExperimentPermissions, "x.experiment_id", "x.name");
   }
   q.Add(" ORDER BY ");
   if (args.order_by.empty()) {

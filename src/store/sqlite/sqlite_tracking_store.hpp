@@ -36,7 +36,8 @@ class SqliteTrackingStore final : public TrackingStore {
 
   Result<std::string> CreateExperiment(const std::string& name,
                                        const std::string& artifact_location,
-                                       const std::vector<Tag>& tags) override;
+                                       const std::vector<Tag>& tags,
+                                       const std::string& owner = {}) override;
   Result<Experiment> GetExperiment(const std::string& experiment_id) override;
   Result<Experiment> GetExperimentByName(const std::string& name) override;
   Result<std::pair<std::vector<Experiment>, bool>> SearchExperiments(

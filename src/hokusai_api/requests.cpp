@@ -1,0 +1,369 @@
+#include "hokusai_api/requests.hpp"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <array>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+#include <simdjson.h>
+
+#include "auth/api_key.hpp"
+#include "auth/scopes.hpp"
+#include "common/limits.hpp"
+#include "hokusai_api/api_limits.hpp"
+#include "hokusai_api/time_format.hpp"
+#include "mlflow_api/validation.hpp"
+
+namespace hokusai::hokusai_api {
+namespace {
+
+using mlflow_api::Args;
+using mlflow_api::MissingParameter;
+
+constexpr int64_t kMsPerDay = 86400LL * 1000;
+
+constexpr std::array<std::string_view, 5> kAuditOutcomes = {"allowed", "denied", "unauthenticated",
+                                                            "rate_limited", "failed"};
+
+bool BodyIsBlank(std::string_view body) {
+  return std::all_of(body.begin(), body.end(),
+                     [](char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; });
+}
+
+// The top-level member names of a JSON object body, in order, duplicates kept. Called after
+// Args::From accepted the body, so a parse failure here is not expected; it is still reported.
+Result<std::vector<std::string>> MemberNames(std::string_view body) {
+  simdjson::dom::parser parser;
+  if (parser.allocate(body.size() + simdjson::SIMDJSON_PADDING, limits::kMaxJsonDepth + 1) !=
+      simdjson::SUCCESS) {
+    return Fail(ErrorCode::kInternalError, "out of memory");
+  }
+  simdjson::dom::object object;
+  if (parser.parse(body.data(), body.size(), true).get(object) != simdjson::SUCCESS) {
+    return InvalidParameter("Malformed JSON request body: expected a JSON object");
+  }
+  std::vector<std::string> names;
+  for (auto field : object) names.emplace_back(field.key);
+  return names;
+}
+
+// The body's arguments and the names of the fields it carries.
+struct Body {
+  Args args;
+  std::vector<std::string> fields;
+
+  bool Has(std::string_view field) const {
+    return std::find(fields.begin(), fields.end(), field) != fields.end();
+  }
+};
+
+Result<Body> ParseBody(const http::Request& request, std::span<const std::string_view> allowed) {
+  if (BodyIsBlank(request.body)) {
+    http::Request empty;
+    empty.method = http::Method::kPost;
+    empty.body = "{}";
+    HK_TRY(args, Args::From(empty));
+    return Body{std::move(args), {}};
+  }
+  // Only POST routes read bodies, so Args takes the JSON body, not the query string.
+  HK_TRY(args, Args::From(request));
+  HK_TRY(fields, MemberNames(request.body));
+  if (!allowed.empty()) {
+    std::vector<std::string> unknown;
+    for (std::size_t i = 0; i < fields.size(); ++i) {
+      if (std::find(fields.begin(), fields.begin() + static_cast<std::ptrdiff_t>(i), fields[i]) !=
+          fields.begin() + static_cast<std::ptrdiff_t>(i)) {
+        return InvalidParameter(fmt::format("Field '{}' is given more than once", fields[i]));
+      }
+      if (std::find(allowed.begin(), allowed.end(), fields[i]) == allowed.end()) {
+        unknown.push_back("'" + fields[i] + "'");
+      }
+    }
+    if (!unknown.empty()) {
+      return InvalidParameter(fmt::format("Unknown field{} in request body: {}",
+                                          unknown.size() == 1 ? "" : "s",
+                                          fmt::join(unknown, ", ")));
+    }
+  }
+  return Body{std::move(args), std::move(fields)};
+}
+
+Result<void> CheckText(std::string_view value, std::string_view field, std::size_t max_length) {
+  if (mlflow_api::CodePoints(value) > max_length) {
+    return InvalidParameter(
+        fmt::format("'{}' exceeds the maximum length of {} characters", field, max_length));
+  }
+  for (char c : value) {
+    auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) {
+      return InvalidParameter(fmt::format("'{}' must not contain control characters", field));
+    }
+  }
+  return {};
+}
+
+// An optional text field; an empty string counts as absent.
+Result<std::optional<std::string>> OptText(const Args& args, std::string_view field,
+                                           std::size_t max_length) {
+  HK_TRY(value, args.OptString(field));
+  if (!value || value->empty()) return std::optional<std::string>();
+  HK_CHECK(CheckText(*value, field, max_length));
+  return std::move(value);
+}
+
+Result<std::string> ReqText(const Args& args, std::string_view field, std::size_t max_length) {
+  HK_TRY(value, OptText(args, field, max_length));
+  if (!value) return tl::unexpected(MissingParameter(field));
+  return std::move(*value);
+}
+
+Result<void> CheckScopes(const std::vector<std::string>& scopes) {
+  if (scopes.empty()) return InvalidParameter("'scopes' must list at least one scope");
+  if (scopes.size() > api_limits::kMaxScopes) {
+    return InvalidParameter(
+        fmt::format("'scopes' lists more than {} scopes", api_limits::kMaxScopes));
+  }
+  for (const std::string& scope : scopes) {
+    if (scope.empty()) return InvalidParameter("'scopes' contains an empty scope name");
+    HK_CHECK(CheckText(scope, "scopes", api_limits::kMaxScopeNameLength));
+    HK_CHECK(auth::ParseScope(scope));
+  }
+  return {};
+}
+
+Result<void> CheckAllowedIps(const std::vector<std::string>& cidrs) {
+  if (cidrs.size() > api_limits::kMaxAllowedIps) {
+    return InvalidParameter(
+        fmt::format("'allowed_ips' lists more than {} entries", api_limits::kMaxAllowedIps));
+  }
+  for (const std::string& cidr : cidrs) {
+    HK_CHECK(CheckText(cidr, "allowed_ips", api_limits::kMaxCidrLength));
+    if (!auth::ValidCidr(cidr)) {
+      return InvalidParameter(fmt::format(
+          "'allowed_ips' entry '{}' is not an IP address or CIDR range", cidr));
+    }
+  }
+  return {};
+}
+
+Result<std::optional<int64_t>> ExpiryArg(const Body& body, int64_t now_ms) {
+  HK_TRY(days, body.args.OptInt("expires_in_days"));
+  HK_TRY(at, body.args.OptString("expires_at"));
+  if (days && at) {
+    return InvalidParameter("Give either 'expires_in_days' or 'expires_at', not both");
+  }
+  if (days) {
+    if (*days < 1 || *days > api_limits::kMaxKeyLifetimeDays) {
+      return InvalidParameter(fmt::format("'expires_in_days' must be between 1 and {}",
+                                          api_limits::kMaxKeyLifetimeDays));
+    }
+    return std::optional<int64_t>(now_ms + *days * kMsPerDay);
+  }
+  if (at) {
+    std::optional<int64_t> time = at->size() <= 64 ? ParseRfc3339(*at) : std::nullopt;
+    if (!time) {
+      return InvalidParameter(
+          "'expires_at' must be an RFC 3339 time, e.g. 2026-11-23T10:00:00Z");
+    }
+    if (*time <= now_ms) return InvalidParameter("'expires_at' must be in the future");
+    if (*time > now_ms + api_limits::kMaxKeyLifetimeDays * kMsPerDay) {
+      return InvalidParameter(fmt::format("'expires_at' must be within {} days",
+                                          api_limits::kMaxKeyLifetimeDays));
+    }
+    return std::optional<int64_t>(*time);
+  }
+  return std::optional<int64_t>();
+}
+
+}  // namespace
+
+Result<mlflow_api::Args> BodyArgs(const http::Request& request,
+                                  std::span<const std::string_view> allowed) {
+  HK_TRY(body, ParseBody(request, allowed));
+  return std::move(body.args);
+}
+
+Result<auth::NewKeyRequest> ParseCreateKey(const http::Request& request, int64_t now_ms) {
+  static constexpr std::string_view kFields[] = {
+      "name",        "scopes",      "template",           "environment", "expires_in_days",
+      "expires_at",  "allowed_ips", "rate_limit_per_hour", "user_id"};
+  HK_TRY(body, ParseBody(request, kFields));
+  const Args& args = body.args;
+  auth::NewKeyRequest out;
+
+  HK_TRY(name, ReqText(args, "name", api_limits::kMaxNameLength));
+  out.name = std::move(name);
+
+  HK_TRY(scopes, args.StringList("scopes"));
+  HK_TRY(template_name, OptText(args, "template", api_limits::kMaxTemplateNameLength));
+  if (body.Has("scopes") && template_name) {
+    return InvalidParameter("Give either 'scopes' or 'template', not both");
+  }
+  if (body.Has("scopes")) {
+    HK_CHECK(CheckScopes(scopes));
+    out.scopes = std::move(scopes);
+  } else if (template_name) {
+    if (!auth::TemplateScopes(*template_name)) {
+      return InvalidParameter(fmt::format(
+          "'template' must be one of reader, developer, admin (got '{}')", *template_name));
+    }
+    out.template_name = std::move(*template_name);
+  }
+
+  HK_TRY(environment, OptText(args, "environment", api_limits::kMaxNameLength));
+  if (environment) {
+    if (!auth::ParseEnvironment(*environment)) {
+      return InvalidParameter("'environment' must be one of live, test, dev");
+    }
+    out.environment = std::move(*environment);
+  }
+
+  HK_TRY(expires_at, ExpiryArg(body, now_ms));
+  out.expires_at = expires_at;
+
+  HK_TRY(allowed_ips, args.StringList("allowed_ips"));
+  HK_CHECK(CheckAllowedIps(allowed_ips));
+  out.allowed_ips = std::move(allowed_ips);
+
+  HK_TRY(rate, args.OptInt("rate_limit_per_hour"));
+  if (rate && (*rate < 1 || *rate > api_limits::kMaxRateLimitPerHour)) {
+    return InvalidParameter(fmt::format("'rate_limit_per_hour' must be between 1 and {}",
+                                        api_limits::kMaxRateLimitPerHour));
+  }
+  out.rate_limit_per_hour = rate;
+
+  HK_TRY(user_id, OptText(args, "user_id", api_limits::kMaxUserIdLength));
+  if (user_id) out.user_id = std::move(*user_id);
+  return out;
+}
+
+Result<int64_t> ParseRotateOverlap(const http::Request& request) {
+  static constexpr std::string_view kFields[] = {"overlap_seconds"};
+  HK_TRY(body, ParseBody(request, kFields));
+  HK_TRY(overlap, body.args.OptInt("overlap_seconds"));
+  int64_t seconds = overlap.value_or(0);
+  if (seconds < 0 || seconds > api_limits::kMaxRotationOverlapSeconds) {
+    return InvalidParameter(fmt::format("'overlap_seconds' must be between 0 and {} (7 days)",
+                                        api_limits::kMaxRotationOverlapSeconds));
+  }
+  return seconds;
+}
+
+Result<std::string> ParseKeyId(const http::Request& request) {
+  std::string_view key_id = request.PathParam("key_id");
+  bool valid = !key_id.empty() && key_id.size() <= api_limits::kMaxKeyIdLength &&
+               std::all_of(key_id.begin(), key_id.end(), [](char c) {
+                 return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+               });
+  if (!valid) return InvalidParameter("'key_id' must be a key id (lowercase hex)");
+  return std::string(key_id);
+}
+
+Result<std::string> ParseListUserId(const http::Request& request) {
+  HK_TRY(args, Args::From(request));
+  HK_TRY(user_id, OptText(args, "user_id", api_limits::kMaxUserIdLength));
+  return user_id.value_or("");
+}
+
+Result<ValidateInput> ParseValidate(const http::Request& request) {
+  HK_TRY(body, ParseBody(request, {}));
+  ValidateInput out;
+  HK_TRY(body_key, body.args.OptString("api_key"));
+  HK_TRY(service_id, OptText(body.args, "service_id", api_limits::kMaxServiceIdLength));
+  out.service_id = std::move(service_id);
+  HK_TRY(client_ip, body.args.OptString("client_ip"));
+  if (client_ip && !client_ip->empty()) {
+    if (!ValidIpAddress(*client_ip)) {
+      return InvalidParameter("'client_ip' must be an IPv4 or IPv6 address");
+    }
+    out.client_ip = std::move(*client_ip);
+  }
+
+  const http::Credential& credential = request.credential;
+  bool in_header = credential.source != http::Credential::Source::kNone || credential.malformed;
+  bool in_body = body_key && !body_key->empty();
+  if (credential.malformed) return out;  // unreadable header: the one 401
+  if (in_header && in_body && credential.secret != *body_key) {
+    return InvalidParameter(
+        "The key in the request headers and 'api_key' in the body differ; send one key");
+  }
+  std::string secret = in_header ? credential.secret : in_body ? *body_key : std::string();
+  if (!secret.empty() && secret.size() <= api_limits::kMaxApiKeyLength) {
+    out.secret = std::move(secret);
+  }
+  return out;
+}
+
+Result<store::AuditQuery> ParseAuditQuery(const http::Request& request) {
+  HK_TRY(args, Args::From(request));
+  store::AuditQuery query;
+  HK_TRY(user_id, OptText(args, "user_id", api_limits::kMaxUserIdLength));
+  query.user_id = std::move(user_id);
+  HK_TRY(key_id, OptText(args, "key_id", api_limits::kMaxKeyIdLength));
+  query.key_id = std::move(key_id);
+  HK_TRY(outcome, OptText(args, "outcome", api_limits::kMaxNameLength));
+  if (outcome) {
+    if (std::find(kAuditOutcomes.begin(), kAuditOutcomes.end(), *outcome) ==
+        kAuditOutcomes.end()) {
+      return InvalidParameter(fmt::format("'outcome' must be one of {}",
+                                          fmt::join(kAuditOutcomes, ", ")));
+    }
+    query.outcome = std::move(outcome);
+  }
+  for (auto [field, target] : {std::pair{"since", &query.since}, std::pair{"until", &query.until}}) {
+    HK_TRY(text, OptText(args, field, 64));
+    if (text) {
+      HK_TRY(time, ParseTimeArg(*text, field));
+      *target = time;
+    }
+  }
+  HK_TRY(max_results, args.OptInt("max_results"));
+  query.max_results = max_results.value_or(api_limits::kDefaultAuditResults);
+  if (query.max_results < 1 || query.max_results > api_limits::kMaxAuditResults) {
+    return InvalidParameter(fmt::format("'max_results' must be between 1 and {}",
+                                        api_limits::kMaxAuditResults));
+  }
+  HK_TRY(page_token, args.OptString("page_token"));
+  HK_TRY(offset, mlflow_api::DecodePageToken(page_token.value_or("")));
+  query.offset = offset;
+  return query;
+}
+
+Result<std::string> ParsePermissionResource(const http::Request& request,
+                                            std::string_view id_field) {
+  HK_TRY(args, Args::From(request));
+  return ReqText(args, id_field, api_limits::kMaxNameLength);
+}
+
+Result<PermissionInput> ParsePermissionInput(const http::Request& request,
+                                             std::string_view id_field, bool with_permission) {
+  HK_TRY(args, Args::From(request));
+  PermissionInput out;
+  HK_TRY(resource_id, ReqText(args, id_field, api_limits::kMaxNameLength));
+  out.resource_id = std::move(resource_id);
+  HK_TRY(username, ReqText(args, "username", api_limits::kMaxUserIdLength));
+  out.username = std::move(username);
+  if (with_permission) {
+    HK_TRY(name, ReqText(args, "permission", api_limits::kMaxNameLength));
+    out.permission = store::ParsePermission(name);
+    if (!out.permission) {
+      return InvalidParameter(fmt::format(
+          "Invalid permission '{}'. Valid permissions are: READ, EDIT, MANAGE, NO_PERMISSIONS",
+          name));
+    }
+  }
+  return out;
+}
+
+bool ValidIpAddress(std::string_view text) {
+  if (text.empty() || text.size() > api_limits::kMaxClientIpLength) return false;
+  std::string copy(text);  // inet_pton wants a terminated string
+  unsigned char buffer[16];
+  return inet_pton(AF_INET, copy.c_str(), buffer) == 1 ||
+         inet_pton(AF_INET6, copy.c_str(), buffer) == 1;
+}
+
+}  // namespace hokusai::hokusai_api

@@ -1,0 +1,72 @@
+// Reading and validating what clients send to the Hokusai API. Every input is decoded once
+// here, checked against api_limits, and handed on as a typed value; every failure is
+// INVALID_PARAMETER_VALUE naming the field. Pure functions of the request (and the time), so
+// each rule is unit-tested without a server.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "auth/key_service.hpp"
+#include "common/error.hpp"
+#include "http/message.hpp"
+#include "mlflow_api/request_args.hpp"
+#include "store/auth_store.hpp"
+
+namespace hokusai::hokusai_api {
+
+// Arguments from the JSON body only: a blank body reads as `{}`, never as the query string (a
+// key must not be accepted from a URL). With `allowed` non-empty, a field not in it or a field
+// given twice is an error naming it.
+Result<mlflow_api::Args> BodyArgs(const http::Request& request,
+                                  std::span<const std::string_view> allowed = {});
+
+// POST /api/v1/keys. `now_ms` turns `expires_in_days` into a time and rejects past expiries.
+// Scope names, template, environment and CIDRs are checked here; whether the actor may grant
+// them is KeyService's decision.
+Result<auth::NewKeyRequest> ParseCreateKey(const http::Request& request, int64_t now_ms);
+
+// POST /api/v1/keys/{key_id}/rotate: `overlap_seconds` (default 0, at most 7 days).
+Result<int64_t> ParseRotateOverlap(const http::Request& request);
+
+// The `{key_id}` path segment: 1..64 characters of [0-9a-f].
+Result<std::string> ParseKeyId(const http::Request& request);
+
+// GET /api/v1/keys: the optional `user_id` filter ("" when absent).
+Result<std::string> ParseListUserId(const http::Request& request);
+
+// POST /api/v1/keys/validate.
+struct ValidateInput {
+  // The key presented, from the credential headers or `api_key` in the body. nullopt when none
+  // was presented, the Authorization header was unreadable or the key is absurdly long: the
+  // caller answers all of these with the one 401.
+  std::optional<std::string> secret;
+  std::optional<std::string> service_id;
+  std::optional<std::string> client_ip;  // a syntactically valid IPv4 or IPv6 address
+};
+// A header key and a body key that differ are an error (400).
+Result<ValidateInput> ParseValidate(const http::Request& request);
+
+// GET /api/v1/audit: user_id, key_id, outcome, since, until, max_results, page_token.
+Result<store::AuditQuery> ParseAuditQuery(const http::Request& request);
+
+// The MLflow auth-app permission endpoints: the resource (`experiment_id` or `name`, as
+// `id_field`), `username`, and with `with_permission` a required `permission`.
+struct PermissionInput {
+  std::string resource_id;
+  std::string username;
+  std::optional<store::Permission> permission;
+};
+Result<PermissionInput> ParsePermissionInput(const http::Request& request,
+                                             std::string_view id_field, bool with_permission);
+// Just the resource, for the route's target finder.
+Result<std::string> ParsePermissionResource(const http::Request& request,
+                                            std::string_view id_field);
+
+// Whether `text` is a plain IPv4 or IPv6 address (no zone, no port, no prefix length).
+bool ValidIpAddress(std::string_view text);
+
+}  // namespace hokusai::hokusai_api
