@@ -7,6 +7,11 @@ For every workload, both servers get the same wrk parameters. Per run we record 
 p50/p99 latency (wrk --latency), server CPU per request (utime+stime summed over the server's whole
 process tree, before/after the wrk run), the tree's RSS after the run, wrk's error counters, and
 whether some unrelated process was busy (> NOISE_THRESHOLD of a CPU) while it ran.
+
+hokusai runs in its real configuration, with authentication on: before it starts, the harness creates
+an admin API key offline (`hokusai-registry keys create`, same store) and sends
+`Authorization: Bearer <key>` on every request, to both servers (MLflow ignores it), so both parse the
+same request bytes. The key is a secret: it never appears in the output or the results files.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -212,9 +218,9 @@ def precheck_noise(exclude_roots: list[int], label_roots: dict[str, int], second
 # HTTP helpers (seeding and verification; the load itself comes from wrk)
 
 
-def http(method: str, url: str, body=None, timeout=30.0):
+def http(method: str, url: str, body=None, timeout=30.0, headers=None):
     data = None
-    headers = {}
+    headers = dict(headers or {})
     if body is not None:
         data = json.dumps(body).encode()
         headers["Content-Type"] = "application/json"
@@ -226,21 +232,22 @@ def http(method: str, url: str, body=None, timeout=30.0):
         return e.code, e.read()
 
 
-def http_json(method: str, url: str, body=None):
-    status, raw = http(method, url, body)
+def http_json(method: str, url: str, body=None, headers=None):
+    status, raw = http(method, url, body, headers=headers)
     if status != 200:
         raise RuntimeError(f"{method} {url} -> {status}: {raw[:300]!r}")
     return json.loads(raw or b"{}")
 
 
-def metric_steps(base: str, run_id: str, key: str) -> int:
+def metric_steps(srv: "Server", run_id: str, key: str) -> int:
     steps = set()
     token = None
     while True:
         q = f"run_id={run_id}&metric_key={key}&max_results=25000"
         if token:
             q += "&page_token=" + urllib.request.quote(token)
-        d = http_json("GET", f"{base}/api/2.0/mlflow/metrics/get-history?{q}")
+        d = http_json("GET", f"{srv.base}/api/2.0/mlflow/metrics/get-history?{q}",
+                      headers=srv.headers)
         for m in d.get("metrics", []):
             steps.add(int(m.get("step", 0)))
         token = d.get("next_page_token")
@@ -257,6 +264,7 @@ class Server:
         self.name, self.argv, self.port, self.logpath = name, argv, port, logpath
         self.base = f"http://127.0.0.1:{port}"
         self.env = env
+        self.headers: dict[str, str] = {}  # sent on every request (seeding, checks and wrk)
         self.proc: subprocess.Popen | None = None
 
     def start(self, pidfile: str):
@@ -279,7 +287,7 @@ class Server:
                 raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; "
                                    f"log tail:\n{tail(self.logpath)}")
             try:
-                status, _ = http("GET", self.base + "/health", timeout=2)
+                status, _ = http("GET", self.base + "/health", timeout=2, headers=self.headers)
                 if status == 200:
                     return
             except OSError:
@@ -394,16 +402,56 @@ def parse_wrk(out: str) -> dict:
     return r
 
 
-def wrk_cmd(url: str, conns: int, seconds: float, script: str | None, args: list[str]):
+def wrk_cmd(url: str, conns: int, seconds: float, script: str | None, args: list[str],
+            headers: dict[str, str] | None = None):
     threads = min(2, conns)
     cmd = ["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{seconds:g}s", "--latency",
            "--timeout", "30s"]
+    for k, v in (headers or {}).items():
+        cmd += ["-H", f"{k}: {v}"]
     if script:
         cmd += ["-s", script]
     cmd.append(url)
     if args:
         cmd += ["--"] + args
     return cmd
+
+
+SECRET_HEADERS = ("authorization",)
+
+
+def redacted_headers(headers: dict[str, str]) -> dict[str, str]:
+    return {k: ("Bearer <api key>" if k.lower() in SECRET_HEADERS else v) for k, v in headers.items()}
+
+
+def show_cmd(argv: list[str], headers: dict[str, str]) -> str:
+    """The command line for logs and results files, with secret header values replaced."""
+    out = argv
+    for k, v in headers.items():
+        if k.lower() in SECRET_HEADERS:
+            out = [a.replace(v, redacted_headers({k: v})[k]) for a in out]
+    return shlex.join(out)
+
+
+def create_api_key(hokusai_bin: str, store_uri: str, env: dict) -> str:
+    """Creates an admin key offline in hokusai's store (before the server starts) and returns it.
+
+    Uses the same --backend-store-uri as `serve`, so both use the same `auth-secret` file beside the
+    database. The key is never logged: on failure only stderr is shown (stdout would hold it)."""
+    argv = [hokusai_bin, "keys", "create", "--backend-store-uri", store_uri, "--user", "bench",
+            "--admin-user", "--template", "admin", "--name", "bench",
+            "--rate-limit-per-hour", "1000000000", "--json"]
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env,
+                       stdin=subprocess.DEVNULL)
+    if p.returncode != 0:
+        raise RuntimeError(f"`{shlex.join(argv)}` exited with {p.returncode}: {p.stderr.strip()[:500]}")
+    try:
+        key = json.loads(p.stdout)["api_key"]
+    except (ValueError, KeyError, TypeError):
+        raise RuntimeError(f"`{shlex.join(argv)}` did not print a JSON object with \"api_key\"") from None
+    if not isinstance(key, str) or not key or any(c.isspace() for c in key):
+        raise RuntimeError(f"`{shlex.join(argv)}` printed an unusable api_key")
+    return key
 
 
 # --------------------------------------------------------------------------------------------
@@ -427,10 +475,10 @@ def run_one(srv: Server, other: Server, wl: Workload, ctx: dict, seconds: float,
     result = {"warmup": None}
     if warmup > 0:
         wcmd = wrk_cmd(url, wl.conns, warmup, wl.script,
-                       wl.args_fn(ctx[srv.name], warm=True) if wl.args_fn else [])
+                       wl.args_fn(ctx[srv.name], warm=True) if wl.args_fn else [], srv.headers)
         out = subprocess.run(wcmd, capture_output=True, text=True, timeout=warmup + 60).stdout
         result["warmup"] = parse_wrk(out)
-    cmd = wrk_cmd(url, wl.conns, seconds, wl.script, args)
+    cmd = wrk_cmd(url, wl.conns, seconds, wl.script, args, srv.headers)
     mon = NoiseMonitor([srv.pid], label_roots=labels)
     cpu0 = tree_cpu_ticks(srv.pid)
     mon.start()
@@ -441,13 +489,13 @@ def run_one(srv: Server, other: Server, wl: Workload, ctx: dict, seconds: float,
     except subprocess.TimeoutExpired:
         p.kill()
         out, _ = p.communicate()
-        raise RuntimeError(f"wrk hung: {' '.join(cmd)}")
+        raise RuntimeError(f"wrk hung: {show_cmd(cmd, srv.headers)}")
     busy, kbusy = mon.stop()
     cpu1 = tree_cpu_ticks(srv.pid)
     r = parse_wrk(out)
     r.update(result)
     r["raw"] = out
-    r["cmd"] = " ".join(cmd)
+    r["cmd"] = show_cmd(cmd, srv.headers)
     r["cpu_us_per_req"] = (cpu1 - cpu0) / CLK_TCK * 1e6 / max(r["requests"], 1)
     r["cpu_cores"] = (cpu1 - cpu0) / CLK_TCK / max(r["duration_s"], 1e-6)
     r["rss_mib"] = tree_rss_bytes(srv.pid) / (1 << 20)
@@ -461,20 +509,23 @@ def run_one(srv: Server, other: Server, wl: Workload, ctx: dict, seconds: float,
 
 def seed(srv: Server) -> dict:
     base = srv.base + "/api/2.0/mlflow"
-    exp = http_json("POST", base + "/experiments/create", {"name": "bench-experiment"})
+    h = srv.headers
+    exp = http_json("POST", base + "/experiments/create", {"name": "bench-experiment"}, headers=h)
     eid = exp["experiment_id"]
     runs = {}
     for c in (1, 4):  # one run per log-batch concurrency so row counts can be verified per run
         d = http_json("POST", base + "/runs/create",
                       {"experiment_id": eid, "start_time": int(time.time() * 1000),
-                       "run_name": f"bench-c{c}"})
+                       "run_name": f"bench-c{c}"}, headers=h)
         runs[c] = d["run"]["info"]["run_id"]
     # sanity: the read paths we load answer 200 with the seeded data
-    got = http_json("GET", base + f"/experiments/get?experiment_id={eid}")
+    got = http_json("GET", base + f"/experiments/get?experiment_id={eid}", headers=h)
     assert got["experiment"]["name"] == "bench-experiment", got
-    st, body = http("GET", srv.base + "/health")
+    st, body = http("GET", srv.base + "/health", headers=h)
     assert st == 200, (st, body)
-    return {"experiment_id": eid, "runs": runs}
+    # record whether the server really enforces authentication (no key -> expect 401 from hokusai)
+    st, _ = http("GET", base + f"/experiments/get?experiment_id={eid}")
+    return {"experiment_id": eid, "runs": runs, "status_without_key": st}
 
 
 # --------------------------------------------------------------------------------------------
@@ -609,6 +660,11 @@ def machine_info(a) -> list[tuple[str, str]]:
         ("mlflow process tree", a.trees.get("mlflow", "?")),
         ("idle CPU of each tree (3 s, % of one core)",
          ", ".join(f"{k} {v:.1f}%" for k, v in getattr(a, "idle", {}).items())),
+        ("hokusai authentication", "on (its real configuration); every request, to both servers, "
+         "carries `Authorization: Bearer <key>` with an admin API key created by "
+         "`hokusai-registry keys create` before start-up (MLflow ignores the header); "
+         "experiments/get without a key: "
+         + ", ".join(f"{n} {st}" for n, st in getattr(a, "no_key_status", {}).items())),
         ("duration per run", f"{a.seconds:g}s (+{a.warmup:g}s unmeasured warm-up)"),
     ]
 
@@ -638,9 +694,15 @@ def main():
     while ml_port == hk_port:
         ml_port = free_port()
     hk_db = os.path.join(a.tmp, "hk.db")
+    hk_store_uri = "sqlite:///" + hk_db
+    # The key and the server must use the built-in key store and the `auth-secret` file beside the
+    # database: do not inherit settings that would point either one elsewhere.
+    hk_env = {k: v for k, v in os.environ.items()
+              if k not in ("HOKUSAI_AUTH_SERVICE_URL", "HOKUSAI_AUTH_SECRET",
+                           "HOKUSAI_AUTH_SECRET_FILE", "HOKUSAI_BACKEND_STORE_URI")}
     hk = Server("hokusai", [a.hokusai_bin, "serve", "--host", "127.0.0.1", "--port", str(hk_port),
-                            "--backend-store-uri", "sqlite:///" + hk_db, "--access-log", "false"],
-                hk_port, os.path.join(a.tmp, "hokusai.log"))
+                            "--backend-store-uri", hk_store_uri, "--access-log", "false"],
+                hk_port, os.path.join(a.tmp, "hokusai.log"), env=hk_env)
     env = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true")
     env.pop("MLFLOW_TRACKING_URI", None)
     ml = Server("mlflow", [a.mlflow_bin, "server", "--host", "127.0.0.1", "--port", str(ml_port),
@@ -650,6 +712,11 @@ def main():
     servers = [hk, ml]
     exit_code = 0
     try:
+        api_key = create_api_key(a.hokusai_bin, hk_store_uri, hk_env)
+        log("created an admin API key for hokusai (keys create, same store); not shown")
+        auth = {"Authorization": f"Bearer {api_key}"}
+        hk.headers = dict(auth)
+        ml.headers = dict(auth)  # ignored by MLflow; both servers get the same headers
         for s in servers:
             s.start(a.pidfile)
         hk.wait_healthy(30)
@@ -678,7 +745,13 @@ def main():
             if bad:
                 raise RuntimeError(f"{s.name} listens beyond loopback: {bad}")
         ctx = {s.name: seed(s) for s in servers}
+        a.no_key_status = {n: c.pop("status_without_key") for n, c in ctx.items()}
         log("seeded: " + json.dumps(ctx))
+        log("experiments/get without the key: "
+            + ", ".join(f"{n} {st}" for n, st in a.no_key_status.items()))
+        if a.no_key_status["hokusai"] != 401:
+            log("warning: hokusai answered experiments/get without a key with "
+                f"{a.no_key_status['hokusai']}, expected 401 (is authentication off?)")
         for s in servers:
             s.settle()
         # Idle cost of each process tree: part of every CPU-per-request figure, and dominant
@@ -730,7 +803,7 @@ def main():
                     if r["warmup"]:
                         ok_reqs += r["warmup"]["requests"] - r["warmup"]["non2xx"]
                     slack = wl.conns * 2  # in-flight requests when wrk stops are not counted
-                    counts = {k: metric_steps(s.base, run_id, k) for k in ("m0", f"m{wl.metrics-1}")}
+                    counts = {k: metric_steps(s, run_id, k) for k in ("m0", f"m{wl.metrics-1}")}
                     good = all(ok_reqs <= v <= ok_reqs + slack for v in counts.values())
                     r["verify"] = ("ok" if good else
                                    f"ROWS MISMATCH ({s.name}: {counts} distinct steps vs "
@@ -744,6 +817,9 @@ def main():
         table = text_table(rows)
         print()
         print(table)
+        print()
+        print("hokusai: authentication on, every request authenticated with an admin API key "
+              "(the same Authorization header is sent to MLflow, which ignores it).")
         print()
         info = machine_info(a)
         hk_err = sum(h["errors"] for _, h, _ in results)
@@ -771,6 +847,9 @@ def main():
             f.write("# Hokusai Registry vs MLflow — benchmark results\n\n")
             f.write("Generated by `bench/run`. Ratios: hokusai/mlflow for throughput, "
                     "mlflow/hokusai for latency, CPU and RSS — **> 1 means hokusai is better**.\n\n")
+            f.write("hokusai runs with authentication on (its real configuration): every request "
+                    "is authenticated with an admin API key (`Authorization: Bearer`, also sent "
+                    "to MLflow, which ignores it).\n\n")
             f.write("## Machine\n\n| | |\n|---|---|\n")
             for k, v in info:
                 f.write(f"| {k} | {v} |\n")

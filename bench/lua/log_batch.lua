@@ -2,6 +2,9 @@
 -- Arguments (after `--`): <run_id> <step_base> <metrics_per_request>
 -- Every request uses a fresh step (step_base + counter * 64 + thread_id), so
 -- no (key, step, timestamp, value) tuple repeats and every request really inserts rows.
+-- Headers given to wrk with -H (the harness passes `Authorization: Bearer <key>`) live in
+-- wrk.headers; request() must keep building requests with wrk.format(nil, nil, nil, body),
+-- which sends wrk.headers, or hokusai will answer 401.
 
 local thread_count = 0
 

@@ -1,6 +1,20 @@
 #include "auth/authenticator.hpp"
 
+#include "json/writer.hpp"
+
 namespace hokusai::auth {
+
+Error MissingScopeError(std::string message, std::string_view required,
+                        const std::vector<Scope>& held) {
+  json::Writer w;
+  w.BeginObject().Field("detail", message).Field("required_scope", required).Key("key_scopes");
+  w.BeginArray();
+  for (const Scope& s : held) w.String(s.ToString());
+  w.EndArray().EndObject();
+  std::string members = w.Take();
+  return Error{ErrorCode::kPermissionDenied, std::move(message), {},
+               members.substr(1, members.size() - 2)};
+}
 
 Error UnauthenticatedError() {
   return Error{ErrorCode::kUnauthenticated,

@@ -2,7 +2,9 @@
 // external auth service speaking the /api/v1/keys/validate contract.
 #pragma once
 
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "auth/principal.hpp"
 #include "common/error.hpp"
@@ -30,6 +32,11 @@ class Authenticator {
 // The error every authentication failure becomes: one body and WWW-Authenticate, no hint which
 // check failed.
 Error UnauthenticatedError();
+
+// 403 for a key that lacks a scope: the message, plus `detail`, `required_scope` and
+// `key_scopes` in the body (what the key needed and what it has).
+Error MissingScopeError(std::string message, std::string_view required,
+                        const std::vector<Scope>& held);
 
 // The key store or auth service cannot answer: 503 with Retry-After (the MLflow client retries
 // 503, not 401), never a pass.

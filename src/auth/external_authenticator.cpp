@@ -48,7 +48,8 @@ std::string RetryAfterFrom(std::string_view value) {
   while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
   while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
   bool digits = !value.empty() && value.size() <= 9 &&
-                std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
+                std::all_of(value.begin(), value.end(),
+                            [](char c) { return c >= '0' && c <= '9'; });
   if (!digits) return std::to_string(kAuthServiceDefaultLimitRetryAfterSeconds);
   return std::string(value);
 }
@@ -279,7 +280,9 @@ Result<Principal> PrincipalFrom(const std::string& body, std::string_view secret
   key.key_id = key_id && !key_id->empty() ? *key_id : Sha256Hex(secret).substr(0, 32);
   key.user_id = principal.user.user_id;
   key.key_prefix = DisplayPrefix(secret);
-  if (auto parsed = ParseKey(secret)) key.environment = std::string(EnvironmentName(parsed->environment));
+  if (auto parsed = ParseKey(secret)) {
+    key.environment = std::string(EnvironmentName(parsed->environment));
+  }
   for (const Scope& scope : principal.scopes) key.scopes.push_back(scope.ToString());
   key.rate_limit_per_hour = rate_limit && *rate_limit >= 1 && *rate_limit < 9.0e18
                                 ? static_cast<int64_t>(*rate_limit)

@@ -75,18 +75,11 @@ std::vector<std::string> ScopeNames(const std::vector<Scope>& scopes) {
 Error ScopeDenied(const http::Route& route, const Principal& principal, const std::string& required,
                   const std::string& on) {
   std::vector<std::string> held = ScopeNames(principal.scopes);
-  std::string message = fmt::format(
-      "Permission denied: {} {} needs scope '{}'{}; this key has: {}",
-      http::MethodName(route.method), route.path, required, on,
-      held.empty() ? std::string("no scopes") : fmt::format("{}", fmt::join(held, ", ")));
-  json::Writer w;
-  w.BeginObject().Field("detail", message).Field("required_scope", required).Key("key_scopes");
-  w.BeginArray();
-  for (const std::string& s : held) w.String(s);
-  w.EndArray().EndObject();
-  std::string members = w.Take();
-  return Error{ErrorCode::kPermissionDenied, message, {},
-               members.substr(1, members.size() - 2)};
+  return MissingScopeError(
+      fmt::format("Permission denied: {} {} needs scope '{}'{}; this key has: {}",
+                  http::MethodName(route.method), route.path, required, on,
+                  held.empty() ? std::string("no scopes") : fmt::format("{}", fmt::join(held, ", "))),
+      required, principal.scopes);
 }
 
 Error PermissionDenied(const http::Route& route, const Principal& principal,
@@ -129,7 +122,29 @@ std::string_view TrimSpaces(std::string_view v) {
   return v;
 }
 
+// Outcomes counted for /metrics, in the order of AuthGate::decisions_.
+constexpr std::array<std::string_view, 6> kOutcomes = {
+    "allowed", "unauthenticated", "denied", "rate_limited", "unavailable", "bad_request"};
+
+std::size_t OutcomeIndex(std::string_view outcome) {
+  for (std::size_t i = 0; i < kOutcomes.size(); ++i) {
+    if (kOutcomes[i] == outcome) return i;
+  }
+  return kOutcomes.size() - 1;
+}
+
 }  // namespace
+
+std::string AuthGate::RenderMetrics() const {
+  std::string out =
+      "# HELP hokusai_auth_decisions_total Gate decisions by outcome.\n"
+      "# TYPE hokusai_auth_decisions_total counter\n";
+  for (std::size_t i = 0; i < kOutcomes.size(); ++i) {
+    out += fmt::format("hokusai_auth_decisions_total{{outcome=\"{}\"}} {}\n", kOutcomes[i],
+                       decisions_[i].load(std::memory_order_relaxed));
+  }
+  return out;
+}
 
 AuthGate::AuthGate(GateConfig config, Authenticator& authenticator, store::AuthStore& store,
                    RateLimiter& limiter, AuditSink& audit, ExperimentNameLookup experiment_name)
@@ -147,10 +162,16 @@ std::string AuthGate::ClientAddress(const http::Request& request) const {
                        [&](const std::string& cidr) { return AddressInCidr(address, cidr); });
   };
   if (config_.trusted_proxies.empty() || !trusted(peer)) return peer;
-  auto forwarded = request.Header("x-forwarded-for");
-  if (!forwarded) return peer;
+  // Several X-Forwarded-For lines are one list, in order.
+  std::string joined;
+  for (const auto& [name, value] : request.headers) {
+    if (name != "x-forwarded-for") continue;
+    if (!joined.empty()) joined += ',';
+    joined += value;
+  }
+  if (joined.empty()) return peer;
   // Walk from the nearest hop; the first address not belonging to a trusted proxy is the client.
-  std::string_view list = *forwarded;
+  std::string_view list = joined;
   std::string last_valid = peer;
   while (!list.empty()) {
     std::size_t comma = list.rfind(',');
@@ -185,6 +206,8 @@ void AuthGate::Deny(const http::Route& route, const http::Request& request,
   entry.status = status;
   entry.client_address = principal != nullptr ? principal->client_ip : ClientAddress(request);
   entry.detail = detail;
+  decisions_[OutcomeIndex(status == 400 ? "bad_request" : outcome)].fetch_add(
+      1, std::memory_order_relaxed);
   audit_.Add(std::move(entry));
 }
 
@@ -223,7 +246,12 @@ Result<void> AuthGate::Authorize(const http::Route& route, const http::Request& 
       }
     }
     if (principal.user.is_admin) return {};
-    HK_TRY(held, PermissionOn(principal, kind, id));
+    auto permission = PermissionOn(principal, kind, id);
+    if (!permission) {
+      spdlog::error("permission lookup failed: {}", permission.error().message);
+      return tl::unexpected(KeyStoreUnavailable());
+    }
+    Permission held = *permission;
     if (held < needed) {
       return tl::unexpected(PermissionDenied(route, principal, label, needed, held));
     }
@@ -348,6 +376,7 @@ Result<void> AuthGate::Admit(const http::Route& route, http::Request& request) {
   }
   principal->request_resource = std::move(resource);
   request.principal = std::move(principal);
+  decisions_[OutcomeIndex("allowed")].fetch_add(1, std::memory_order_relaxed);
   return {};
 }
 

@@ -3,6 +3,8 @@
 // permissions on it, rate-limit per key, and audit writes and denials.
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -45,6 +47,9 @@ class AuthGate final : public http::Gate {
   // Counts one failed authentication from `client`; false when that client is over its limit.
   bool AllowFailure(const std::string& client);
 
+  // Prometheus text: decisions by outcome since start.
+  std::string RenderMetrics() const;
+
  private:
   Result<void> Authorize(const http::Route& route, const http::Request& request,
                          const Principal& principal, const http::Target& target,
@@ -61,7 +66,8 @@ class AuthGate final : public http::Gate {
   RateLimiter& limiter_;
   AuditSink& audit_;
   ExperimentNameLookup experiment_name_;
-  RateLimiter failures_;
+  // Decisions by outcome, indexed by Outcome (gate.cpp).
+  std::array<std::atomic<int64_t>, 6> decisions_{};
 };
 
 }  // namespace hokusai::auth

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "auth/api_key.hpp"
+#include "auth/authenticator.hpp"
 #include "common/util.hpp"
 
 namespace hokusai::auth {
@@ -72,8 +73,8 @@ Result<NewKey> KeyService::Create(const NewKeyRequest& request, const Principal*
   HK_CHECK(ValidateUserId(user_id));
   bool for_other = actor != nullptr && user_id != actor->user.user_id;
   if (for_other && !HoldsAdmin(*actor)) {
-    return Fail(ErrorCode::kPermissionDenied,
-                "Creating a key for another user needs the 'admin' scope");
+    return tl::unexpected(MissingScopeError(
+        "Creating a key for another user needs the 'admin' scope", "admin", actor->scopes));
   }
   if (request.admin_user && actor != nullptr) {
     return Fail(ErrorCode::kPermissionDenied,
@@ -88,11 +89,12 @@ Result<NewKey> KeyService::Create(const NewKeyRequest& request, const Principal*
     for (const Scope& s : scopes) {
       if (!IsSubset({s}, actor->scopes)) missing.push_back(s);
     }
-    return Fail(ErrorCode::kPermissionDenied,
-                fmt::format("A key cannot create a key with more scopes than its own: not held: "
-                            "{}; held: {}",
-                            fmt::join(ScopeNames(missing), ", "),
-                            fmt::join(ScopeNames(actor->scopes), ", ")));
+    std::string required = fmt::format("{}", fmt::join(ScopeNames(missing), " "));
+    return tl::unexpected(MissingScopeError(
+        fmt::format("A key cannot create a key with more scopes than its own: not held: {}; "
+                    "held: {}",
+                    fmt::join(ScopeNames(missing), ", "), fmt::join(ScopeNames(actor->scopes), ", ")),
+        required, actor->scopes));
   }
   auto environment = ParseEnvironment(request.environment);
   if (!environment) {
@@ -105,8 +107,19 @@ Result<NewKey> KeyService::Create(const NewKeyRequest& request, const Principal*
     if (!expires_at) {
       expires_at = actor->key.expires_at;
     } else if (*expires_at > *actor->key.expires_at) {
-      return Fail(ErrorCode::kPermissionDenied,
-                  "A key cannot create a key that expires after itself");
+      return InvalidParameter("'expires_at': a key cannot create a key that expires after itself");
+    }
+  }
+  std::vector<std::string> allowed_ips = request.allowed_ips;
+  if (actor != nullptr && !actor->key.allowed_ips.empty()) {
+    // A key fenced to some addresses cannot mint an unfenced or differently fenced key.
+    if (allowed_ips.empty()) allowed_ips = actor->key.allowed_ips;
+    for (const std::string& cidr : allowed_ips) {
+      if (std::find(actor->key.allowed_ips.begin(), actor->key.allowed_ips.end(), cidr) ==
+          actor->key.allowed_ips.end()) {
+        return InvalidParameter(fmt::format(
+            "'allowed_ips': '{}' is not in the creating key's own allow-list", cidr));
+      }
     }
   }
   if (request.allowed_ips.size() > kMaxAllowedIps) {
@@ -124,8 +137,8 @@ Result<NewKey> KeyService::Create(const NewKeyRequest& request, const Principal*
   if (actor != nullptr && actor->key.rate_limit_per_hour > 0 &&
       rate > actor->key.rate_limit_per_hour) {
     if (request.rate_limit_per_hour) {
-      return Fail(ErrorCode::kPermissionDenied,
-                  "A key cannot create a key with a higher rate limit than its own");
+      return InvalidParameter(
+          "'rate_limit_per_hour': a key cannot create a key with a higher rate limit than its own");
     }
     rate = actor->key.rate_limit_per_hour;
   }
@@ -135,7 +148,8 @@ Result<NewKey> KeyService::Create(const NewKeyRequest& request, const Principal*
   if (!user) {
     if (user.error().code != ErrorCode::kResourceDoesNotExist) return tl::unexpected(user.error());
     if (actor != nullptr && !HoldsAdmin(*actor)) {
-      return Fail(ErrorCode::kPermissionDenied, "Only an admin can create users");
+      return tl::unexpected(
+          MissingScopeError("Only an admin can create users", "admin", actor->scopes));
     }
     create_user = true;
   }
@@ -149,7 +163,7 @@ Result<NewKey> KeyService::Create(const NewKeyRequest& request, const Principal*
   record.key_prefix = DisplayPrefix(out.secret);
   record.environment = std::string(EnvironmentName(*environment));
   record.scopes = ScopeNames(scopes);
-  record.allowed_ips = request.allowed_ips;
+  record.allowed_ips = std::move(allowed_ips);
   record.rate_limit_per_hour = rate;
   record.created_at = now;
   record.expires_at = expires_at;
@@ -187,6 +201,27 @@ Result<NewKey> KeyService::Rotate(const std::string& key_id, int64_t overlap_sec
     return InvalidParameter("'overlap_seconds' must be between 0 and 604800 (7 days)");
   }
   HK_TRY(key, Owned(key_id, actor));
+  if (actor != nullptr && !HoldsAdmin(*actor)) {
+    // Rotating hands out the key's new secret: a key may only do that for keys no stronger and
+    // no longer-lived than itself, or it could trade itself up for a sibling's rights.
+    HK_TRY(scopes, ParseScopes(key.scopes));
+    if (!IsSubset(scopes, actor->scopes)) {
+      return tl::unexpected(MissingScopeError(
+          fmt::format("Rotating key '{}' needs a key holding all of its scopes ({})", key_id,
+                      fmt::join(key.scopes, ", ")),
+          fmt::format("{}", fmt::join(key.scopes, " ")), actor->scopes));
+    }
+    if (actor->key.rate_limit_per_hour > 0 &&
+        key.rate_limit_per_hour > actor->key.rate_limit_per_hour) {
+      return Fail(ErrorCode::kPermissionDenied,
+                  fmt::format("Rotating key '{}' needs a key whose rate limit is no lower", key_id));
+    }
+    if (actor->key.expires_at && (!key.expires_at || *key.expires_at > *actor->key.expires_at)) {
+      return Fail(ErrorCode::kPermissionDenied,
+                  fmt::format("Rotating key '{}' needs a key that expires no earlier than it",
+                              key_id));
+    }
+  }
   auto environment = ParseEnvironment(key.environment);
   if (!environment) return Fail(ErrorCode::kInternalError, "stored key has an unknown environment");
   int64_t now = NowMillis();
@@ -212,7 +247,8 @@ Result<std::vector<store::ApiKeyRecord>> KeyService::List(const std::string& use
   if (actor == nullptr) return store_.ListKeys(user_id);
   if (HoldsAdmin(*actor)) return store_.ListKeys(user_id);
   if (!user_id.empty() && user_id != actor->user.user_id) {
-    return Fail(ErrorCode::kPermissionDenied, "Listing another user's keys needs the 'admin' scope");
+    return tl::unexpected(MissingScopeError("Listing another user's keys needs the 'admin' scope",
+                                            "admin", actor->scopes));
   }
   return store_.ListKeys(actor->user.user_id);
 }

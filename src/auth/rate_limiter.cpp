@@ -24,6 +24,16 @@ RateDecision RateLimiter::Update(const std::string& id, int64_t capacity, int64_
   double rate = static_cast<double>(capacity) / (static_cast<double>(period_seconds) * 1000.0);
   Shard& shard = shards_[std::hash<std::string>{}(id) % shards_.size()];
   std::lock_guard lock(shard.mutex);
+  if (shard.buckets.size() >= kMaxBucketsPerShard) {
+    // Bound memory (principle 8): forget buckets that have refilled completely; they hold no
+    // state a fresh bucket would not have.
+    std::erase_if(shard.buckets, [&](const auto& entry) {
+      const Bucket& b = entry.second;
+      return b.tokens + static_cast<double>(now_ms - b.updated_ms) * rate >=
+             static_cast<double>(capacity);
+    });
+    if (shard.buckets.size() >= kMaxBucketsPerShard) shard.buckets.clear();
+  }
   auto [it, inserted] = shard.buckets.try_emplace(id);
   Bucket& bucket = it->second;
   if (inserted) {

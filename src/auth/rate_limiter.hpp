@@ -20,6 +20,9 @@ struct RateDecision {
 
 class RateLimiter {
  public:
+  // Buckets kept per shard (16 shards); beyond it, full buckets are forgotten.
+  static constexpr std::size_t kMaxBucketsPerShard = 16384;
+
   // A bucket holds `capacity` tokens and refills `capacity` tokens per `period_seconds`.
   RateDecision Take(const std::string& id, int64_t capacity, int64_t period_seconds,
                     int64_t now_ms);

@@ -127,7 +127,10 @@ Result<std::vector<Scope>> ParseScopes(const std::vector<std::string>& names) {
 
 Result<std::vector<Scope>> TemplateScopes(std::string_view template_name) {
   if (template_name == "reader") return ParseScopes({"experiment:read", "model:read"});
-  if (template_name == "developer") return ParseScopes({"experiment:write", "model:write"});
+  if (template_name == "developer") {
+    // Reads listed too: consumers of validate and whoami test for scopes by name.
+    return ParseScopes({"experiment:read", "model:read", "experiment:write", "model:write"});
+  }
   if (template_name == "admin") return ParseScopes({"admin"});
   return InvalidParameter(fmt::format(
       "Unknown template '{}': expected reader, developer or admin", template_name));

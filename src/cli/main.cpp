@@ -149,7 +149,8 @@ int Serve(const ServeOptions& options) {
   }
   if (registered) {
     registered =
-        cli::RegisterOpsRoutes(table, *tracking, **artifact_repository, *authenticator, metrics);
+        cli::RegisterOpsRoutes(table, *tracking, **artifact_repository, *authenticator, metrics,
+                               [&gate] { return gate.RenderMetrics(); });
   }
   if (registered) {
     registered = hokusai_api::RegisterHokusaiRoutes(

@@ -16,7 +16,8 @@ using http::Response;
 Result<void> RegisterOpsRoutes(http::RouteTable& table, store::TrackingStore& store,
                                artifacts::ArtifactRepository& artifacts,
                                auth::Authenticator& authenticator,
-                               const http::RequestMetrics& metrics) {
+                               const http::RequestMetrics& metrics,
+                               std::function<std::string()> extra_metrics) {
   const Access kPublic{Operation::kPublic, Resource::kNone};
   HK_CHECK(table.Add({Method::kGet, "/health", kPublic, Execution::kInline,
                       [](const Request&) -> Result<Response> { return Response::Text("OK"); }}));
@@ -57,8 +58,8 @@ Result<void> RegisterOpsRoutes(http::RouteTable& table, store::TrackingStore& st
                         return Response::Json(w.Take());
                       }}));
   HK_CHECK(table.Add({Method::kGet, "/metrics", kPublic, Execution::kInline,
-                      [&metrics, &table](const Request&) -> Result<Response> {
-                        Response r = Response::Text(metrics.Render(table));
+                      [&metrics, &table, extra_metrics](const Request&) -> Result<Response> {
+                        Response r = Response::Text(metrics.Render(table) + extra_metrics());
                         r.content_type = "text/plain; version=0.0.4; charset=utf-8";
                         return r;
                       }}));

@@ -2,6 +2,9 @@
 // and /api/v1/routes (admin: the route table with each route's declared access).
 #pragma once
 
+#include <functional>
+#include <string>
+
 #include "artifacts/artifact_repository.hpp"
 #include "auth/authenticator.hpp"
 #include "common/error.hpp"
@@ -15,6 +18,7 @@ namespace hokusai::cli {
 Result<void> RegisterOpsRoutes(http::RouteTable& table, store::TrackingStore& store,
                                artifacts::ArtifactRepository& artifacts,
                                auth::Authenticator& authenticator,
-                               const http::RequestMetrics& metrics);
+                               const http::RequestMetrics& metrics,
+                               std::function<std::string()> extra_metrics);
 
 }  // namespace hokusai::cli

@@ -19,7 +19,8 @@ bool FailureThrottle::Throttled(const std::string& client, int64_t now_ms) {
 void FailureThrottle::MarkRefused(const std::string& client, int64_t now_ms) {
   std::lock_guard lock(mutex_);
   if (refused_at_.size() >= max_clients_ && !refused_at_.contains(client)) {
-    std::erase_if(refused_at_, [&](const auto& entry) { return now_ms - entry.second >= lockout_ms_; });
+    std::erase_if(refused_at_,
+                  [&](const auto& entry) { return now_ms - entry.second >= lockout_ms_; });
     while (refused_at_.size() >= max_clients_) refused_at_.erase(refused_at_.begin());
   }
   refused_at_[client] = now_ms;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -27,6 +28,16 @@ constexpr int64_t kMsPerDay = 86400LL * 1000;
 
 constexpr std::array<std::string_view, 5> kAuditOutcomes = {"allowed", "denied", "unauthenticated",
                                                             "rate_limited", "failed"};
+
+// An error names at most this many unknown fields, each cut to kMaxFieldNameShown bytes: the
+// names come from the client and the body may be large.
+constexpr std::size_t kMaxFieldsNamed = 10;
+constexpr std::size_t kMaxFieldNameShown = 64;
+
+std::string Shown(std::string_view name) {
+  if (name.size() <= kMaxFieldNameShown) return std::string(name);
+  return std::string(name.substr(0, kMaxFieldNameShown)) + "...";
+}
 
 bool BodyIsBlank(std::string_view body) {
   return std::all_of(body.begin(), body.end(),
@@ -72,14 +83,16 @@ Result<Body> ParseBody(const http::Request& request, std::span<const std::string
   HK_TRY(args, Args::From(request));
   HK_TRY(fields, MemberNames(request.body));
   if (!allowed.empty()) {
+    std::unordered_set<std::string_view> seen;
     std::vector<std::string> unknown;
-    for (std::size_t i = 0; i < fields.size(); ++i) {
-      if (std::find(fields.begin(), fields.begin() + static_cast<std::ptrdiff_t>(i), fields[i]) !=
-          fields.begin() + static_cast<std::ptrdiff_t>(i)) {
-        return InvalidParameter(fmt::format("Field '{}' is given more than once", fields[i]));
+    for (const std::string& field : fields) {
+      if (!seen.insert(field).second) {
+        return InvalidParameter(
+            fmt::format("Field '{}' is given more than once", Shown(field)));
       }
-      if (std::find(allowed.begin(), allowed.end(), fields[i]) == allowed.end()) {
-        unknown.push_back("'" + fields[i] + "'");
+      if (std::find(allowed.begin(), allowed.end(), field) == allowed.end() &&
+          unknown.size() < kMaxFieldsNamed) {
+        unknown.push_back("'" + Shown(field) + "'");
       }
     }
     if (!unknown.empty()) {
@@ -269,6 +282,15 @@ Result<std::string> ParseListUserId(const http::Request& request) {
 }
 
 Result<ValidateInput> ParseValidate(const http::Request& request) {
+  // Refused rather than ignored, as the gate does, so a client that puts its key in a URL
+  // (where proxies and logs keep it) finds out.
+  for (const auto& [name, value] : request.query) {
+    if (name == "api_key" || auth::ParseKey(value)) {
+      return InvalidParameter(
+          "API keys are not accepted in the URL; send them as 'Authorization: Bearer <key>' or "
+          "as 'api_key' in the body");
+    }
+  }
   HK_TRY(body, ParseBody(request, {}));
   ValidateInput out;
   HK_TRY(body_key, body.args.OptString("api_key"));
@@ -313,7 +335,8 @@ Result<store::AuditQuery> ParseAuditQuery(const http::Request& request) {
     }
     query.outcome = std::move(outcome);
   }
-  for (auto [field, target] : {std::pair{"since", &query.since}, std::pair{"until", &query.until}}) {
+  for (auto [field, target] :
+       {std::pair{"since", &query.since}, std::pair{"until", &query.until}}) {
     HK_TRY(text, OptText(args, field, 64));
     if (text) {
       HK_TRY(time, ParseTimeArg(*text, field));

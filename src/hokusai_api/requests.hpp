@@ -47,7 +47,8 @@ struct ValidateInput {
   std::optional<std::string> service_id;
   std::optional<std::string> client_ip;  // a syntactically valid IPv4 or IPv6 address
 };
-// A header key and a body key that differ are an error (400).
+// A header key and a body key that differ are an error (400), and so is a key in the query
+// string.
 Result<ValidateInput> ParseValidate(const http::Request& request);
 
 // GET /api/v1/audit: user_id, key_id, outcome, since, until, max_results, page_token.

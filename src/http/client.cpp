@@ -77,7 +77,7 @@ tl::unexpected<Error> Unavailable(const HttpUrl& url, std::string_view what) {
 constexpr auto kToken = asio::as_tuple(asio::use_awaitable);
 
 // The whole exchange. Every socket operation runs under the stream's deadline; name resolution
-// is bounded by the caller's run_for.
+// is bounded by the caller's run_for. `url` and `request` outlive the io_context that runs this.
 asio::awaitable<Result<ClientResponse>> Exchange(const HttpUrl& url,
                                                  bhttp::request<bhttp::string_body>& request,
                                                  Clock::time_point deadline) {
@@ -132,7 +132,9 @@ Result<ClientResponse> Send(bhttp::verb verb, const std::string& raw_url,
                             const HeaderList& headers, const std::string& body,
                             std::chrono::milliseconds timeout) {
   HK_TRY(url, ParseHttpUrl(raw_url));
-  if (url.tls) return InvalidParameter("https is not supported for --auth-service-url in this build");
+  if (url.tls) {
+    return InvalidParameter("https is not supported for --auth-service-url in this build");
+  }
   HK_CHECK(CheckHeaders(headers));
   if (timeout <= std::chrono::milliseconds::zero()) return InvalidParameter("timeout must be > 0");
 
@@ -180,7 +182,9 @@ std::string HttpUrl::Authority() const {
 
 Result<HttpUrl> ParseHttpUrl(std::string_view url) {
   for (char c : url) {
-    if (IsControlOrSpace(c)) return InvalidParameter("URL contains whitespace or control characters");
+    if (IsControlOrSpace(c)) {
+      return InvalidParameter("URL contains whitespace or control characters");
+    }
   }
   std::size_t scheme_end = url.find("://");
   if (scheme_end == std::string_view::npos) return InvalidParameter("URL must start with http://");
@@ -196,7 +200,9 @@ Result<HttpUrl> ParseHttpUrl(std::string_view url) {
     return InvalidParameter("URL scheme must be http or https");
   }
   std::string_view rest = url.substr(scheme_end + 3);
-  if (rest.find('#') != std::string_view::npos) return InvalidParameter("URL must not have a fragment");
+  if (rest.find('#') != std::string_view::npos) {
+    return InvalidParameter("URL must not have a fragment");
+  }
   std::size_t authority_end = rest.find_first_of("/?");
   std::string_view authority = rest.substr(0, authority_end);
   std::string_view target =

@@ -41,7 +41,7 @@ constexpr Entry Registry(Method method, const char* path, Operation operation, L
 // The logged-model and registry route table. Every entry names its operation and resource
 // (security principle 1). Searches are reads whatever their method.
 constexpr Entry kEntries[] = {
-    LoggedModel(Method::kPost, "/logged-models", kWrite, Locate::kExperimentId, CreateLoggedModel),
+    LoggedModel(Method::kPost, "/logged-models", kWrite, Locate::kNewLoggedModel, CreateLoggedModel),
     LoggedModel(Method::kPost, "/logged-models/search", kRead, Locate::kExperimentIds,
                 SearchLoggedModels),
     LoggedModel(Method::kGet, "/logged-models/{model_id}", kRead, kByModel, GetLoggedModel),
@@ -57,7 +57,8 @@ constexpr Entry kEntries[] = {
     Registry(Method::kPost, "/registered-models/create", kWrite, Locate::kNewModel,
              CreateRegisteredModel),
     Registry(Method::kGet, "/registered-models/get", kRead, kByName, GetRegisteredModel),
-    Registry(Method::kPost, "/registered-models/rename", kWrite, kByName, RenameRegisteredModel),
+    Registry(Method::kPost, "/registered-models/rename", kWrite, Locate::kModelRename,
+             RenameRegisteredModel),
     Registry(Method::kPatch, "/registered-models/update", kWrite, kByName, UpdateRegisteredModel),
     Registry(Method::kDelete, "/registered-models/delete", kManage, kByName, DeleteRegisteredModel),
     Registry(Method::kGet, "/registered-models/search", kRead, Locate::kListing,

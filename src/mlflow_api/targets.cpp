@@ -85,6 +85,25 @@ Result<void> AddSourceReads(store::TrackingStore& tracking, const Args& args, Ta
   return {};
 }
 
+// The logged models a tracking write links to its run.
+Result<void> AddLinkedModels(store::TrackingStore& tracking, const Args& args, Target& target) {
+  std::vector<std::string> model_ids;
+  HK_TRY(model_id, args.OptString("model_id"));
+  if (model_id && !model_id->empty()) model_ids.push_back(std::move(*model_id));
+  for (std::string_view list : {"metrics", "models"}) {
+    HK_TRY(items, args.ObjectList(list));
+    for (const Args& item : items) {
+      HK_TRY(id, item.OptString("model_id"));
+      if (id && !id->empty()) AddUnique(model_ids, std::move(*id));
+    }
+  }
+  for (const std::string& id : model_ids) {
+    HK_TRY(experiment, ExperimentOfLoggedModel(tracking, id));
+    AddUnique(target.experiment_ids, std::move(experiment));
+  }
+  return {};
+}
+
 Result<Target> Find(Locate locate, store::TrackingStore& tracking, const http::Request& request) {
   Target target;
   if (locate == Locate::kListing) {
@@ -105,9 +124,22 @@ Result<Target> Find(Locate locate, store::TrackingStore& tracking, const http::R
       target.new_name = std::move(name);
       return target;
     }
-    case Locate::kExperimentId: {
+    case Locate::kExperimentId:
+    case Locate::kExperimentUpdate:
+    case Locate::kNewLoggedModel: {
       HK_TRY(id, args.OptString("experiment_id"));
       target.experiment_ids.push_back(id.value_or("0"));
+      if (locate == Locate::kExperimentUpdate) {
+        HK_TRY(new_name, args.OptString("new_name"));
+        if (new_name && !new_name->empty()) target.new_name = std::move(*new_name);
+      }
+      if (locate == Locate::kNewLoggedModel) {
+        HK_TRY(run_id, args.OptString("source_run_id"));
+        if (run_id && !run_id->empty()) {
+          HK_TRY(experiment, ExperimentOfRun(tracking, *run_id));
+          AddUnique(target.read_experiment_ids, std::move(experiment));
+        }
+      }
       return target;
     }
     case Locate::kExperimentIds: {
@@ -121,18 +153,26 @@ Result<Target> Find(Locate locate, store::TrackingStore& tracking, const http::R
       target.experiment_ids.push_back(experiment.experiment_id);
       return target;
     }
-    case Locate::kRun: {
+    case Locate::kRun:
+    case Locate::kRunAndModels: {
       HK_TRY(run_id, RunIdArg(args));
-      return RunsTarget(tracking, {run_id});
+      HK_TRY(run_target, RunsTarget(tracking, {run_id}));
+      if (locate == Locate::kRunAndModels) HK_CHECK(AddLinkedModels(tracking, args, run_target));
+      return run_target;
     }
     case Locate::kRunIds:
     case Locate::kRunIdsPlural: {
       HK_TRY(run_ids, args.StringList(locate == Locate::kRunIds ? "run_id" : "run_ids"));
       return RunsTarget(tracking, run_ids);
     }
-    case Locate::kModelName: {
+    case Locate::kModelName:
+    case Locate::kModelRename: {
       HK_TRY(name, args.ReqString("name"));
       target.model_names.push_back(std::move(name));
+      if (locate == Locate::kModelRename) {
+        HK_TRY(new_name, args.OptString("new_name"));
+        if (new_name && !new_name->empty()) target.new_name = std::move(*new_name);
+      }
       return target;
     }
     case Locate::kNewModelVersion: {

@@ -16,11 +16,16 @@ enum class Locate {
   kExperimentIds,    // `experiment_ids` of a search: each must be readable
   kExperimentName,   // `experiment_name`, looked up
   kRun,              // `run_id` (or `run_uuid`) → its experiment
+  kRunAndModels,     // kRun, plus the experiments of the logged models the body links to the
+                     // run (metric `model_id`s, `models[].model_id`): EDIT on them too
+  kExperimentUpdate, // kExperimentId, plus `new_name` checked against name-pattern scopes
+  kNewLoggedModel,   // `experiment_id`, plus READ on the experiment of `source_run_id`
   kRunIds,           // repeated `run_id` (get-history-bulk) → their experiments
   kRunIdsPlural,     // repeated `run_ids` (get-history-bulk-interval)
   kLoggedModel,      // path `{model_id}` → its experiment
   kNewModel,         // registered-models/create: the `name` it will take
   kModelName,        // `name` of a registered model
+  kModelRename,      // kModelName, plus `new_name` checked against name-pattern scopes
   kNewModelVersion,  // model-versions/create: `name`, plus READ on what `source`/`run_id` name
 };
 

@@ -13,7 +13,14 @@ ones when, in addition, the target is that venv's (2.x) `mlflow server`.
 
 Every server gets its own temporary working directory; Hokusai is started with
 `--artifacts-destination <workdir>/artifacts`, the real server with `<workdir>/art`
-(`server.artifacts_dir` either way).
+(`server.artifacts_dir` either way). Server logs (stdout and stderr) of the whole session go to one
+directory, `<basetemp>/server-logs0/` (itest_helpers.session_log_dir()).
+
+API keys: every Hokusai server gets an admin key from the offline CLI before it starts
+(`server.admin_key`). `server.api()`, the `api` fixture, `server.http`, `raw_get` and `raw_request`
+send it by default; tests that use the session `server` (directly or through `client`,
+`tracking_uri`, ...) run with MLFLOW_TRACKING_TOKEN set to it, and `fresh_server` sets it to the key
+of the server it starts last. Under --target=mlflow there are no keys and nothing is sent.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ os.environ.setdefault("DO_NOT_TRACK", "true")
 
 import pytest  # noqa: E402
 
-from itest_helpers import CLIENT_ENV_TO_CLEAR, Api, ServerProcess  # noqa: E402
+from itest_helpers import CLIENT_ENV_TO_CLEAR, Api, ServerProcess, set_session_log_dir  # noqa: E402
 
 
 # --------------------------------------------------------------------------------------------------
@@ -112,6 +119,13 @@ def pytest_report_header(config):
 # --------------------------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_server_logs(tmp_path_factory):
+    """One directory for every server and key-CLI log of the session (read by
+    test_zz_no_secrets_in_logs.py); set before any server starts."""
+    set_session_log_dir(tmp_path_factory.mktemp("server-logs"))
+
+
 @pytest.fixture(scope="session")
 def target(request) -> str:
     return request.config.getoption("--target")
@@ -127,20 +141,25 @@ def server(target, tmp_path_factory):
 
 
 @pytest.fixture
-def fresh_server(target, tmp_path_factory):
+def fresh_server(target, tmp_path_factory, monkeypatch):
     """Factory: start a brand-new server in a new temp dir (or `workdir=` to reuse a database;
-    `extra_args=` appends flags to the standard command line).
+    `extra_args=` appends flags to the standard command line; `admin_key=False` starts Hokusai on an
+    empty key store, without the offline admin key).
 
-    `kind` defaults to the --target. Servers still running at the end of the test are stopped with
-    SIGTERM; a Hokusai server must then exit 0 within 10 s.
+    `kind` defaults to the --target. MLFLOW_TRACKING_TOKEN is set to the admin key of the server
+    started last. Servers still running at the end of the test are stopped with SIGTERM; a Hokusai
+    server must then exit 0 within 10 s.
     """
     started: list[ServerProcess] = []
 
-    def start(kind: str | None = None, workdir=None, extra_args=None) -> ServerProcess:
+    def start(kind: str | None = None, workdir=None, extra_args=None, admin_key: bool = True) -> ServerProcess:
         kind = kind or target
-        srv = ServerProcess(kind, workdir or tmp_path_factory.mktemp(f"{kind}-fresh"), extra_args)
+        srv = ServerProcess(kind, workdir or tmp_path_factory.mktemp(f"{kind}-fresh"), extra_args,
+                            admin_key=admin_key)
         srv.start()
         started.append(srv)
+        if srv.admin_key:
+            monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", srv.admin_key)
         return srv
 
     yield start
@@ -178,13 +197,18 @@ def _server_must_survive_each_test(request):
 
 
 @pytest.fixture(autouse=True)
-def _isolated_mlflow_client_state(monkeypatch):
-    """No tracking URI, experiment or run leaks in from the environment or from another test."""
+def _isolated_mlflow_client_state(request, monkeypatch):
+    """No tracking URI, credential, experiment or run leaks in from the environment or from another
+    test. A test that uses the session `server` gets MLFLOW_TRACKING_TOKEN = its admin key."""
     for name in CLIENT_ENV_TO_CLEAR:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
     monkeypatch.setenv("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+    if "server" in request.fixturenames:
+        key = request.getfixturevalue("server").admin_key
+        if key:
+            monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", key)
     yield
     try:
         import mlflow
@@ -224,5 +248,5 @@ def models():
 
 @pytest.fixture
 def api(server) -> Api:
-    """requests wrapper: api.post("/runs/create", {...}), api.get("/runs/get", {...})."""
-    return Api(server.url)
+    """requests wrapper with the admin key: api.post("/runs/create", {...}), api.get("/runs/get", {...})."""
+    return server.api()

@@ -1,6 +1,12 @@
-"""Shared helpers for the integration suite: server processes, a small REST wrapper, raw HTTP.
+"""Shared helpers for the integration suite: server processes, API keys, a small REST wrapper, raw HTTP.
 
 Nothing here talks to anything but 127.0.0.1, and every server lives in its own temporary directory.
+
+API keys (docs/testing.md "Keys in the suite"): every Hokusai server gets an admin key minted with the
+offline CLI before it starts (`server.admin_key`), and every way this module offers to talk to a server
+(`server.api()`, `server.http`, `server.session()`, `raw_get`/`raw_request`, `auth_line`) carries that
+key unless told otherwise. Every key secret the suite sees is recorded (`register_secret`) so that
+test_zz_no_secrets_in_logs.py can check that none of them reached a server log.
 """
 
 from __future__ import annotations
@@ -8,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -15,6 +22,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -72,12 +80,181 @@ def hokusai_binary() -> Path:
     return REPO_ROOT / "build" / "release" / "hokusai-registry"
 
 
+def _require_binary() -> Path:
+    binary = hokusai_binary()
+    if not binary.exists():
+        pytest.fail(
+            f"Hokusai binary not found at {binary} (set HOKUSAI_BIN, or build build/asan or "
+            f"build/release). Use --target=mlflow to run the shared tests against the real "
+            f"MLflow server."
+        )
+    return binary
+
+
 def mlflow_executable() -> Path:
     """The `mlflow` console script of the venv running pytest."""
     candidate = Path(sys.executable).parent / "mlflow"
     if candidate.exists():
         return candidate
     pytest.fail(f"no `mlflow` executable next to {sys.executable}; run the suite with a venv's python")
+
+
+# --------------------------------------------------------------------------------------------------
+# API keys: headers, the session-wide record of every secret, server logs
+# --------------------------------------------------------------------------------------------------
+
+# The shape of a Hokusai key (hk_<env>_ + 40 random + 6 checksum characters, base62): anything that
+# looks like this in a log is a leak, whether or not the suite registered it.
+KEY_SHAPE = re.compile(r"hk_(?:live|test|dev)_[0-9A-Za-z]{46}")
+KEY_TEMPLATES = {
+    "reader": {"experiment:read", "model:read"},
+    "developer": {"experiment:read", "model:read", "experiment:write", "model:write"},
+}
+ADMIN_USER = "itest-admin"
+ADMIN_RATE_LIMIT_PER_HOUR = 1_000_000_000  # the suite's own traffic must never meet the key limit
+
+_SECRETS: dict[str, str] = {}             # every key secret the suite saw -> where it came from
+_LOG_EXEMPTIONS: list["LogExemption"] = []
+_STARTED: list["ServerProcess"] = []      # every ServerProcess started in this session
+_KEY_BY_PORT: dict[int, str] = {}         # port -> admin key of the Hokusai server listening there
+_ADMIN_KEYS: dict[str, tuple[str, str]] = {}  # workdir -> (admin key, key id), minted once per store
+_LOG_DIR: Path | None = None
+
+
+def auth_headers(key: str | None) -> dict[str, str]:
+    """`Authorization: Bearer <key>`; {} for None (the real MLflow server has no keys)."""
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+def has_credential(headers) -> bool:
+    """Whether a header dict already carries a credential (then nothing is added to it)."""
+    return any(k.lower() in ("authorization", "x-api-key") for k in (headers or {}))
+
+
+def register_secret(secret: str, origin: str) -> str:
+    """Records a key secret for test_zz_no_secrets_in_logs.py; returns it."""
+    if isinstance(secret, str) and secret:
+        _SECRETS.setdefault(secret, origin)
+    return secret
+
+
+def registered_secrets() -> dict[str, str]:
+    return dict(_SECRETS)
+
+
+def _record_minted(resp: requests.Response, *_args, **_kwargs) -> requests.Response:
+    """Response hook: remembers every `api_key` a key endpoint hands out through the harness."""
+    if "/api/v1/keys" in resp.url and resp.headers.get("Content-Type", "").startswith("application/json"):
+        try:
+            body = resp.json()
+        except ValueError:
+            return resp
+        if isinstance(body, dict) and isinstance(body.get("api_key"), str):
+            register_secret(body["api_key"], f"{resp.request.method} {resp.url}")
+    return resp
+
+
+@dataclass(frozen=True)
+class LogExemption:
+    """One secret that may appear in one log file, only as the exact line `line`, exactly `count`
+    times (the first-start banner is the only legitimate case)."""
+    log_path: Path
+    secret: str
+    line: str
+    count: int
+    reason: str
+
+
+def allow_in_log(log_path: Path, secret: str, line: str, count: int, reason: str) -> None:
+    assert secret in line, "an exemption names the exact line the secret may appear on"
+    _LOG_EXEMPTIONS.append(LogExemption(Path(log_path), secret, line, count, reason))
+
+
+def log_exemptions() -> list[LogExemption]:
+    return list(_LOG_EXEMPTIONS)
+
+
+def set_session_log_dir(path: Path) -> None:
+    """Where every server and key-CLI log of the session goes (conftest sets it once)."""
+    global _LOG_DIR
+    _LOG_DIR = Path(path)
+    _LOG_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def session_log_dir() -> Path | None:
+    return _LOG_DIR
+
+
+def started_servers() -> list["ServerProcess"]:
+    return list(_STARTED)
+
+
+def rfc3339(epoch_seconds: float) -> str:
+    return datetime.fromtimestamp(epoch_seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def keys_of(body) -> list[dict]:
+    """The key list of `GET /api/v1/keys` (a JSON list, or {"keys": [...]})."""
+    return body if isinstance(body, list) else body["keys"]
+
+
+class Http:
+    """`requests`-shaped (get/post/put/delete/head/request with full URLs) that adds
+    `Authorization: Bearer <key>` unless the call brings its own credential header. Key None: adds
+    nothing (the real MLflow server, or a deliberately anonymous call)."""
+
+    def __init__(self, key: str | None):
+        self.key = key
+
+    def request(self, method: str, url: str, headers=None, **kw) -> requests.Response:
+        merged = dict(headers or {})
+        if not has_credential(merged):
+            merged.update(auth_headers(self.key))
+        kw.setdefault("timeout", HTTP_TIMEOUT_S)
+        return _record_minted(requests.request(method, url, headers=merged, **kw))
+
+    def get(self, url: str, **kw) -> requests.Response:
+        return self.request("GET", url, **kw)
+
+    def head(self, url: str, **kw) -> requests.Response:
+        kw.setdefault("allow_redirects", False)
+        return self.request("HEAD", url, **kw)
+
+    def post(self, url: str, data=None, json=None, **kw) -> requests.Response:
+        return self.request("POST", url, data=data, json=json, **kw)
+
+    def put(self, url: str, data=None, **kw) -> requests.Response:
+        return self.request("PUT", url, data=data, **kw)
+
+    def patch(self, url: str, data=None, **kw) -> requests.Response:
+        return self.request("PATCH", url, data=data, **kw)
+
+    def delete(self, url: str, **kw) -> requests.Response:
+        return self.request("DELETE", url, **kw)
+
+    def session(self) -> requests.Session:
+        """A keep-alive requests.Session with the key's header (for streams of calls)."""
+        s = requests.Session()
+        s.headers.update(auth_headers(self.key))
+        s.hooks["response"].append(_record_minted)
+        return s
+
+
+def auth_line(port: int, key: str | None = None) -> str:
+    """The header line `Authorization: Bearer <key>` + CRLF, for hand-written raw requests: `key`,
+    else the admin key of the Hokusai server on `port`; "" when there is none (the real server)."""
+    key = key or _KEY_BY_PORT.get(port)
+    return f"Authorization: Bearer {key}\r\n" if key else ""
+
+
+@contextlib.contextmanager
+def tracking_token(key: str | None):
+    """MLFLOW_TRACKING_TOKEN=<key> for the stock client (module-scoped fixtures; tests get it from
+    conftest). None leaves the environment untouched."""
+    with pytest.MonkeyPatch.context() as mp:
+        if key:
+            mp.setenv("MLFLOW_TRACKING_TOKEN", key)
+        yield
 
 
 # --------------------------------------------------------------------------------------------------
@@ -89,19 +266,31 @@ class ServerProcess:
     """One server (Hokusai or the real MLflow server) in its own working directory.
 
     start() may be called again after stop()/kill9(): the new process uses the same directory (and
-    therefore the same database) on a new free port, and appends to the same log file.
+    therefore the same database and keys) on a new free port, and appends to the same log file.
+
+    A Hokusai server gets an admin key minted offline (`hokusai-registry keys create ... --json`)
+    before its first start (`admin_key`, `admin_key_id`); `admin_key=False` starts it on an empty
+    key store instead (the first-start banner test). The real MLflow server has no keys:
+    `admin_key` is None and every helper then sends no credential.
     """
 
-    def __init__(self, kind: str, workdir: Path, extra_args: list[str] | None = None):
+    def __init__(self, kind: str, workdir: Path, extra_args: list[str] | None = None,
+                 admin_key: bool = True):
         assert kind in ("hokusai", "mlflow"), kind
         self.kind = kind
         self.extra_args = list(extra_args or [])  # appended to the standard command line
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.log_path = self.workdir / ("hokusai.log" if kind == "hokusai" else "mlflow-server.log")
+        log_name = "hokusai.log" if kind == "hokusai" else "mlflow-server.log"
+        # Logs go to the session's log directory (test_zz_no_secrets_in_logs.py reads them all).
+        self.log_path = (_LOG_DIR / f"{self.workdir.name}-{log_name}") if _LOG_DIR else self.workdir / log_name
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
         self.generation = 0
+        self.wants_admin_key = admin_key and kind == "hokusai"
+        known = _ADMIN_KEYS.get(str(self.workdir.resolve()))
+        self.admin_key: str | None = known[0] if known else None
+        self.admin_key_id: str | None = known[1] if known else None
 
     # -- properties -------------------------------------------------------------------------------
 
@@ -114,6 +303,16 @@ class ServerProcess:
         return self.workdir / ("registry.db" if self.kind == "hokusai" else "mlflow.db")
 
     @property
+    def backend_store_uri(self) -> str:
+        return f"sqlite:///{self.db_path}"
+
+    @property
+    def secret_file(self) -> Path:
+        """The server secret (`auth-secret` beside the SQLite database, the default of both the
+        server and the key CLI)."""
+        return self.db_path.parent / "auth-secret"
+
+    @property
     def artifacts_dir(self) -> Path:
         """Where this server stores proxied artifacts (`--artifacts-destination`), inside workdir."""
         return self.workdir / ("artifacts" if self.kind == "hokusai" else "art")
@@ -123,8 +322,20 @@ class ServerProcess:
         assert self.proc is not None
         return self.proc.pid
 
-    def api(self) -> "Api":
-        return Api(self.url)
+    @property
+    def http(self) -> Http:
+        """`requests`-shaped calls carrying the admin key: server.http.get(server.url + "/...")."""
+        return Http(self.admin_key)
+
+    def session(self) -> requests.Session:
+        return self.http.session()
+
+    def auth_headers(self) -> dict[str, str]:
+        return auth_headers(self.admin_key)
+
+    def api(self, key: str | None = None, anonymous: bool = False) -> "Api":
+        """The MLflow REST wrapper with the admin key (or `key`; `anonymous=True`: no key)."""
+        return Api(self.url, key=None if anonymous else (key or self.admin_key))
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -136,22 +347,100 @@ class ServerProcess:
             return "<no log file>"
         return text if len(text) <= limit else "...\n" + text[-limit:]
 
+    # -- keys -------------------------------------------------------------------------------------
+
+    def keys_cli(self, *args: str, expect_ok: bool = True) -> subprocess.CompletedProcess:
+        """`hokusai-registry keys <args> --backend-store-uri <this store>`, offline (the server may
+        or may not be running). stdout (which may hold a secret) is returned, never logged; stderr
+        is appended to the session's key-CLI log, which the no-secrets check reads too."""
+        assert self.kind == "hokusai"
+        cmd = [str(_require_binary()), "keys", *args, "--backend-store-uri", self.backend_store_uri]
+        env = dict(os.environ)
+        env.update(QUIET_ENV)
+        done = subprocess.run(cmd, cwd=self.workdir, stdin=subprocess.DEVNULL, capture_output=True,
+                              env=env, timeout=60)
+        log = (_LOG_DIR or self.workdir) / f"{self.workdir.name}-keys-cli.log"
+        printable = [a if not KEY_SHAPE.fullmatch(a) else "<key>" for a in args]
+        with open(log, "ab") as f:
+            f.write(f"\n===== keys {' '.join(printable)} -> {done.returncode}\n".encode())
+            f.write(done.stderr)
+        if expect_ok:
+            assert done.returncode == 0, (
+                f"`keys {' '.join(printable)}` exited {done.returncode}\n--- stderr ---\n"
+                f"{done.stderr.decode(errors='replace')}\n--- stdout ---\n{done.stdout.decode(errors='replace')}")
+        return done
+
+    def keys_cli_json(self, *args: str):
+        out = self.keys_cli(*args, "--json").stdout.decode()
+        try:
+            body = json.loads(out)
+        except ValueError:
+            raise AssertionError(f"`keys {args[0]} --json` did not print one JSON document: {out!r}")
+        items = body if isinstance(body, list) else [body]
+        for item in items:
+            if isinstance(item, dict) and isinstance(item.get("api_key"), str):
+                register_secret(item["api_key"], f"keys {args[0]} (CLI) on {self.workdir.name}")
+        return body
+
+    def cli_create_key(self, user_id: str, *, template: str | None = None, scopes=(), name: str | None = None,
+                       email: str | None = None, admin_user: bool = False, environment: str | None = None,
+                       expires_in_days: int | None = None, allowed_ips=(),
+                       rate_limit_per_hour: int | None = None) -> dict:
+        """`keys create` offline; returns the printed JSON object (api_key, key_id, ...)."""
+        args = ["create", "--user", user_id, "--name", name or unique("cli-key")]
+        if email:
+            args += ["--email", email]
+        if admin_user:
+            args.append("--admin-user")
+        if template:
+            args += ["--template", template]
+        for scope in scopes:
+            args += ["--scope", scope]
+        if environment:
+            args += ["--environment", environment]
+        if expires_in_days is not None:
+            args += ["--expires-in-days", str(expires_in_days)]
+        for cidr in allowed_ips:
+            args += ["--allowed-ip", cidr]
+        if rate_limit_per_hour is not None:
+            args += ["--rate-limit-per-hour", str(rate_limit_per_hour)]
+        body = self.keys_cli_json(*args)
+        assert isinstance(body, dict) and KEY_SHAPE.fullmatch(body.get("api_key", "")), body
+        return body
+
+    def _mint_admin_key(self) -> None:
+        body = self.cli_create_key(ADMIN_USER, admin_user=True, template="admin", name="itest-admin",
+                                   email="itest-admin@example.invalid",
+                                   rate_limit_per_hour=ADMIN_RATE_LIMIT_PER_HOUR)
+        self.admin_key, self.admin_key_id = body["api_key"], body["key_id"]
+        _ADMIN_KEYS[str(self.workdir.resolve())] = (self.admin_key, self.admin_key_id)
+
+    def create_key(self, user_id: str | None, template: str | None = "developer", *,
+                   as_key: str | None = None, **fields) -> dict:
+        """`POST /api/v1/keys` with the admin key (or `as_key`): a key for `user_id` (None: the
+        caller's own user) from `template` (None: give `scopes=`), plus any other create field
+        (expires_at, allowed_ips, rate_limit_per_hour, ...). Asserts 201; returns the body."""
+        body = {"name": fields.pop("name", unique("key"))}
+        if user_id is not None:
+            body["user_id"] = user_id
+        if template is not None:
+            body["template"] = template
+        body.update(fields)
+        resp = Http(as_key or self.admin_key).post(self.url + "/api/v1/keys", json=body)
+        assert resp.status_code == 201, f"POST /api/v1/keys {body} -> {resp.status_code} {resp.text[:500]}"
+        created = resp.json()
+        assert KEY_SHAPE.fullmatch(created.get("api_key", "")), created
+        return created
+
     # -- lifecycle --------------------------------------------------------------------------------
 
     def command(self) -> list[str]:
         if self.kind == "hokusai":
-            binary = hokusai_binary()
-            if not binary.exists():
-                pytest.fail(
-                    f"Hokusai binary not found at {binary} (set HOKUSAI_BIN, or build build/asan or "
-                    f"build/release). Use --target=mlflow to run the shared tests against the real "
-                    f"MLflow server."
-                )
             return [
-                str(binary), "serve",
+                str(_require_binary()), "serve",
                 "--host", "127.0.0.1",
                 "--port", str(self.port),
-                "--backend-store-uri", f"sqlite:///{self.db_path}",
+                "--backend-store-uri", self.backend_store_uri,
                 "--artifacts-destination", str(self.artifacts_dir),
             ] + self.extra_args
         art = self.artifacts_dir
@@ -167,6 +456,8 @@ class ServerProcess:
 
     def start(self) -> "ServerProcess":
         assert not self.alive(), "already running"
+        if self.wants_admin_key and self.admin_key is None:
+            self._mint_admin_key()  # before the first start: the server must print no banner
         self.port = free_port()
         self.generation += 1
         cmd = self.command()
@@ -184,6 +475,12 @@ class ServerProcess:
                 env=env,
                 start_new_session=True,  # own process group: the real mlflow server forks workers
             )
+        if self not in _STARTED:
+            _STARTED.append(self)
+        if self.admin_key:
+            _KEY_BY_PORT[self.port] = self.admin_key
+        else:
+            _KEY_BY_PORT.pop(self.port, None)
         timeout = HOKUSAI_STARTUP_TIMEOUT_S if self.kind == "hokusai" else MLFLOW_STARTUP_TIMEOUT_S
         self._wait_healthy(timeout)
         return self
@@ -290,22 +587,35 @@ class ServerProcess:
 
 
 class Api:
-    """Tiny requests wrapper for /api/2.0/mlflow/... ; paths are given without that prefix."""
+    """Tiny requests wrapper for /api/2.0/mlflow/... ; paths are given without that prefix. Every
+    call carries `Authorization: Bearer <key>` when a key is given (server.api() gives the admin
+    key); a call's own `headers=` credential replaces it."""
 
-    def __init__(self, base_url: str, prefix: str = API_PREFIX):
+    def __init__(self, base_url: str, prefix: str = API_PREFIX, key: str | None = None):
         self.base_url = base_url
         self.prefix = prefix
+        self.key = key
         self.session = requests.Session()
+        self.session.headers.update(auth_headers(key))
+        self.session.hooks["response"].append(_record_minted)
 
     def url(self, path: str) -> str:
         return self.base_url + self.prefix + path
 
+    def _headers(self, kw: dict) -> None:
+        headers = kw.get("headers")
+        if self.key and has_credential(headers) and not any(k.lower() == "authorization" for k in headers):
+            # requests merges the session's header in: drop it explicitly (None removes a header).
+            kw["headers"] = dict(headers, Authorization=None)
+
     def post(self, path: str, json=None, **kw) -> requests.Response:
         kw.setdefault("timeout", HTTP_TIMEOUT_S)
+        self._headers(kw)
         return self.session.post(self.url(path), json=json, **kw)
 
     def get(self, path: str, params=None, **kw) -> requests.Response:
         kw.setdefault("timeout", HTTP_TIMEOUT_S)
+        self._headers(kw)
         return self.session.get(self.url(path), params=params, **kw)
 
     # -- conveniences -----------------------------------------------------------------------------
@@ -494,25 +804,36 @@ def raw_exchange(port: int, data: bytes, timeout: float = 15.0, expect_close: bo
         return resp
 
 
+def _with_key(port: int, headers: dict[str, str] | None, auth) -> dict[str, str]:
+    """`auth=True`: the admin key of the server on `port` (if any); a string: that key; False/None:
+    no credential. A credential already in `headers` is kept as it is."""
+    hdrs = dict(headers or {})
+    if auth and not has_credential(hdrs):
+        hdrs.update(auth_headers(auth if isinstance(auth, str) else _KEY_BY_PORT.get(port)))
+    return hdrs
+
+
 def raw_get(port: int, target: str | bytes, headers: dict[str, str] | None = None,
-            timeout: float = 15.0) -> RawResponse:
+            timeout: float = 15.0, auth: bool | str | None = True) -> RawResponse:
     if isinstance(target, str):
         target = target.encode("latin-1")
     lines = [b"GET " + target + b" HTTP/1.1", b"Host: 127.0.0.1:%d" % port, b"Connection: close"]
-    for k, v in (headers or {}).items():
+    for k, v in _with_key(port, headers, auth).items():
         lines.append(f"{k}: {v}".encode("latin-1"))
     return raw_exchange(port, b"\r\n".join(lines) + b"\r\n\r\n", timeout=timeout)
 
 
 def raw_request(port: int, method: str, target: str | bytes, body: bytes = b"",
-                headers: dict[str, str] | None = None, timeout: float = 15.0) -> RawResponse:
+                headers: dict[str, str] | None = None, timeout: float = 15.0,
+                auth: bool | str | None = True) -> RawResponse:
     """One request with the request target sent byte for byte (no normalisation of `..`, `%2e`,
-    backslashes or NULs, which `requests` and urllib would rewrite or refuse)."""
+    backslashes or NULs, which `requests` and urllib would rewrite or refuse). Carries the admin
+    key of the server on `port` unless `auth` says otherwise (see raw_get)."""
     if isinstance(target, str):
         target = target.encode("latin-1")
     lines = [method.encode() + b" " + target + b" HTTP/1.1", b"Host: 127.0.0.1:%d" % port,
              b"Connection: close"]
-    hdrs = dict(headers or {})
+    hdrs = _with_key(port, headers, auth)
     if body or method in ("PUT", "POST", "PATCH"):
         hdrs.setdefault("Content-Length", str(len(body)))
     for k, v in hdrs.items():
@@ -625,16 +946,19 @@ def predictions_of(model_uri: str, X):
 
 
 @contextlib.contextmanager
-def fluent_tracking(url: str):
-    """MLFLOW_TRACKING_URI for module-scoped fixtures (the function-scoped `tracking_uri` fixture
-    cannot be used there); restores the environment and the client's active experiment afterwards."""
+def fluent_tracking(server: "ServerProcess"):
+    """MLFLOW_TRACKING_URI (and MLFLOW_TRACKING_TOKEN = the server's admin key, if it has one) for
+    module-scoped fixtures (the function-scoped `tracking_uri` fixture cannot be used there);
+    restores the environment and the client's active experiment afterwards."""
     import mlflow
     import mlflow.tracking.fluent as fluent
 
     with pytest.MonkeyPatch.context() as mp:
         for name in CLIENT_ENV_TO_CLEAR:
             mp.delenv(name, raising=False)
-        mp.setenv("MLFLOW_TRACKING_URI", url)
+        mp.setenv("MLFLOW_TRACKING_URI", server.url)
+        if server.admin_key:
+            mp.setenv("MLFLOW_TRACKING_TOKEN", server.admin_key)
         try:
             yield
         finally:

@@ -18,7 +18,7 @@ import pytest
 import requests
 from mlflow.artifacts import download_artifacts
 
-from itest_helpers import raw_request, read_response, unique
+from itest_helpers import auth_line, raw_request, read_response, unique
 
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
 BINARY = bytes(range(256)) * 64 + b"\x00\r\n\xff"  # every byte value, CR/LF, NUL
@@ -49,16 +49,16 @@ def new_run(api) -> tuple[str, str, str]:
 
 
 def put(server, path: str, data: bytes, content_type: str = "application/octet-stream") -> requests.Response:
-    return requests.put(f"{server.url}{ARTIFACTS}/{path}", data=data,
-                        headers={"Content-Type": content_type}, timeout=60)
+    return server.http.put(f"{server.url}{ARTIFACTS}/{path}", data=data,
+                           headers={"Content-Type": content_type}, timeout=60)
 
 
 def get(server, path: str) -> requests.Response:
-    return requests.get(f"{server.url}{ARTIFACTS}/{path}", timeout=60)
+    return server.http.get(f"{server.url}{ARTIFACTS}/{path}", timeout=60)
 
 
 def listing(server, path: str) -> dict:
-    r = requests.get(f"{server.url}{ARTIFACTS}", params={"path": path}, timeout=30)
+    r = server.http.get(f"{server.url}{ARTIFACTS}", params={"path": path}, timeout=30)
     assert r.status_code == 200, f"list {path!r} -> {r.status_code} {r.text[:300]}"
     return r.json()
 
@@ -186,13 +186,13 @@ def test_delete_artifact_file_and_directory(server, api, target):
     _, _, root = new_run(api)
     for rel in ("keep.txt", "gone.txt", "dir/a.txt", "dir/sub/b.txt"):
         assert put(server, f"{root}/{rel}", rel.encode()).status_code == 200
-    r = requests.delete(f"{server.url}{ARTIFACTS}/{root}/gone.txt", timeout=30)
+    r = server.http.delete(f"{server.url}{ARTIFACTS}/{root}/gone.txt", timeout=30)
     assert r.status_code == 200, r.text
     if target == "hokusai":  # spec 3.10: {} (the newest real server answers with an empty body)
         assert r.json() == {}
     assert listed(server, root) == {"keep.txt": (False, 8), "dir": (True, None)}
     assert get(server, f"{root}/gone.txt").status_code != 200
-    r = requests.delete(f"{server.url}{ARTIFACTS}/{root}/dir", timeout=30)
+    r = server.http.delete(f"{server.url}{ARTIFACTS}/{root}/dir", timeout=30)
     assert r.status_code == 200, r.text
     assert listed(server, root) == {"keep.txt": (False, 8)}
     assert listing(server, f"{root}/dir") == {}
@@ -260,7 +260,8 @@ def wait_for_disk_state(server, root: str, expected: list[str], timeout: float =
 def interrupted_put(server, path: str, chunked: bool) -> None:
     """Starts a PUT of 8 MiB, sends 1 MiB of it, closes the socket."""
     target = f"{ARTIFACTS}/{path}"
-    head = f"PUT {target} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nContent-Type: application/octet-stream\r\n"
+    head = (f"PUT {target} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n{auth_line(server.port)}"
+            f"Content-Type: application/octet-stream\r\n")
     if chunked:
         head += "Transfer-Encoding: chunked\r\n\r\n"
         body = b"100000\r\n" + b"P" * 0x100000 + b"\r\n" + b"100000\r\n" + b"P" * 1000
@@ -308,11 +309,12 @@ def test_upload_with_content_length_on_a_kept_alive_connection(server, api):
     try:
         for name, data in (("one.bin", b"1" * 1000), ("two.bin", BINARY)):
             sock.sendall(
-                f"PUT {ARTIFACTS}/{root}/{name} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"PUT {ARTIFACTS}/{root}/{name} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth_line(server.port)}"
                 f"Content-Type: application/octet-stream\r\nContent-Length: {len(data)}\r\n\r\n".encode() + data)
             resp = read_response(sock)
             assert resp.status == 200, resp.raw[:300]
-        sock.sendall(f"GET {ARTIFACTS}/{root}/two.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        sock.sendall(f"GET {ARTIFACTS}/{root}/two.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth_line(server.port)}\r\n"
+                     .encode())
         resp = read_response(sock)
         assert resp.status == 200
         assert resp.body == BINARY
@@ -338,7 +340,7 @@ def test_many_small_files_round_trip(tracking_uri, client, tmp_path):
 
 @pytest.mark.requires_mlflow3_server
 def test_server_info_answers_json(server):
-    r = requests.get(server.url + "/api/3.0/mlflow/server-info", timeout=3)  # the client's own timeout
+    r = server.http.get(server.url + "/api/3.0/mlflow/server-info", timeout=3)  # the client's own timeout
     assert r.status_code == 200, r.text
     assert r.headers.get("Content-Type", "").startswith("application/json")
     body = r.json()

@@ -12,7 +12,7 @@ import pytest
 from mlflow.entities import Metric, Param, RunStatus, RunTag, ViewType
 from mlflow.exceptions import MlflowException
 
-from itest_helpers import unique
+from itest_helpers import tracking_token, unique
 
 T0 = 1_700_000_000_000  # fixed epoch-ms base for every timestamp we choose ourselves
 
@@ -462,6 +462,11 @@ CORPUS = [
 
 @pytest.fixture(scope="module")
 def corpus(server):
+    with tracking_token(server.admin_key):  # module scope: conftest's per-test token is not set yet
+        return _make_corpus(server)
+
+
+def _make_corpus(server):
     client = mlflow.MlflowClient(tracking_uri=server.url)
     exp_id = client.create_experiment(unique("search-corpus"))
     ids = {}
@@ -628,6 +633,11 @@ def test_fluent_search_runs_pandas(tracking_uri, corpus):
 
 @pytest.fixture(scope="module")
 def exp_corpus(server):
+    with tracking_token(server.admin_key):
+        return _make_exp_corpus(server)
+
+
+def _make_exp_corpus(server):
     client = mlflow.MlflowClient(tracking_uri=server.url)
     prefix = unique("sx")
     ids = {}

@@ -26,7 +26,7 @@ def v2(server, models):
     """Version 1 = model a (log_model with registered_model_name), version 2 = model b (register_model
     from runs:/); alias champion -> 2, Production -> 1, Staging -> 2."""
     client = MlflowClient(tracking_uri=server.url)
-    with fluent_tracking(server.url):
+    with fluent_tracking(server):
         name = unique("journey2")
         exp = mlflow.set_experiment(unique("registry-v2"))
         with mlflow.start_run() as run:
@@ -37,9 +37,9 @@ def v2(server, models):
                                               pip_requirements=SKLEARN_PIP_REQUIREMENTS)
         run_id = run.info.run_id
         mv2 = mlflow.register_model(f"runs:/{run_id}/model_b", name)
-    client.set_registered_model_alias(name, "champion", "2")
-    client.transition_model_version_stage(name, "1", "Production")
-    client.transition_model_version_stage(name, "2", "Staging")
+        client.set_registered_model_alias(name, "champion", "2")
+        client.transition_model_version_stage(name, "1", "Production")
+        client.transition_model_version_stage(name, "2", "Staging")
     return SimpleNamespace(name=name, exp_id=exp.experiment_id, run_id=run_id, info_a=info_a, info_b=info_b,
                            mv2=mv2)
 

@@ -39,9 +39,10 @@ def batch_body(run_id: str, i: int) -> dict:
 class BatchStreamer(threading.Thread):
     """Posts N distinct log-batch calls in order; records which were acknowledged with 200."""
 
-    def __init__(self, url: str, run_id: str, n: int, notify_after: int):
+    def __init__(self, srv, run_id: str, n: int, notify_after: int):
         super().__init__(daemon=True)
-        self.url = url + API_PREFIX + "/runs/log-batch"
+        self.srv = srv
+        self.url = srv.url + API_PREFIX + "/runs/log-batch"
         self.run_id = run_id
         self.n = n
         self.notify_after = notify_after
@@ -51,7 +52,7 @@ class BatchStreamer(threading.Thread):
         self.reached = threading.Event()
 
     def run(self):
-        session = requests.Session()
+        session = self.srv.session()  # carries the admin key
         try:
             for i in range(self.n):
                 try:
@@ -104,7 +105,7 @@ def verify_after_restart(srv, run_id: str, streamer: BatchStreamer) -> None:
 def start_stream(srv) -> tuple[str, BatchStreamer]:
     api = srv.api()
     run_id = api.create_run(api.create_experiment(unique("durability")), start_time=T0)
-    streamer = BatchStreamer(srv.url, run_id, N_BATCHES, INTERRUPT_AFTER_ACKS)
+    streamer = BatchStreamer(srv, run_id, N_BATCHES, INTERRUPT_AFTER_ACKS)
     streamer.start()
     assert streamer.reached.wait(120), "the stream never reached the interruption point"
     assert len(streamer.acked) >= INTERRUPT_AFTER_ACKS, (

@@ -14,6 +14,7 @@ import requests
 from itest_helpers import (
     API_PREFIX,
     assert_error,
+    auth_line,
     raw_exchange,
     raw_get,
     read_response,
@@ -32,8 +33,8 @@ def strict_json(text: str):
 
 
 def post_raw_body(server, path: str, body: bytes, content_type: str = "application/json") -> requests.Response:
-    return requests.post(server.url + API_PREFIX + path, data=body, headers={"Content-Type": content_type},
-                         timeout=30)
+    return server.http.post(server.url + API_PREFIX + path, data=body, headers={"Content-Type": content_type},
+                            timeout=30)
 
 
 def assert_no_experiment(api, name: str) -> None:
@@ -81,7 +82,7 @@ def test_access_log_names_each_request_path_exactly(fresh_server):
     exp_id = srv.api().create_experiment()
     run_id = srv.api().ok(srv.api().post("/runs/create", {"experiment_id": exp_id}))["run"]["info"]["run_id"]
     artifact = f"/api/2.0/mlflow-artifacts/artifacts/{exp_id}/{run_id}/artifacts/a.txt"
-    assert requests.put(srv.url + artifact, data=b"a", timeout=10).status_code == 200
+    assert srv.http.put(srv.url + artifact, data=b"a", timeout=10).status_code == 200
     assert requests.get(srv.url + "/health", timeout=10).status_code == 200
     assert srv.stop() == 0  # flushes the log
     lines = srv.log_text(limit=10**6).splitlines()
@@ -94,8 +95,8 @@ def test_access_log_names_each_request_path_exactly(fresh_server):
 @pytest.mark.hokusai_only
 def test_prometheus_metrics(server):
     requests.get(server.url + "/health", timeout=10)
-    requests.get(server.url + API_PREFIX + "/experiments/get", params={"experiment_id": "0"}, timeout=10)
-    r = requests.get(server.url + "/metrics", timeout=10)
+    server.http.get(server.url + API_PREFIX + "/experiments/get", params={"experiment_id": "0"}, timeout=10)
+    r = requests.get(server.url + "/metrics", timeout=10)  # public: no key
     assert r.status_code == 200
     assert r.headers.get("Content-Type", "").startswith("text/plain"), r.headers
     assert "hokusai_http_requests_total" in r.text
@@ -122,7 +123,7 @@ UNKNOWN_ROUTES = [
 
 @pytest.mark.parametrize("method,path", UNKNOWN_ROUTES)
 def test_unknown_route_is_404_without_json(server, method, path):
-    r = requests.request(method, server.url + path, json={} if method == "POST" else None, timeout=10)
+    r = server.http.request(method, server.url + path, json={} if method == "POST" else None, timeout=10)
     assert r.status_code == 404
     try:
         body = r.json()
@@ -134,7 +135,7 @@ def test_unknown_route_is_404_without_json(server, method, path):
 @pytest.mark.hokusai_only
 @pytest.mark.parametrize("method,path", UNKNOWN_ROUTES)
 def test_unknown_route_is_404_with_empty_body(server, method, path):
-    r = requests.request(method, server.url + path, json={} if method == "POST" else None, timeout=10)
+    r = server.http.request(method, server.url + path, json={} if method == "POST" else None, timeout=10)
     assert r.status_code == 404
     assert r.content == b""
 
@@ -144,7 +145,7 @@ def test_unknown_endpoint_maps_to_endpoint_not_found_in_client(server):
     from mlflow.utils.rest_utils import MlflowHostCreds, call_endpoint
     from mlflow.protos.service_pb2 import GetExperiment
 
-    creds = MlflowHostCreds(server.url)
+    creds = MlflowHostCreds(server.url, token=server.admin_key)
     with pytest.raises(MlflowException) as excinfo:
         call_endpoint(creds, "/api/2.0/mlflow/no-such-endpoint", "GET", json.dumps({"experiment_id": "0"}),
                       GetExperiment.Response())
@@ -162,16 +163,17 @@ def test_missing_entities_are_json_404_resource_does_not_exist(api):
 
 
 def test_api_and_ajax_api_reach_the_same_handler(server):
-    a = requests.get(server.url + "/api/2.0/mlflow/experiments/get", params={"experiment_id": "0"}, timeout=10)
-    b = requests.get(server.url + "/ajax-api/2.0/mlflow/experiments/get", params={"experiment_id": "0"}, timeout=10)
+    a = server.http.get(server.url + "/api/2.0/mlflow/experiments/get", params={"experiment_id": "0"}, timeout=10)
+    b = server.http.get(server.url + "/ajax-api/2.0/mlflow/experiments/get", params={"experiment_id": "0"},
+                        timeout=10)
     assert a.status_code == b.status_code == 200
     assert a.json() == b.json()
     assert a.json()["experiment"]["name"] == "Default"
     name = unique("via-ajax")
-    c = requests.post(server.url + "/ajax-api/2.0/mlflow/experiments/create", json={"name": name}, timeout=10)
+    c = server.http.post(server.url + "/ajax-api/2.0/mlflow/experiments/create", json={"name": name}, timeout=10)
     assert c.status_code == 200, c.text
-    d = requests.get(server.url + "/api/2.0/mlflow/experiments/get-by-name", params={"experiment_name": name},
-                     timeout=10)
+    d = server.http.get(server.url + "/api/2.0/mlflow/experiments/get-by-name", params={"experiment_name": name},
+                        timeout=10)
     assert d.json()["experiment"]["experiment_id"] == c.json()["experiment_id"]
 
 
@@ -202,13 +204,13 @@ def test_every_mount_spelling_returns_identical_json(server):
 @pytest.mark.parametrize("prefix", MOUNT_SPELLINGS[2:])
 def test_mount_spellings_serve_writes_too(server, api, prefix):
     name = unique("mounted")
-    r = requests.post(server.url + prefix + "/experiments/create", json={"name": name}, timeout=10)
+    r = server.http.post(server.url + prefix + "/experiments/create", json={"name": name}, timeout=10)
     assert r.status_code == 200, r.text
     got = api.ok(api.get("/experiments/get-by-name", {"experiment_name": name}))
     assert got["experiment"]["experiment_id"] == r.json()["experiment_id"]
-    missing = requests.get(server.url + prefix + "/runs/get", params={"run_id": "0" * 32}, timeout=10)
+    missing = server.http.get(server.url + prefix + "/runs/get", params={"run_id": "0" * 32}, timeout=10)
     assert_error(missing, 404, "RESOURCE_DOES_NOT_EXIST")
-    unknown = requests.get(server.url + prefix + "/no-such-endpoint", timeout=10)
+    unknown = server.http.get(server.url + prefix + "/no-such-endpoint", timeout=10)
     assert unknown.status_code == 404 and unknown.content == b""
 
 
@@ -338,7 +340,7 @@ def test_body_over_10_mib_is_413_json(server, api):
     name = unique("huge")
     prefix = json.dumps({"name": name, "pad": ""}).encode()[:-2]  # ends with the pad's opening quote
     payload = prefix + b"a" * (size - len(prefix) - 2) + b'"}'
-    head = (f"POST {API_PREFIX}/experiments/create HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    head = (f"POST {API_PREFIX}/experiments/create HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth_line(server.port)}"
             f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n").encode()
     chunks = (payload[i:i + 65536] for i in range(0, len(payload), 65536))
     resp = _send_large_body(server.port, head, chunks)
@@ -352,7 +354,7 @@ def test_body_over_10_mib_is_413_json(server, api):
 @pytest.mark.hokusai_only
 def test_chunked_body_over_10_mib_is_413_json(server, api):
     name = unique("huge-chunked")
-    head = (f"POST {API_PREFIX}/experiments/create HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    head = (f"POST {API_PREFIX}/experiments/create HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth_line(server.port)}"
             f"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n").encode()
     first = json.dumps({"name": name, "pad": ""}).encode()[:-2]  # ends with the pad's opening quote
 
@@ -664,7 +666,7 @@ def test_content_length_with_transfer_encoding_is_400_and_closed(server, api):
     name = unique("smuggle")
     body = json.dumps({"name": name}).encode()
     chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
-    request = (f"POST {API_PREFIX}/experiments/create HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    request = (f"POST {API_PREFIX}/experiments/create HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth_line(server.port)}"
                f"Content-Type: application/json\r\nContent-Length: {len(chunked)}\r\n"
                f"Transfer-Encoding: chunked\r\n\r\n").encode() + chunked
     resp = raw_exchange(server.port, request, expect_close=True)
@@ -692,6 +694,7 @@ def test_keep_alive_serves_several_requests_on_one_connection(server):
         ]
         for method, path, body, status in exchanges:
             headers = {"Content-Type": "application/json"} if body is not None else {}
+            headers.update(server.auth_headers())
             conn.request(method, path, body=body, headers=headers)
             r = conn.getresponse()
             payload = r.read()

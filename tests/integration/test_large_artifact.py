@@ -112,29 +112,29 @@ def test_1_gib_artifact_streams_through_with_bounded_memory(fresh_server, framin
     stored = srv.artifacts_dir / rel
     try:
         # Warm up the code paths (first-use allocations are not the transfer's fault).
-        assert requests.put(f"{srv.url}{A}/{exp}/{run_id}/artifacts/warm.bin", data=b"w" * CHUNK,
+        assert srv.http.put(f"{srv.url}{A}/{exp}/{run_id}/artifacts/warm.bin", data=b"w" * CHUNK,
                             timeout=60).status_code == 200
-        assert requests.get(f"{srv.url}{A}/{exp}/{run_id}/artifacts/warm.bin", timeout=60).content == b"w" * CHUNK
+        assert srv.http.get(f"{srv.url}{A}/{exp}/{run_id}/artifacts/warm.bin", timeout=60).content == b"w" * CHUNK
 
         sha_up = hashlib.sha256()
         with PeakRss(srv.pid) as up:
             if framing == "content-length":
                 body = Body()
-                r = requests.put(url, data=body, headers={"Content-Type": "application/octet-stream"}, timeout=600)
+                r = srv.http.put(url, data=body, headers={"Content-Type": "application/octet-stream"}, timeout=600)
                 assert body.sent == SIZE
                 sha_up = body.sha
             else:
-                r = requests.put(url, data=generator(sha_up), headers={"Content-Type": "application/octet-stream"},
+                r = srv.http.put(url, data=generator(sha_up), headers={"Content-Type": "application/octet-stream"},
                                  timeout=600)
         assert r.status_code == 200, r.text[:500]
         assert stored.stat().st_size == SIZE
 
-        listing = requests.get(f"{srv.url}{A}", params={"path": f"{exp}/{run_id}/artifacts/big"}, timeout=60).json()
+        listing = srv.http.get(f"{srv.url}{A}", params={"path": f"{exp}/{run_id}/artifacts/big"}, timeout=60).json()
         assert listing == {"files": [{"path": "blob.bin", "is_dir": False, "file_size": SIZE}]}
 
         sha_down, received = hashlib.sha256(), 0
         with PeakRss(srv.pid) as down:
-            with requests.get(url, stream=True, timeout=600) as resp:
+            with srv.http.get(url, stream=True, timeout=600) as resp:
                 assert resp.status_code == 200
                 for piece in resp.iter_content(CHUNK):
                     sha_down.update(piece)
@@ -155,7 +155,7 @@ def test_1_gib_artifact_streams_through_with_bounded_memory(fresh_server, framin
     finally:
         # Never leave a gigabyte behind in the retained pytest temp dirs.
         try:
-            requests.delete(url, timeout=60)
+            srv.http.delete(url, timeout=60)
         except requests.RequestException:
             pass
         if stored.exists():

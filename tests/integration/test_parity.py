@@ -12,11 +12,10 @@ import math
 
 import mlflow
 import pytest
-import requests
 from mlflow.entities import Metric, Param, RunTag, ViewType
 from mlflow.exceptions import MlflowException
 
-from itest_helpers import API_PREFIX, ServerProcess
+from itest_helpers import API_PREFIX, ServerProcess, tracking_token
 
 # The reference is the MLflow 3 server of the running venv, and the journey uses MLflow-3-only client
 # APIs (delete_experiment_tag); with a 2.x venv there is no MLflow 3 reference to compare with.
@@ -96,7 +95,13 @@ def normalise_run(run, exp_names) -> dict:
     }
 
 
-def scripted_journey(url: str) -> dict:
+def scripted_journey(srv: ServerProcess) -> dict:
+    """The journey against `srv` (the client and the raw probes carry its admin key, if it has one)."""
+    with tracking_token(srv.admin_key):
+        return _journey(srv.url, srv.http)
+
+
+def _journey(url: str, http) -> dict:
     c = mlflow.MlflowClient(tracking_uri=url)
     out: dict = {}
 
@@ -232,7 +237,7 @@ def scripted_journey(url: str) -> dict:
         "restore active run": outcome(lambda: c.restore_run(r1)),
         "get run of deleted run": outcome(lambda: c.get_run(r5)),
     }
-    out["raw_errors"] = raw_error_probe(url, r1)
+    out["raw_errors"] = raw_error_probe(url, http, r1)
     return out
 
 
@@ -260,7 +265,7 @@ RAW_PROBES = [
 ]
 
 
-def raw_error_probe(url: str, run_id: str) -> dict:
+def raw_error_probe(url: str, http, run_id: str) -> dict:
     results = {}
     for method, path, body in RAW_PROBES:
         label = f"{method} {path} {json.dumps(body)[:80]}"
@@ -268,9 +273,9 @@ def raw_error_probe(url: str, run_id: str) -> dict:
         if body.pop("RUN", None):
             body["run_id"] = run_id
         if method == "POST":
-            r = requests.post(url + API_PREFIX + path, json=body, timeout=30)
+            r = http.post(url + API_PREFIX + path, json=body, timeout=30)
         else:
-            r = requests.get(url + API_PREFIX + path, params=body, timeout=30)
+            r = http.get(url + API_PREFIX + path, params=body, timeout=30)
         try:
             code = r.json().get("error_code")
         except ValueError:
@@ -282,11 +287,11 @@ def raw_error_probe(url: str, run_id: str) -> dict:
 @pytest.fixture(scope="module")
 def observations(mlflow_server, tmp_path_factory):
     """The journey's observations from a fresh real MLflow server and a fresh Hokusai server."""
-    results = {"mlflow": scripted_journey(mlflow_server.url)}
+    results = {"mlflow": scripted_journey(mlflow_server)}
     hokusai = ServerProcess("hokusai", tmp_path_factory.mktemp("parity-hokusai"))
     hokusai.start()
     try:
-        results["hokusai"] = scripted_journey(hokusai.url)
+        results["hokusai"] = scripted_journey(hokusai)
         yield results
     finally:
         hokusai.stop_gracefully_or_fail()

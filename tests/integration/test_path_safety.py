@@ -65,7 +65,7 @@ def world(target, tmp_path_factory):
     srv.start()
     try:
         api = srv.api()
-        s = requests.Session()
+        s = srv.session()  # carries the admin key (none for the real server)
 
         def put(path: str, data: bytes) -> None:
             _ok(s.put(f"{srv.url}{A}/{path}", data=data, timeout=30))
@@ -109,7 +109,7 @@ def world(target, tmp_path_factory):
         links[art / exp / run_art_linked / "artifacts"] = outside
 
         excluded_dirs = tuple(p for p in base.iterdir() if p.is_dir() and p.name.startswith(
-            ("hokusai-", "mlflow-", "safety-server")))
+            ("hokusai-", "mlflow-", "safety-server", "server-logs")))
         ns = SimpleNamespace(
             srv=srv, api=api, port=srv.port, target=target, marker=marker.encode(), outside=outside,
             exp=exp, exp2=exp2, run=run, R=R, run_linked=run_linked, run_art_linked=run_art_linked,
@@ -345,7 +345,7 @@ def test_delete_of_a_planted_symlink_never_touches_its_target(world):
     api = world.api
     run = _ok(api.post("/runs/create", {"experiment_id": world.exp}))["run"]["info"]["run_id"]
     root = f"{world.exp}/{run}/artifacts"
-    _ok(requests.put(f"{world.srv.url}{A}/{root}/keep.txt", data=b"k", timeout=30))
+    _ok(world.srv.http.put(f"{world.srv.url}{A}/{root}/keep.txt", data=b"k", timeout=30))
     os.symlink(world.outside, world.srv.artifacts_dir / root / "victim_dir")
     os.symlink(world.outside / "secret.txt", world.srv.artifacts_dir / root / "victim_file")
     for name in ("victim_dir", "victim_file"):

@@ -36,10 +36,8 @@ def source_run(api) -> SimpleNamespace:
     """A run with a minimal model directory of its own, usable as a model-version source."""
     exp_id = api.create_experiment()
     run_id = api.ok(api.post("/runs/create", {"experiment_id": exp_id}))["run"]["info"]["run_id"]
-    import requests
-
-    r = requests.put(f"{api.base_url}{ARTIFACTS}/{exp_id}/{run_id}/artifacts/model/MLmodel",
-                     data=b"flavors: {}\n", timeout=30)
+    r = api.session.put(f"{api.base_url}{ARTIFACTS}/{exp_id}/{run_id}/artifacts/model/MLmodel",
+                        data=b"flavors: {}\n", timeout=30)  # the session carries api's key
     assert r.status_code == 200, r.text
     return SimpleNamespace(exp_id=exp_id, run_id=run_id, source=f"runs:/{run_id}/model")
 
@@ -72,7 +70,7 @@ def v3(server, models):
     if mlflow_major() < 3:
         pytest.fail("v3 fixture used by a test not marked requires_mlflow3")
     client = MlflowClient(tracking_uri=server.url)
-    with fluent_tracking(server.url):
+    with fluent_tracking(server):
         name = unique("journey3")
         exp = mlflow.set_experiment(unique("registry-v3"))
         with mlflow.start_run() as run_a:
@@ -81,9 +79,9 @@ def v3(server, models):
             info_a = log_sklearn_model(models.a, "model", registered_model_name=name)
         with mlflow.start_run() as run_b:
             info_b = log_sklearn_model(models.b, "model", registered_model_name=name)  # already exists
-    client.set_registered_model_alias(name, "champion", "1")
-    client.transition_model_version_stage(name, "1", "Production")
-    client.transition_model_version_stage(name, "2", "Staging")
+        client.set_registered_model_alias(name, "champion", "1")
+        client.transition_model_version_stage(name, "1", "Production")
+        client.transition_model_version_stage(name, "2", "Staging")
     return SimpleNamespace(name=name, exp_id=exp.experiment_id, run_a=run_a.info.run_id,
                            run_b=run_b.info.run_id, info_a=info_a, info_b=info_b)
 

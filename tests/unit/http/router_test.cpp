@@ -16,11 +16,11 @@ namespace {
 // A route whose handler answers with `tag`, so tests can tell routes apart by calling them.
 Route MakeRoute(Method method, std::string path, std::string tag,
                 Operation operation = Operation::kRead) {
-  return Route{method,
-               std::move(path),
-               Access{operation, Resource::kExperiment},
-               Execution::kBlocking,
-               [tag](const Request&) -> Result<Response> { return Response::Text(tag); }};
+  Route route{method, std::move(path), Access{operation, Resource::kExperiment},
+              Execution::kBlocking,
+              [tag](const Request&) -> Result<Response> { return Response::Text(tag); }};
+  route.target = [](const Request&) -> Result<Target> { return Target{}; };
+  return route;
 }
 
 std::string Call(const Route* route) {
@@ -135,6 +135,8 @@ TEST(RouterNamesTest, NamesOperationsAndResources) {
   EXPECT_EQ(OperationName(Operation::kPublic), "public");
   EXPECT_EQ(OperationName(Operation::kRead), "read");
   EXPECT_EQ(OperationName(Operation::kWrite), "write");
+  EXPECT_EQ(OperationName(Operation::kManage), "manage");
+  EXPECT_EQ(OperationName(Operation::kAuthenticated), "authenticated");
   EXPECT_EQ(OperationName(Operation::kAdmin), "admin");
   EXPECT_EQ(ResourceName(Resource::kNone), "none");
   EXPECT_EQ(ResourceName(Resource::kExperiment), "experiment");
@@ -149,6 +151,21 @@ TEST(RequestTest, HeaderFindsLowerCaseNames) {
   request.headers = {{"content-type", "application/json"}, {"x-a", "1"}};
   EXPECT_EQ(request.Header("x-a"), std::optional<std::string_view>("1"));
   EXPECT_FALSE(request.Header("x-b").has_value());
+}
+
+TEST(RouteTableTest, ARouteOnAResourceCannotBeAddedWithoutItsTargetFinder) {
+  RouteTable table;
+  for (Operation op : {Operation::kRead, Operation::kWrite, Operation::kManage}) {
+    Route route = MakeRoute(Method::kGet, "/a", "a", op);
+    route.target = nullptr;
+    EXPECT_FALSE(table.Add(std::move(route)).has_value()) << OperationName(op);
+  }
+  EXPECT_TRUE(table.routes().empty());
+}
+
+TEST(RouteTableTest, APublicRouteCannotTouchAResource) {
+  RouteTable table;
+  EXPECT_FALSE(table.Add(MakeRoute(Method::kGet, "/a", "a", Operation::kPublic)).has_value());
 }
 
 }  // namespace

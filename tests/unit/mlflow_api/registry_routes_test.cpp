@@ -50,7 +50,7 @@ const std::vector<Declared>& ExpectedRoutes() {
       {Method::kPost, "/logged-models/search", Operation::kRead, Resource::kExperiment},
       {Method::kGet, "/logged-models/{model_id}", Operation::kRead, Resource::kExperiment},
       {Method::kPatch, "/logged-models/{model_id}", Operation::kWrite, Resource::kExperiment},
-      {Method::kDelete, "/logged-models/{model_id}", Operation::kWrite, Resource::kExperiment},
+      {Method::kDelete, "/logged-models/{model_id}", Operation::kManage, Resource::kExperiment},
       {Method::kPatch, "/logged-models/{model_id}/tags", Operation::kWrite,
        Resource::kExperiment},
       {Method::kDelete, "/logged-models/{model_id}/tags/{tag_key*}", Operation::kWrite,
@@ -61,7 +61,7 @@ const std::vector<Declared>& ExpectedRoutes() {
       {Method::kGet, "/registered-models/get", Operation::kRead, Resource::kModel},
       {Method::kPost, "/registered-models/rename", Operation::kWrite, Resource::kModel},
       {Method::kPatch, "/registered-models/update", Operation::kWrite, Resource::kModel},
-      {Method::kDelete, "/registered-models/delete", Operation::kWrite, Resource::kModel},
+      {Method::kDelete, "/registered-models/delete", Operation::kManage, Resource::kModel},
       {Method::kGet, "/registered-models/search", Operation::kRead, Resource::kModel},
       {Method::kPost, "/registered-models/get-latest-versions", Operation::kRead,
        Resource::kModel},
@@ -75,7 +75,7 @@ const std::vector<Declared>& ExpectedRoutes() {
       {Method::kPost, "/model-versions/create", Operation::kWrite, Resource::kModel},
       {Method::kGet, "/model-versions/get", Operation::kRead, Resource::kModel},
       {Method::kPatch, "/model-versions/update", Operation::kWrite, Resource::kModel},
-      {Method::kDelete, "/model-versions/delete", Operation::kWrite, Resource::kModel},
+      {Method::kDelete, "/model-versions/delete", Operation::kManage, Resource::kModel},
       {Method::kGet, "/model-versions/search", Operation::kRead, Resource::kModel},
       {Method::kPost, "/model-versions/transition-stage", Operation::kWrite, Resource::kModel},
       {Method::kGet, "/model-versions/get-download-uri", Operation::kRead, Resource::kModel},
@@ -194,8 +194,10 @@ TEST_F(RegistryRoutesTest, TheTableIsExactlyTheDeclaredRoutes) {
 TEST_F(RegistryRoutesTest, EveryRouteDeclaresAnAuthenticatedOperation) {
   for (const http::Route& route : table_.routes()) {
     EXPECT_TRUE(route.access.operation == Operation::kRead ||
-                route.access.operation == Operation::kWrite)
+                route.access.operation == Operation::kWrite ||
+                route.access.operation == Operation::kManage)
         << Describe(route) << " declares " << http::OperationName(route.access.operation);
+    EXPECT_TRUE(static_cast<bool>(route.target)) << Describe(route) << " has no target finder";
   }
 }
 
@@ -213,6 +215,11 @@ TEST_F(RegistryRoutesTest, MutationsAreWritesAndGetsAreReads) {
       EXPECT_EQ(route.access.operation, Operation::kRead) << Describe(route);
     } else if (route.method == Method::kPost && kReadOnlyPostRoutes.count(route.path) > 0) {
       EXPECT_EQ(route.access.operation, Operation::kRead) << Describe(route);
+    } else if (route.method == Method::kDelete) {
+      // Deleting a model, version or logged model needs MANAGE; deleting a tag or alias EDIT.
+      EXPECT_TRUE(route.access.operation == Operation::kManage ||
+                  route.access.operation == Operation::kWrite)
+          << Describe(route);
     } else {
       EXPECT_EQ(route.access.operation, Operation::kWrite)
           << Describe(route) << " changes state but is declared "

@@ -67,9 +67,16 @@ TEST_F(TrackingRoutesTest, EveryRouteDeclaresAnAuthenticatedOperation) {
     SCOPED_TRACE(Describe(route));
     EXPECT_TRUE(route.access.operation == Operation::kRead ||
                 route.access.operation == Operation::kWrite ||
+                route.access.operation == Operation::kManage ||
                 route.access.operation == Operation::kAdmin)
         << "operation " << http::OperationName(route.access.operation);
     EXPECT_NE(route.access.operation, Operation::kPublic);
+  }
+}
+
+TEST_F(TrackingRoutesTest, EveryRouteFindsItsTargetFromTheRequest) {
+  for (const http::Route& route : table_.routes()) {
+    EXPECT_TRUE(static_cast<bool>(route.target)) << Describe(route);
   }
 }
 
@@ -84,7 +91,8 @@ TEST_F(TrackingRoutesTest, StateChangingPostRoutesAreWrites) {
   for (const http::Route& route : table_.routes()) {
     if (route.method != Method::kPost) continue;
     if (kReadOnlyPostRoutes.count(route.path) > 0) continue;
-    EXPECT_EQ(route.access.operation, Operation::kWrite)
+    EXPECT_TRUE(route.access.operation == Operation::kWrite ||
+                route.access.operation == Operation::kManage)
         << Describe(route) << " changes state but is declared "
         << http::OperationName(route.access.operation)
         << "; if it only reads, add it to kReadOnlyPostRoutes";
@@ -171,12 +179,12 @@ TEST_F(TrackingRoutesTest, CoreEndpointsAreRegisteredWithTheirAccess) {
       {Method::kPost, "/api/2.0/mlflow/experiments/create", Operation::kWrite},
       {Method::kGet, "/api/2.0/mlflow/experiments/get", Operation::kRead},
       {Method::kGet, "/api/2.0/mlflow/experiments/get-by-name", Operation::kRead},
-      {Method::kPost, "/api/2.0/mlflow/experiments/delete", Operation::kWrite},
+      {Method::kPost, "/api/2.0/mlflow/experiments/delete", Operation::kManage},
       {Method::kPost, "/api/2.0/mlflow/runs/create", Operation::kWrite},
       {Method::kGet, "/api/2.0/mlflow/runs/get", Operation::kRead},
       {Method::kPost, "/api/2.0/mlflow/runs/log-batch", Operation::kWrite},
       {Method::kPost, "/api/2.0/mlflow/runs/log-metric", Operation::kWrite},
-      {Method::kPost, "/api/2.0/mlflow/runs/delete", Operation::kWrite},
+      {Method::kPost, "/api/2.0/mlflow/runs/delete", Operation::kManage},
       {Method::kGet, "/api/2.0/mlflow/metrics/get-history", Operation::kRead},
   };
   for (const Expected& e : expected) {
