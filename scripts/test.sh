@@ -23,8 +23,13 @@ export HOKUSAI_BIN="$REPO_ROOT/build/asan/hokusai-registry"
 status=0
 for venv in "$pinned" "$latest" "$v2"; do
   version="$("$venv/bin/python" -c 'import mlflow; print(mlflow.__version__)')"
-  log "integration tests with mlflow $version"
-  (cd "$REPO_ROOT" && "$venv/bin/python" -m pytest tests/integration -q -p no:cacheprovider) || status=$?
+  # The route x scope matrix speaks raw HTTP only (no mlflow client): once, with the pinned
+  # client's venv, is enough.
+  extra=()
+  [ "$venv" = "$pinned" ] || extra=(--ignore=tests/integration/test_authz_matrix.py)
+  log "integration tests with mlflow $version ${extra[*]}"
+  (cd "$REPO_ROOT" && "$venv/bin/python" -m pytest tests/integration -q -p no:cacheprovider \
+    "${extra[@]}") || status=$?
   if [ "$status" -eq 5 ]; then
     echo "pytest collected no tests: the integration suite is missing" >&2
     exit 1

@@ -36,6 +36,17 @@ Result<Target> RunsTarget(store::TrackingStore& tracking, const std::vector<std:
   return target;
 }
 
+// Adds `experiment` to `list`; a source that names nothing is left for the handler to refuse
+// with its own error (nothing is created for it).
+Result<void> AddIfExists(Result<std::string> experiment, std::vector<std::string>& list) {
+  if (!experiment) {
+    if (experiment.error().code == ErrorCode::kResourceDoesNotExist) return {};
+    return tl::unexpected(experiment.error());
+  }
+  AddUnique(list, std::move(*experiment));
+  return {};
+}
+
 // READ on whatever a new version's source (and optional run_id) points at.
 Result<void> AddSourceReads(store::TrackingStore& tracking, const Args& args, Target& target) {
   HK_TRY(source, args.OptString("source"));
@@ -46,8 +57,8 @@ Result<void> AddSourceReads(store::TrackingStore& tracking, const Args& args, Ta
     using Kind = store::ModelVersionSource::Kind;
     switch (parsed->kind) {
       case Kind::kRun: {
-        HK_TRY(experiment, ExperimentOfRun(tracking, parsed->run_id));
-        AddUnique(target.read_experiment_ids, std::move(experiment));
+        HK_CHECK(
+            AddIfExists(ExperimentOfRun(tracking, parsed->run_id), target.read_experiment_ids));
         break;
       }
       case Kind::kRunArtifacts:
@@ -61,8 +72,8 @@ Result<void> AddSourceReads(store::TrackingStore& tracking, const Args& args, Ta
         break;
       }
       case Kind::kLoggedModel: {
-        HK_TRY(experiment, ExperimentOfLoggedModel(tracking, parsed->model_id));
-        AddUnique(target.read_experiment_ids, std::move(experiment));
+        HK_CHECK(AddIfExists(ExperimentOfLoggedModel(tracking, parsed->model_id),
+                             target.read_experiment_ids));
         break;
       }
       case Kind::kModelVersion:
@@ -74,13 +85,11 @@ Result<void> AddSourceReads(store::TrackingStore& tracking, const Args& args, Ta
   }
   HK_TRY(run_id, args.OptString("run_id"));
   if (run_id && !run_id->empty()) {
-    HK_TRY(experiment, ExperimentOfRun(tracking, *run_id));
-    AddUnique(target.read_experiment_ids, std::move(experiment));
+    HK_CHECK(AddIfExists(ExperimentOfRun(tracking, *run_id), target.read_experiment_ids));
   }
   HK_TRY(model_id, args.OptString("model_id"));
   if (model_id && !model_id->empty()) {
-    HK_TRY(experiment, ExperimentOfLoggedModel(tracking, *model_id));
-    AddUnique(target.read_experiment_ids, std::move(experiment));
+    HK_CHECK(AddIfExists(ExperimentOfLoggedModel(tracking, *model_id), target.read_experiment_ids));
   }
   return {};
 }
