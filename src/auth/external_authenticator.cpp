@@ -13,6 +13,7 @@
 
 #include "auth/api_key.hpp"
 #include "auth/scopes.hpp"
+#include "common/time_format.hpp"
 #include "common/limits.hpp"
 #include "http/client.hpp"
 #include "json/writer.hpp"
@@ -52,70 +53,6 @@ std::string RetryAfterFrom(std::string_view value) {
                             [](char c) { return c >= '0' && c <= '9'; });
   if (!digits) return std::to_string(kAuthServiceDefaultLimitRetryAfterSeconds);
   return std::string(value);
-}
-
-int64_t DaysFromCivil(int64_t y, int64_t m, int64_t d) {
-  y -= m <= 2 ? 1 : 0;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const int64_t yoe = y - era * 400;
-  const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468;
-}
-
-// RFC 3339 (`2030-01-02T03:04:05.678Z`, `+01:00` offsets), tolerating what Python services
-// emit for naive datetimes (no offset: UTC; a space for `T`). Milliseconds since the epoch.
-std::optional<int64_t> ParseTimestamp(std::string_view text) {
-  auto digits = [&](std::size_t pos, std::size_t count) -> std::optional<int64_t> {
-    if (pos + count > text.size()) return std::nullopt;
-    int64_t value = 0;
-    for (std::size_t i = pos; i < pos + count; ++i) {
-      if (text[i] < '0' || text[i] > '9') return std::nullopt;
-      value = value * 10 + (text[i] - '0');
-    }
-    return value;
-  };
-  if (text.size() < 19 || text[4] != '-' || text[7] != '-' || text[13] != ':' ||
-      text[16] != ':' || (text[10] != 'T' && text[10] != 't' && text[10] != ' ')) {
-    return std::nullopt;
-  }
-  auto year = digits(0, 4), month = digits(5, 2), day = digits(8, 2);
-  auto hour = digits(11, 2), minute = digits(14, 2), second = digits(17, 2);
-  if (!year || !month || !day || !hour || !minute || !second) return std::nullopt;
-  if (*month < 1 || *month > 12 || *day < 1 || *day > 31 || *hour > 23 || *minute > 59 ||
-      *second > 60) {
-    return std::nullopt;
-  }
-  std::size_t pos = 19;
-  int64_t millis = 0;
-  if (pos < text.size() && text[pos] == '.') {
-    ++pos;
-    std::size_t start = pos;
-    int64_t scale = 100;
-    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
-      millis += (text[pos] - '0') * scale;
-      scale /= 10;
-      ++pos;
-    }
-    if (pos == start) return std::nullopt;
-  }
-  int64_t offset_minutes = 0;
-  if (pos < text.size()) {
-    char sign = text[pos];
-    if ((sign == 'Z' || sign == 'z') && pos + 1 == text.size()) {
-      pos = text.size();
-    } else if ((sign == '+' || sign == '-') && pos + 6 == text.size() && text[pos + 3] == ':') {
-      auto oh = digits(pos + 1, 2), om = digits(pos + 4, 2);
-      if (!oh || !om || *oh > 23 || *om > 59) return std::nullopt;
-      offset_minutes = (*oh * 60 + *om) * (sign == '-' ? -1 : 1);
-      pos = text.size();
-    } else {
-      return std::nullopt;
-    }
-  }
-  int64_t seconds = DaysFromCivil(*year, *month, *day) * 86400 + *hour * 3600 + *minute * 60 +
-                    std::min<int64_t>(*second, 59) - offset_minutes * 60;
-  return seconds * 1000 + millis;
 }
 
 // Reads the 200 answer of the validate endpoint: flat fields first, the nested `user` object
@@ -264,7 +201,7 @@ Result<Principal> PrincipalFrom(const std::string& body, std::string_view secret
   HK_TRY(expires_text, reader.String("expires_at"));
   std::optional<int64_t> expires_at;
   if (expires_text) {
-    expires_at = ParseTimestamp(*expires_text);
+    expires_at = ParseRfc3339(*expires_text, true);
     if (!expires_at) return InvalidParameter("field 'expires_at' is not an RFC 3339 time");
   }
 

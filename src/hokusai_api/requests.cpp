@@ -15,7 +15,7 @@
 #include "auth/scopes.hpp"
 #include "common/limits.hpp"
 #include "hokusai_api/api_limits.hpp"
-#include "hokusai_api/time_format.hpp"
+#include "common/time_format.hpp"
 #include "mlflow_api/validation.hpp"
 
 namespace hokusai::hokusai_api {

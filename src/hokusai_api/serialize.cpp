@@ -1,6 +1,6 @@
 #include "hokusai_api/serialize.hpp"
 
-#include "hokusai_api/time_format.hpp"
+#include "common/time_format.hpp"
 
 namespace hokusai::hokusai_api {
 

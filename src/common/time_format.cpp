@@ -1,10 +1,10 @@
-#include "hokusai_api/time_format.hpp"
+#include "common/time_format.hpp"
 
 #include <fmt/format.h>
 
 #include "common/util.hpp"
 
-namespace hokusai::hokusai_api {
+namespace hokusai {
 namespace {
 
 constexpr int64_t kMsPerSecond = 1000;
@@ -85,12 +85,13 @@ std::string FormatRfc3339(int64_t ms) {
                      second_of_day / 3600, second_of_day / 60 % 60, second_of_day % 60);
 }
 
-std::optional<int64_t> ParseRfc3339(std::string_view text) {
+std::optional<int64_t> ParseRfc3339(std::string_view text, bool lenient) {
   std::size_t pos = 0;
   int64_t year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
   if (!Digits(text, &pos, 4, &year) || !Expect(text, &pos, '-') ||
       !Digits(text, &pos, 2, &month) || !Expect(text, &pos, '-') ||
-      !Digits(text, &pos, 2, &day) || !Expect(text, &pos, 'T', 't') ||
+      !Digits(text, &pos, 2, &day) ||
+      !(Expect(text, &pos, 'T', 't') || (lenient && Expect(text, &pos, ' '))) ||
       !Digits(text, &pos, 2, &hour) || !Expect(text, &pos, ':') ||
       !Digits(text, &pos, 2, &minute) || !Expect(text, &pos, ':') ||
       !Digits(text, &pos, 2, &second)) {
@@ -122,7 +123,7 @@ std::optional<int64_t> ParseRfc3339(std::string_view text) {
       return std::nullopt;
     }
     offset_seconds = sign * (offset_hours * 3600 + offset_minutes * 60);
-  } else {
+  } else if (!lenient || pos != text.size()) {
     return std::nullopt;
   }
   if (pos != text.size()) return std::nullopt;
@@ -144,4 +145,4 @@ Result<int64_t> ParseTimeArg(std::string_view text, std::string_view field) {
   return *value;
 }
 
-}  // namespace hokusai::hokusai_api
+}  // namespace hokusai

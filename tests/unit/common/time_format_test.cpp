@@ -1,4 +1,4 @@
-#include "hokusai_api/time_format.hpp"
+#include "common/time_format.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-namespace hokusai::hokusai_api {
+namespace hokusai {
 namespace {
 
 // 2026-11-23T10:00:00Z.
@@ -66,5 +66,15 @@ TEST(ParseTimeArg, NamesTheFieldWhenInvalid) {
   EXPECT_FALSE(ParseTimeArg("99999999999999999999", "until"));
 }
 
+TEST(TimeFormatTest, LenientReadsNaivePythonTimes) {
+  auto strict = ParseRfc3339("2030-01-02T03:04:05Z");
+  ASSERT_TRUE(strict.has_value());
+  EXPECT_EQ(ParseRfc3339("2030-01-02 03:04:05", true), strict);
+  EXPECT_EQ(ParseRfc3339("2030-01-02T03:04:05", true), strict);
+  EXPECT_FALSE(ParseRfc3339("2030-01-02 03:04:05").has_value());
+  EXPECT_FALSE(ParseRfc3339("2030-01-02T03:04:05").has_value());
+  EXPECT_FALSE(ParseRfc3339("2030-01-02 03:04:05x", true).has_value());
+}
+
 }  // namespace
-}  // namespace hokusai::hokusai_api
+}  // namespace hokusai
