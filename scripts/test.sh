@@ -2,7 +2,8 @@
 # Installs what is missing, builds with AddressSanitizer + UBSan, and runs the whole suite:
 # GoogleTest unit tests, then the pytest integration tests with the pinned MLflow 3 client, the
 # newest one on PyPI and the last 2.x line (tests needing MLflow 3 APIs are deselected there), all
-# against the sanitized binary.
+# against the sanitized binary; then the shared tests against the real mlflow server, and the
+# client journeys through the binary in gateway mode in front of a real mlflow server.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 install_packages "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
@@ -26,7 +27,9 @@ for venv in "$pinned" "$latest" "$v2"; do
   # The route x scope matrix speaks raw HTTP only (no mlflow client): once, with the pinned
   # client's venv, is enough.
   extra=()
-  [ "$venv" = "$pinned" ] || extra=(--ignore=tests/integration/test_authz_matrix.py)
+  # The 1 GiB transfer through the gateway and a real mlflow server: once, with the pinned venv.
+  [ "$venv" = "$pinned" ] || extra=(--ignore=tests/integration/test_authz_matrix.py
+                                    --ignore=tests/integration/test_gateway_large_artifact.py)
   log "integration tests with mlflow $version ${extra[*]}"
   (cd "$REPO_ROOT" && "$venv/bin/python" -m pytest tests/integration -q -p no:cacheprovider \
     "${extra[@]}") || status=$?
@@ -40,5 +43,15 @@ if [ "$status" -eq 0 ]; then
   log "the same client and protocol tests against the real mlflow server (checks the expectations)"
   (cd "$REPO_ROOT" && "$pinned/bin/python" -m pytest tests/integration -q -p no:cacheprovider \
     --target=mlflow) || status=$?
+fi
+if [ "$status" -eq 0 ]; then
+  log "the client journeys, keys and tenants through the gateway (--upstream) to a real mlflow server"
+  (cd "$REPO_ROOT" && "$pinned/bin/python" -m pytest tests/integration -q -p no:cacheprovider \
+    --target=gateway) || status=$?
+fi
+if [ "$status" -eq 0 ]; then
+  # The Python SDK (sdk/python): type check and its own suite against the same binary.
+  source "$(dirname "$0")/sdk-test.sh"
+  run_sdk_tests || status=$?
 fi
 exit "$status"

@@ -39,6 +39,9 @@ std::string DisplayPrefix(std::string_view key);
 // Lowercase hex HMAC-SHA256(secret, key): the stored lookup value.
 std::string KeyHash(std::string_view secret, std::string_view key);
 
+// Lowercase hex SHA-256 of `data` (cache keys, request fingerprints).
+std::string Sha256Hex(std::string_view data);
+
 // Constant-time equality for equal-length secrets (false when lengths differ).
 bool ConstantTimeEquals(std::string_view a, std::string_view b);
 

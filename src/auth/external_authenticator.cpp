@@ -1,7 +1,5 @@
 #include "auth/external_authenticator.hpp"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <optional>
@@ -21,22 +19,6 @@
 namespace hokusai::auth {
 namespace {
 
-// Lowercase hex SHA-256: the cache is keyed by this, so no secret is kept in memory longer
-// than the request that presented it.
-std::string Sha256Hex(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  if (EVP_Digest(data.data(), data.size(), digest, &size, EVP_sha256(), nullptr) != 1) {
-    return {};
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(size * 2, '0');
-  for (unsigned int i = 0; i < size; ++i) {
-    out[2 * i] = kHex[digest[i] >> 4];
-    out[2 * i + 1] = kHex[digest[i] & 0xf];
-  }
-  return out;
-}
 
 Error Unavailable(std::string message) {
   return Error{ErrorCode::kTemporarilyUnavailable, std::move(message),

@@ -219,6 +219,28 @@ Result<store::Permission> AuthGate::PermissionOn(const Principal& principal, Res
   return found->value_or(config_.default_permission);
 }
 
+Result<bool> AuthGate::ScopeAllowsOn(const Principal& principal, Resource kind,
+                                     const std::string& id, ScopeAction action) {
+  ScopeResource scope_resource = ScopeFor(kind);
+  if (CoversAllNames(principal.scopes, scope_resource, action)) return true;
+  std::string name = id;
+  if (kind == Resource::kExperiment) {
+    auto looked_up = experiment_name_(id);
+    if (!looked_up) return tl::unexpected(looked_up.error());
+    name = *looked_up;
+  }
+  return Allows(principal.scopes, scope_resource, action, name);
+}
+
+Result<bool> AuthGate::MayAccess(const Principal& principal, Resource kind, const std::string& id,
+                                 ScopeAction action, Permission needed) {
+  HK_TRY(scope_allows, ScopeAllowsOn(principal, kind, id, action));
+  if (!scope_allows) return false;
+  if (principal.user.is_admin) return true;
+  HK_TRY(permission, PermissionOn(principal, kind, id));
+  return permission >= needed;
+}
+
 Result<void> AuthGate::Authorize(const http::Route& route, const http::Request& /*request*/,
                                  const Principal& principal, const http::Target& target,
                                  std::string* resource) {
@@ -233,17 +255,10 @@ Result<void> AuthGate::Authorize(const http::Route& route, const http::Request& 
     std::string label = fmt::format("{} '{}'", http::ResourceName(kind), id);
     *resource = fmt::format("{}:{}", http::ResourceName(kind), id);
     ScopeResource scope_resource = ScopeFor(kind);
-    if (!CoversAllNames(scopes, scope_resource, act)) {
-      std::string name = id;
-      if (kind == Resource::kExperiment) {
-        auto looked_up = experiment_name_(id);
-        if (!looked_up) return tl::unexpected(looked_up.error());
-        name = *looked_up;
-      }
-      if (!Allows(scopes, scope_resource, act, name)) {
-        return tl::unexpected(
-            ScopeDenied(route, principal, RequiredScope(scope_resource, act), " on " + label));
-      }
+    HK_TRY(scope_allows, ScopeAllowsOn(principal, kind, id, act));
+    if (!scope_allows) {
+      return tl::unexpected(
+          ScopeDenied(route, principal, RequiredScope(scope_resource, act), " on " + label));
     }
     if (principal.user.is_admin) return {};
     auto permission = PermissionOn(principal, kind, id);

@@ -47,6 +47,13 @@ class AuthGate final : public http::Gate {
   // Counts one failed authentication from `client`; false when that client is over its limit.
   bool AllowFailure(const std::string& client);
 
+  // Whether `principal` may do `action` to the experiment (by id) or registered model (by name)
+  // with at least `needed` permission: the check a route's target gets, for handlers that decide
+  // on a resource the route table could not name in advance (e.g. answering "not found" for what
+  // the caller cannot read, or a model created concurrently).
+  Result<bool> MayAccess(const Principal& principal, http::Resource kind, const std::string& id,
+                         ScopeAction action, store::Permission needed);
+
   // Prometheus text: decisions by outcome since start.
   std::string RenderMetrics() const;
 
@@ -54,6 +61,8 @@ class AuthGate final : public http::Gate {
   Result<void> Authorize(const http::Route& route, const http::Request& request,
                          const Principal& principal, const http::Target& target,
                          std::string* resource);
+  Result<bool> ScopeAllowsOn(const Principal& principal, http::Resource kind,
+                             const std::string& id, ScopeAction action);
   Result<store::Permission> PermissionOn(const Principal& principal, http::Resource kind,
                                          const std::string& id);
   void Deny(const http::Route& route, const http::Request& request, const Principal* principal,

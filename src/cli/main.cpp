@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <cstdlib>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -21,10 +22,13 @@
 #include "http/canonical_path.hpp"
 #include "http/server.hpp"
 #include "artifacts/local/local_artifact_repository.hpp"
+#include "events/webhook_dispatcher.hpp"
+#include "gateway/gateway.hpp"
 #include "mlflow_api/artifacts_api.hpp"
 #include "mlflow_api/registry_api.hpp"
 #include "mlflow_api/tracking_api.hpp"
 #include "store/sqlite/sqlite_auth_store.hpp"
+#include "store/sqlite/sqlite_event_store.hpp"
 #include "store/sqlite/sqlite_registry_store.hpp"
 #include "store/sqlite/sqlite_tracking_store.hpp"
 
@@ -56,6 +60,14 @@ struct ServeOptions {
   std::string auth_service_url;
   double auth_service_timeout = 5;
   int auth_cache_seconds = 10;
+  // Gateway mode (docs/gateway.md): empty `gateway.url` is native mode.
+  gateway::GatewayOptions gateway;
+  // Registration-event webhooks (docs/events.md).
+  std::vector<std::string> webhook_urls;
+  std::string webhook_secret_flag;  // refused: set HOKUSAI_WEBHOOK_SECRET instead
+  int webhook_max_attempts = 8;
+  int64_t webhook_backoff_ms = 1000;
+  double webhook_timeout = 10;
 };
 
 int Serve(const ServeOptions& options) {
@@ -106,6 +118,27 @@ int Serve(const ServeOptions& options) {
     return 2;
   }
 
+  // Gateway mode: the upstream is named and checked before anything is served; one that does
+  // not answer fails start-up. Keys, users, permissions and audit stay in the local store.
+  std::unique_ptr<gateway::Gateway> upstream;
+  if (!options.gateway.url.empty()) {
+    gateway::GatewayOptions gateway_options = options.gateway;
+    gateway_options.trusted_proxies = options.trusted_proxies;
+    auto created = gateway::Gateway::Create(gateway_options, auth_store);
+    if (!created) {
+      spdlog::critical("{}", created.error().message);
+      return 2;
+    }
+    upstream = std::move(*created);
+    spdlog::info("gateway mode: MLflow routes are forwarded to {} (path style {})",
+                 upstream->config().Display(), options.gateway.path_style);
+    if (auto reachable = upstream->Ping(); !reachable) {
+      spdlog::critical("upstream MLflow server {} is not usable: {}", upstream->config().Display(),
+                       reachable.error().message);
+      return 2;
+    }
+  }
+
   // Keys: the built-in store, or an external auth service.
   std::unique_ptr<auth::KeyService> keys;
   std::unique_ptr<auth::Authenticator> authenticator;
@@ -135,28 +168,66 @@ int Serve(const ServeOptions& options) {
   gate_config.trusted_proxies = options.trusted_proxies;
   gate_config.auth_failures_per_minute = options.auth_failures_per_minute;
   auth::AuthGate gate(gate_config, *authenticator, auth_store, limiter, audit,
-                      [&tracking](const std::string& id) -> Result<std::string> {
+                      [&tracking, &upstream](const std::string& id) -> Result<std::string> {
+                        if (upstream) return upstream->ExperimentName(id);
                         HK_TRY(experiment, tracking->GetExperiment(id));
                         return experiment.name;
                       });
 
   http::RouteTable table;
   http::RequestMetrics metrics(kMetricSlots);
-  auto registered = mlflow_api::RegisterTrackingRoutes(table, *tracking);
-  if (registered) registered = mlflow_api::RegisterRegistryRoutes(table, *tracking, registry);
-  if (registered) {
+  Result<void> registered;
+  if (upstream) {
+    registered = upstream->RegisterRoutes(table);
+  } else {
+    registered = mlflow_api::RegisterTrackingRoutes(table, *tracking);
+    if (registered) registered = mlflow_api::RegisterRegistryRoutes(table, *tracking, registry);
+  }
+  if (registered && !upstream) {
     registered = mlflow_api::RegisterArtifactRoutes(table, *tracking, registry, **artifact_repository);
   }
   if (registered) {
     registered =
         cli::RegisterOpsRoutes(table, *tracking, **artifact_repository, *authenticator, metrics,
-                               [&gate] { return gate.RenderMetrics(); });
+                               [&gate, &upstream] {
+                                 return gate.RenderMetrics() +
+                                        (upstream ? upstream->RenderMetrics() : std::string());
+                               },
+                               upstream ? std::make_shared<const cli::OpsUpstream>(
+                                              cli::OpsUpstream{
+                                                  upstream->config().Display(),
+                                                  [&upstream] { return upstream->Ping(); },
+                                                  [&upstream] { return upstream->HealthResponse(); }})
+                                        : nullptr);
+  }
+  if (!options.webhook_secret_flag.empty()) {
+    spdlog::critical("--webhook-secret is not accepted on the command line (it would show in "
+                     "`ps`); set the environment variable HOKUSAI_WEBHOOK_SECRET instead");
+    return 2;
+  }
+  // Registration events: written by the registry store with each new version, delivered by
+  // the dispatcher's thread.
+  store::sqlite::SqliteEventStore event_store(tracking->pool());
+  events::WebhookConfig webhooks;
+  webhooks.endpoints = options.webhook_urls;
+  // The HMAC key is read from the environment only: a flag would show in `ps`.
+  if (const char* secret = std::getenv("HOKUSAI_WEBHOOK_SECRET")) webhooks.secret = secret;
+  webhooks.max_attempts = options.webhook_max_attempts;
+  webhooks.backoff_base_ms = options.webhook_backoff_ms;
+  webhooks.timeout_ms = static_cast<int64_t>(options.webhook_timeout * 1000);
+  auto dispatcher = events::WebhookDispatcher::Create(event_store, std::move(webhooks));
+  if (!dispatcher) {
+    spdlog::critical("--webhook-*: {}", dispatcher.error().message);
+    return 2;
   }
   if (registered) {
-    registered = hokusai_api::RegisterHokusaiRoutes(
-        table, hokusai_api::HokusaiApiDeps{keys.get(), *authenticator, gate, limiter, audit,
-                                           auth_store, *tracking, registry, options.service_id,
-                                           options.public_url});
+    hokusai_api::HokusaiApiDeps deps{keys.get(), *authenticator, gate,     limiter,
+                                     audit,      auth_store,     *tracking, registry,
+                                     options.service_id, options.public_url};
+    deps.artifacts = artifact_repository->get();
+    deps.events = &event_store;
+    deps.events_committed = [d = dispatcher->get()] { d->Wake(); };
+    registered = hokusai_api::RegisterHokusaiRoutes(table, std::move(deps));
   }
   if (!registered || table.routes().size() >= kMetricSlots) {
     spdlog::critical("route table: {}", registered ? "too many routes" : registered.error().message);
@@ -170,6 +241,7 @@ int Serve(const ServeOptions& options) {
   config.blocking_threads = options.blocking_threads;
   config.static_prefix = *prefix;
   config.access_log = options.access_log;
+  if (upstream) config.proxy = upstream->ProxyConfig();
   http::Server server(config, table, metrics, gate);
   auto port = server.Listen();
   if (!port) {
@@ -198,7 +270,16 @@ int Serve(const ServeOptions& options) {
       kVersion, url, path, options.sqlite_synchronous, options.artifacts_destination,
       keys ? "built-in" : "external auth service " + options.auth_service_url,
       options.default_permission);
+  if (auto started = (*dispatcher)->Start(); !started) {
+    spdlog::critical("webhooks: {}", started.error().message);
+    return 2;
+  }
+  if (!options.webhook_urls.empty()) {
+    spdlog::info("registration events are delivered to {} webhook endpoint(s)",
+                 options.webhook_urls.size());
+  }
   server.Run();
+  (*dispatcher)->Stop();
   audit.Flush();
   return 0;
 }
@@ -282,6 +363,57 @@ int main(int argc, char** argv) {
                     "Seconds a positive answer of the auth service is reused")
       ->envname("HOKUSAI_AUTH_CACHE_SECONDS")
       ->check(CLI::Range(0, 3600))
+      ->capture_default_str();
+  // Gateway mode (docs/gateway.md). Credentials are never logged; prefer the environment
+  // variables to flags for them (flags show in the process list).
+  serve->add_option("--upstream", options.gateway.url,
+                    "Gateway mode: forward the MLflow API, artifact and UI routes to this MLflow "
+                    "server (http://host:port[/base])")
+      ->envname("MLFLOW_SERVER_URL");
+  serve->add_option("--upstream-path-style", options.gateway.path_style,
+                    "How the upstream is asked for API routes: api (/api/2.0/...) or ajax-api")
+      ->envname("HOKUSAI_UPSTREAM_PATH_STYLE")
+      ->check(CLI::IsMember({"api", "ajax-api"}))
+      ->capture_default_str();
+  serve->add_option("--upstream-token", options.gateway.token,
+                    "Sent to the upstream as Authorization: Bearer")
+      ->envname("HOKUSAI_UPSTREAM_TOKEN");
+  serve->add_option("--upstream-username", options.gateway.username,
+                    "Sent to the upstream with --upstream-password as Authorization: Basic")
+      ->envname("HOKUSAI_UPSTREAM_USERNAME");
+  serve->add_option("--upstream-password", options.gateway.password,
+                    "See --upstream-username")
+      ->envname("HOKUSAI_UPSTREAM_PASSWORD");
+  serve->add_option("--upstream-connect-timeout", options.gateway.connect_timeout_seconds,
+                    "Seconds to wait for a connection to the upstream (then 504)")
+      ->envname("HOKUSAI_UPSTREAM_CONNECT_TIMEOUT")
+      ->check(CLI::Range(0.05, 600.0))
+      ->capture_default_str();
+  serve->add_option("--upstream-timeout", options.gateway.timeout_seconds,
+                    "Seconds to wait for each read or write of an upstream exchange (then 504)")
+      ->envname("HOKUSAI_UPSTREAM_TIMEOUT")
+      ->check(CLI::Range(0.05, 3600.0))
+      ->capture_default_str();
+  // Refused with a message that does not repeat it: the secret belongs in the environment.
+  serve->add_option("--webhook-secret", options.webhook_secret_flag)->group("");
+  serve->add_option("--webhook-url", options.webhook_urls,
+                    "Endpoint that receives registration events (repeatable; http://...)")
+      ->envname("HOKUSAI_WEBHOOK_URLS")
+      ->delimiter(',');
+  serve->add_option("--webhook-max-attempts", options.webhook_max_attempts,
+                    "Attempts per event and endpoint before it is dead-lettered")
+      ->envname("HOKUSAI_WEBHOOK_MAX_ATTEMPTS")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  serve->add_option("--webhook-backoff-ms", options.webhook_backoff_ms,
+                    "First retry delay; doubles per attempt up to 5 minutes")
+      ->envname("HOKUSAI_WEBHOOK_BACKOFF_MS")
+      ->check(CLI::Range(int64_t{10}, int64_t{600000}))
+      ->capture_default_str();
+  serve->add_option("--webhook-timeout", options.webhook_timeout,
+                    "Seconds one delivery attempt may take")
+      ->envname("HOKUSAI_WEBHOOK_TIMEOUT")
+      ->check(CLI::Range(0.1, 300.0))
       ->capture_default_str();
 
   cli::KeysCommand keys_command(app);

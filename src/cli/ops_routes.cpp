@@ -17,14 +17,16 @@ Result<void> RegisterOpsRoutes(http::RouteTable& table, store::TrackingStore& st
                                artifacts::ArtifactRepository& artifacts,
                                auth::Authenticator& authenticator,
                                const http::RequestMetrics& metrics,
-                               std::function<std::string()> extra_metrics) {
+                               std::function<std::string()> extra_metrics,
+                               std::shared_ptr<const OpsUpstream> upstream) {
   const Access kPublic{Operation::kPublic, Resource::kNone};
   HK_CHECK(table.Add({Method::kGet, "/health", kPublic, Execution::kInline,
                       [](const Request&) -> Result<Response> { return Response::Text("OK"); }}));
   HK_CHECK(table.Add({Method::kGet, "/live", kPublic, Execution::kInline,
                       [](const Request&) -> Result<Response> { return Response::Text("OK"); }}));
   HK_CHECK(table.Add({Method::kGet, "/ready", kPublic, Execution::kBlocking,
-                      [&store, &artifacts, &authenticator](const Request&) -> Result<Response> {
+                      [&store, &artifacts, &authenticator,
+                       upstream](const Request&) -> Result<Response> {
                         // Each dependency with its state; 503 names the failing ones.
                         json::Writer w;
                         bool ready = true;
@@ -39,9 +41,21 @@ Result<void> RegisterOpsRoutes(http::RouteTable& table, store::TrackingStore& st
                         report("artifacts", artifacts.Check());
                         report(authenticator.IsLocal() ? "keys" : "auth_service",
                                authenticator.Ping());
+                        if (upstream) {
+                          report("upstream", upstream->ping());
+                          w.Field("upstream_url", upstream->display);
+                        }
                         w.EndObject();
                         return Response::Json(w.Take(), ready ? 200 : 503);
                       }}));
+  if (upstream) {
+    // Gateway mode: the upstream's reachability and its experiments and artifacts APIs, each
+    // with status and latency (public, like /ready: it says nothing about any resource).
+    HK_CHECK(table.Add({Method::kGet, "/health/mlflow", kPublic, Execution::kBlocking,
+                        [upstream](const Request&) -> Result<Response> {
+                          return upstream->health();
+                        }}));
+  }
   HK_CHECK(table.Add({Method::kGet, "/version", kPublic, Execution::kInline,
                       [](const Request&) -> Result<Response> {
                         return Response::Text(kVersion);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "artifacts/artifact_repository.hpp"
@@ -14,11 +15,20 @@
 
 namespace hokusai::cli {
 
-// `store`, `artifacts`, `authenticator`, `metrics` and `table` must outlive the server.
+// Gateway mode's part in the operations endpoints. Both functions block (blocking pool).
+struct OpsUpstream {
+  std::string display;                  // the upstream's URL, as /ready names it
+  std::function<Result<void>()> ping;   // /ready: does the upstream answer
+  std::function<http::Response()> health;  // GET /health/mlflow: the detailed report
+};
+
+// `store`, `artifacts`, `authenticator`, `metrics` and `table` must outlive the server. With
+// `upstream` (gateway mode), /ready also checks the upstream and GET /health/mlflow is added.
 Result<void> RegisterOpsRoutes(http::RouteTable& table, store::TrackingStore& store,
                                artifacts::ArtifactRepository& artifacts,
                                auth::Authenticator& authenticator,
                                const http::RequestMetrics& metrics,
-                               std::function<std::string()> extra_metrics);
+                               std::function<std::string()> extra_metrics,
+                               std::shared_ptr<const OpsUpstream> upstream = nullptr);
 
 }  // namespace hokusai::cli

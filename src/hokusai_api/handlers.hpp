@@ -48,4 +48,20 @@ Result<Response> GetModelPermission(Context& ctx, const Request& request);
 Result<Response> UpdateModelPermission(Context& ctx, const Request& request);
 Result<Response> DeleteModelPermission(Context& ctx, const Request& request);
 
+// The registration API (models.cpp).
+Result<http::Target> RegisterModelTarget(Context& ctx, const Request& request);
+Result<http::Target> RegisterBaselineTarget(Context& ctx, const Request& request);
+Result<http::Target> ModelVersionTarget(Context& ctx, const Request& request);
+Result<http::Target> ModelListTarget(Context& ctx, const Request& request);
+Result<Response> RegisterModel(Context& ctx, const Request& request);
+Result<Response> RegisterBaseline(Context& ctx, const Request& request);
+Result<Response> ListModels(Context& ctx, const Request& request);
+Result<Response> GetModel(Context& ctx, const Request& request);
+Result<Response> TransitionModel(Context& ctx, const Request& request);
+
+// Registration events (events.cpp).
+Result<Response> ListEvents(Context& ctx, const Request& request);
+Result<Response> GetEvent(Context& ctx, const Request& request);
+Result<Response> ReplayEvent(Context& ctx, const Request& request);
+
 }  // namespace hokusai::hokusai_api

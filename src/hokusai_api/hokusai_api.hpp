@@ -1,9 +1,12 @@
-// The Hokusai API beside the MLflow API (spec hokusai-api.md §1–2): key validation for other
-// services, key management, whoami, the audit log, and MLflow's auth-app permission endpoints.
+// The Hokusai API beside the MLflow API (spec hokusai-api.md §1–3): key validation for other
+// services, key management, whoami, the audit log, MLflow's auth-app permission endpoints, the
+// one-call registration API and the registration-event outbox.
 #pragma once
 
+#include <functional>
 #include <string>
 
+#include "artifacts/artifact_repository.hpp"
 #include "auth/authenticator.hpp"
 #include "auth/audit_sink.hpp"
 #include "auth/gate.hpp"
@@ -12,6 +15,7 @@
 #include "common/error.hpp"
 #include "http/router.hpp"
 #include "store/auth_store.hpp"
+#include "store/event_store.hpp"
 #include "store/registry_store.hpp"
 #include "store/tracking_store.hpp"
 
@@ -32,6 +36,13 @@ struct HokusaiApiDeps {
   std::string service_id;
   // Base URL clients should use (whoami). Empty: http://<Host header>.
   std::string public_url;
+  // Where registrations check that a run's model directory exists; null: only logged models
+  // are found.
+  artifacts::ArtifactRepository* artifacts = nullptr;
+  // The registration-event outbox; null: /api/v1/events answers 501.
+  store::EventStore* events = nullptr;
+  // Called after a registration or replay commits, to deliver its event now (may be empty).
+  std::function<void()> events_committed;
 };
 
 // Adds the Hokusai routes to `table`. Every route runs on the blocking pool and declares its

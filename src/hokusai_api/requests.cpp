@@ -3,19 +3,23 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <array>
 #include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include <fmt/format.h>
-#include <simdjson.h>
 
 #include "auth/api_key.hpp"
 #include "auth/scopes.hpp"
 #include "common/limits.hpp"
 #include "hokusai_api/api_limits.hpp"
 #include "common/time_format.hpp"
+#include "artifacts/artifact_repository.hpp"
+#include "hokusai_api/registration.hpp"
+#include "mlflow_api/registry_handlers.hpp"
 #include "mlflow_api/validation.hpp"
 
 namespace hokusai::hokusai_api {
@@ -44,23 +48,6 @@ bool BodyIsBlank(std::string_view body) {
                      [](char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; });
 }
 
-// The top-level member names of a JSON object body, in order, duplicates kept. Called after
-// Args::From accepted the body, so a parse failure here is not expected; it is still reported.
-Result<std::vector<std::string>> MemberNames(std::string_view body) {
-  simdjson::dom::parser parser;
-  if (parser.allocate(body.size() + simdjson::SIMDJSON_PADDING, limits::kMaxJsonDepth + 1) !=
-      simdjson::SUCCESS) {
-    return Fail(ErrorCode::kInternalError, "out of memory");
-  }
-  simdjson::dom::object object;
-  if (parser.parse(body.data(), body.size(), true).get(object) != simdjson::SUCCESS) {
-    return InvalidParameter("Malformed JSON request body: expected a JSON object");
-  }
-  std::vector<std::string> names;
-  for (auto field : object) names.emplace_back(field.key);
-  return names;
-}
-
 // The body's arguments and the names of the fields it carries.
 struct Body {
   Args args;
@@ -81,7 +68,7 @@ Result<Body> ParseBody(const http::Request& request, std::span<const std::string
   }
   // Only POST routes read bodies, so Args takes the JSON body, not the query string.
   HK_TRY(args, Args::From(request));
-  HK_TRY(fields, MemberNames(request.body));
+  std::vector<std::string> fields = args.MemberNames();
   if (!allowed.empty()) {
     std::unordered_set<std::string_view> seen;
     std::vector<std::string> unknown;
@@ -379,6 +366,306 @@ Result<PermissionInput> ParsePermissionInput(const http::Request& request,
     }
   }
   return out;
+}
+
+namespace {
+
+constexpr std::string_view kRegistrationFields[] = {
+    "model_name", "model_type", "mlflow_run_id", "artifact_path", "model_uri", "version",
+    "metrics",    "metadata",   "tags",          "alias",         "description"};
+
+bool IsModelTypeChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-' || c == '.';
+}
+
+// A {string: string} object field (`metadata`, `tags`): keys unique, each a valid registry tag
+// outside the reserved `hokusai.` namespace.
+Result<void> AddStringMap(const Args& args, std::string_view field, std::vector<store::Tag>& out) {
+  HK_TRY(object, args.OptObject(field));
+  if (!object) return {};
+  std::vector<std::string> keys = object->MemberNames();
+  if (keys.size() > registration::kMaxTags) {
+    return InvalidParameter(
+        fmt::format("'{}' has more than {} entries", field, registration::kMaxTags));
+  }
+  for (const std::string& key : keys) {
+    auto value = object->OptString(key);
+    if (!value || !*value) {
+      return InvalidParameter(
+          fmt::format("'{}' values must be strings ('{}' is not)", field, Shown(key)));
+    }
+    if (key.starts_with(registration::kReservedTagPrefix)) {
+      return InvalidParameter(fmt::format("'{}' key '{}' uses the reserved prefix '{}'", field,
+                                          Shown(key), registration::kReservedTagPrefix));
+    }
+    store::Tag tag{key, std::move(**value)};
+    auto valid = mlflow_api::ValidateRegistryTag(tag);
+    if (!valid) {
+      return InvalidParameter(fmt::format("'{}': {}", field, valid.error().message));
+    }
+    for (const store::Tag& existing : out) {
+      if (existing.key != tag.key) continue;
+      if (existing.value == tag.value) break;
+      return InvalidParameter(fmt::format(
+          "'{}' key '{}' is given more than once with different values", field, Shown(key)));
+    }
+    out.push_back(std::move(tag));
+  }
+  return {};
+}
+
+Result<void> ParseMetrics(const Args& args, std::vector<std::pair<std::string, double>>& out) {
+  HK_TRY(object, args.OptObject("metrics"));
+  if (!object) return {};
+  std::vector<std::string> names = object->MemberNames();
+  if (names.size() > registration::kMaxMetrics) {
+    return InvalidParameter(
+        fmt::format("'metrics' has more than {} entries", registration::kMaxMetrics));
+  }
+  for (const std::string& name : names) {
+    HK_CHECK(mlflow_api::ValidateKey(name, "metric name"));
+    if (name.size() > registration::kMaxMetricNameLength) {
+      return InvalidParameter(fmt::format("'metrics' name '{}' is longer than {} characters",
+                                          Shown(name), registration::kMaxMetricNameLength));
+    }
+    // A JSON number only: Args also reads numeric strings (protobuf JSON), which a metric here
+    // must not be.
+    auto as_text = object->OptString(name);
+    auto value = object->OptDouble(name);
+    if ((as_text && *as_text) || !value || !*value || !std::isfinite(**value)) {
+      return InvalidParameter(
+          fmt::format("'metrics' value of '{}' must be a finite number", Shown(name)));
+    }
+    for (const auto& [existing, _] : out) {
+      if (existing == name) {
+        return InvalidParameter(
+            fmt::format("'metrics' name '{}' is given more than once", Shown(name)));
+      }
+    }
+    out.emplace_back(name, **value);
+  }
+  std::sort(out.begin(), out.end());
+  return {};
+}
+
+}  // namespace
+
+Result<RegistrationInput> ParseRegistration(const http::Request& request, RegistrationKind kind) {
+  HK_TRY(body, ParseBody(request, kRegistrationFields));
+  const Args& args = body.args;
+  RegistrationInput out;
+
+  HK_TRY(model_type, ReqText(args, "model_type", registration::kMaxModelTypeLength));
+  if (!std::all_of(model_type.begin(), model_type.end(), IsModelTypeChar)) {
+    return InvalidParameter(
+        "'model_type' may contain only letters, digits, '_', '-' and '.'");
+  }
+  out.model_type = std::move(model_type);
+
+  HK_TRY(name, OptText(args, "model_name", limits::registry::kMaxModelNameLength));
+  if (!name) {
+    if (kind == RegistrationKind::kRegister) return tl::unexpected(MissingParameter("model_name"));
+    name = "hokusai_" + out.model_type + "_baseline";
+  }
+  HK_CHECK(mlflow_api::ValidateModelName(*name, "model_name"));
+  // /api/v1/models/{name}/{version} addresses the model by one path segment.
+  if (name->find('/') != std::string::npos) {
+    return InvalidParameter("'model_name' must not contain '/'");
+  }
+  out.model_name = std::move(*name);
+
+  HK_TRY(run_id, OptText(args, "mlflow_run_id", 64));
+  HK_TRY(model_uri, OptText(args, "model_uri", limits::registry::kMaxSourceLength));
+  if (run_id.has_value() == model_uri.has_value()) {
+    return InvalidParameter("Give exactly one of 'mlflow_run_id' and 'model_uri'");
+  }
+  HK_TRY(artifact_path, OptText(args, "artifact_path", 1000));
+  if (run_id) {
+    if (!mlflow_api::ValidateRunId(*run_id)) {
+      return InvalidParameter(fmt::format("'mlflow_run_id' is not a run id: '{}'", Shown(*run_id)));
+    }
+    out.mlflow_run_id = std::move(run_id);
+    out.artifact_path = artifact_path.value_or("model");
+    auto valid = artifacts::ValidateArtifactPath(out.artifact_path);
+    if (!valid) return InvalidParameter("'artifact_path': " + valid.error().message);
+  } else {
+    if (artifact_path) {
+      return InvalidParameter("'artifact_path' goes with 'mlflow_run_id', not 'model_uri'");
+    }
+    auto parsed = mlflow_api::ParseModelVersionSource(*model_uri, false);
+    if (!parsed) return InvalidParameter("'model_uri': " + parsed.error().message);
+    out.model_uri = std::move(model_uri);
+  }
+
+  HK_TRY(label, OptText(args, "version", registration::kMaxVersionLabelLength));
+  out.version_label = std::move(label);
+  HK_CHECK(ParseMetrics(args, out.metrics));
+  HK_CHECK(AddStringMap(args, "metadata", out.tags));
+  HK_CHECK(AddStringMap(args, "tags", out.tags));
+  std::sort(out.tags.begin(), out.tags.end(),
+            [](const store::Tag& a, const store::Tag& b) { return a.key < b.key; });
+  out.tags.erase(std::unique(out.tags.begin(), out.tags.end(),
+                             [](const store::Tag& a, const store::Tag& b) { return a.key == b.key; }),
+                 out.tags.end());
+  if (out.tags.size() + out.metrics.size() + 2 > limits::registry::kMaxTagsPerRequest) {
+    return InvalidParameter(fmt::format("'metrics', 'metadata' and 'tags' together exceed {} entries",
+                                        limits::registry::kMaxTagsPerRequest - 2));
+  }
+
+  HK_TRY(alias, OptText(args, "alias", limits::registry::kMaxAliasLength));
+  if (alias) {
+    HK_CHECK(mlflow_api::ValidateAliasName(*alias));
+    HK_CHECK(mlflow_api::ValidateAliasNotReserved(*alias));
+    out.alias = std::move(alias);
+  }
+  HK_TRY(description, args.OptString("description"));
+  if (description) {
+    if (mlflow_api::CodePoints(*description) > limits::registry::kMaxDescriptionLength) {
+      return InvalidParameter(fmt::format("'description' exceeds the maximum length of {} characters",
+                                          limits::registry::kMaxDescriptionLength));
+    }
+    out.description = std::move(description);
+  }
+  return out;
+}
+
+std::string RegistrationFingerprint(const RegistrationInput& input, RegistrationKind kind) {
+  // Length-prefixed fields, so no two different inputs serialize alike.
+  std::string canonical;
+  auto add = [&canonical](std::string_view value) {
+    canonical += std::to_string(value.size());
+    canonical += ':';
+    canonical += value;
+  };
+  auto add_optional = [&](const std::optional<std::string>& value) {
+    add(value ? "1" : "0");
+    if (value) add(*value);
+  };
+  add(kind == RegistrationKind::kRegister ? "register" : "baseline");
+  add(input.model_name);
+  add(input.model_type);
+  add_optional(input.mlflow_run_id);
+  add(input.artifact_path);
+  add_optional(input.model_uri);
+  add_optional(input.version_label);
+  add(std::to_string(input.metrics.size()));
+  for (const auto& [name, value] : input.metrics) {
+    add(name);
+    add(registration::MetricTagValue(value));
+  }
+  add(std::to_string(input.tags.size()));
+  for (const store::Tag& tag : input.tags) {
+    add(tag.key);
+    add(tag.value);
+  }
+  add_optional(input.alias);
+  add_optional(input.description);
+  return auth::Sha256Hex(canonical);
+}
+
+Result<std::optional<std::string>> ParseIdempotencyKey(const http::Request& request) {
+  auto header = request.Header("idempotency-key");
+  if (!header) return std::optional<std::string>();
+  if (header->empty() || header->size() > registration::kMaxIdempotencyKeyLength ||
+      !std::all_of(header->begin(), header->end(), [](char c) { return c > 0x20 && c < 0x7f; })) {
+    return InvalidParameter(fmt::format(
+        "'Idempotency-Key' must be 1 to {} visible ASCII characters",
+        registration::kMaxIdempotencyKeyLength));
+  }
+  return std::optional<std::string>(std::string(*header));
+}
+
+Result<ModelListQuery> ParseModelListQuery(const http::Request& request) {
+  HK_TRY(args, Args::From(request));
+  ModelListQuery query;
+  HK_TRY(name, OptText(args, "name", limits::registry::kMaxModelNameLength));
+  query.name = std::move(name);
+  HK_TRY(model_type, OptText(args, "model_type", registration::kMaxModelTypeLength));
+  query.model_type = std::move(model_type);
+  HK_TRY(max_results, args.OptInt("max_results"));
+  query.max_results = max_results.value_or(registration::kDefaultListResults);
+  if (query.max_results < 1 || query.max_results > registration::kMaxListResults) {
+    return InvalidParameter(
+        fmt::format("'max_results' must be between 1 and {}", registration::kMaxListResults));
+  }
+  HK_TRY(page_token, args.OptString("page_token"));
+  HK_TRY(offset, mlflow_api::DecodePageToken(page_token.value_or("")));
+  query.offset = offset;
+  return query;
+}
+
+Result<ModelVersionRef> ParseModelVersionRef(const http::Request& request) {
+  ModelVersionRef ref{std::string(request.PathParam("name")),
+                      std::string(request.PathParam("version"))};
+  HK_CHECK(CheckText(ref.name, "name", limits::registry::kMaxModelNameLength));
+  HK_CHECK(mlflow_api::ValidateModelName(ref.name, "name"));
+  if (ref.version.empty() || ref.version.size() > 18 ||
+      !std::all_of(ref.version.begin(), ref.version.end(),
+                   [](char c) { return c >= '0' && c <= '9'; })) {
+    return InvalidParameter("'version' must be a registry version number, e.g. 3");
+  }
+  return ref;
+}
+
+Result<std::string> ParseTransitionStage(const http::Request& request) {
+  static constexpr std::string_view kFields[] = {"stage"};
+  HK_TRY(body, ParseBody(request, kFields));
+  HK_TRY(stage, ReqText(body.args, "stage", registration::kMaxStageLength));
+  std::string alias = stage;
+  for (char& c : alias) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  auto valid = mlflow_api::ValidateAliasName(alias);
+  if (!valid) return InvalidParameter("'stage' must be a word of letters, digits, '_' and '-'");
+  auto allowed = mlflow_api::ValidateAliasNotReserved(alias);
+  if (!allowed) return InvalidParameter(fmt::format("'stage' '{}' is reserved", stage));
+  return stage;
+}
+
+Result<store::ListEventsQuery> ParseEventQuery(const http::Request& request) {
+  HK_TRY(args, Args::From(request));
+  store::ListEventsQuery query;
+  HK_TRY(name, OptText(args, "model_name", limits::registry::kMaxModelNameLength));
+  query.model_name = std::move(name);
+  HK_TRY(state, OptText(args, "state", api_limits::kMaxNameLength));
+  if (state) {
+    query.state = store::ParseDeliveryState(*state);
+    if (!query.state) return InvalidParameter("'state' must be one of pending, delivered, dead");
+  }
+  HK_TRY(max_results, args.OptInt("max_results"));
+  query.limit = max_results.value_or(registration::kDefaultListResults);
+  if (query.limit < 1 || query.limit > registration::kMaxListResults) {
+    return InvalidParameter(
+        fmt::format("'max_results' must be between 1 and {}", registration::kMaxListResults));
+  }
+  HK_TRY(page_token, OptText(args, "page_token", 20));
+  if (page_token) {
+    int64_t after = 0;
+    auto [ptr, ec] = std::from_chars(page_token->data(), page_token->data() + page_token->size(), after);
+    if (ec != std::errc() || ptr != page_token->data() + page_token->size() || after < 0) {
+      return InvalidParameter("'page_token' is not a token this server issued");
+    }
+    query.after_seq = after;
+  }
+  return query;
+}
+
+Result<std::string> ParseEventId(const http::Request& request) {
+  std::string_view id = request.PathParam("event_id");
+  bool valid = id.size() == 36;
+  for (std::size_t i = 0; valid && i < id.size(); ++i) {
+    char c = id[i];
+    valid = (i == 8 || i == 13 || i == 18 || i == 23)
+                ? c == '-'
+                : (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+  }
+  if (!valid) return InvalidParameter("'event_id' must be an event id (a lower-case UUID)");
+  return std::string(id);
+}
+
+Result<std::optional<std::string>> ParseReplayEndpoint(const http::Request& request) {
+  static constexpr std::string_view kFields[] = {"endpoint"};
+  HK_TRY(body, ParseBody(request, kFields));
+  return OptText(body.args, "endpoint", 2048);
 }
 
 bool ValidIpAddress(std::string_view text) {

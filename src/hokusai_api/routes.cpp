@@ -27,7 +27,12 @@ struct Entry {
   Resource resource;
   HandlerFn handler;
   TargetFn target;  // routes on a resource only
+  // The MLflow permission endpoints' common prefix, for PermissionRoute entries; else null.
+  const char* base = nullptr;
 };
+
+constexpr const char* kExperimentPermissions = "/api/2.0/mlflow/experiments/permissions";
+constexpr const char* kModelPermissions = "/api/2.0/mlflow/registered-models/permissions";
 
 constexpr Entry Own(Method method, const char* path, Operation operation, HandlerFn handler) {
   return Entry{method, path, operation, Resource::kNone, handler, nullptr};
@@ -35,14 +40,22 @@ constexpr Entry Own(Method method, const char* path, Operation operation, Handle
 
 constexpr Entry PermissionRoute(Method method, const char* path, Resource resource,
                            HandlerFn handler) {
-  return Entry{method, path, Operation::kManage, resource, handler,
+  return Entry{method,
+               path,
+               Operation::kManage,
+               resource,
+               handler,
                resource == Resource::kExperiment ? ExperimentPermissionTarget
-                                                 : ModelPermissionTarget};
+                                                 : ModelPermissionTarget,
+               resource == Resource::kExperiment ? kExperimentPermissions : kModelPermissions};
+}
+
+constexpr Entry ModelRoute(Method method, const char* path, Operation operation, HandlerFn handler,
+                           TargetFn target) {
+  return Entry{method, path, operation, Resource::kModel, handler, target};
 }
 
 constexpr Operation kAuthenticated = Operation::kAuthenticated;
-constexpr const char* kExperimentPermissions = "/api/2.0/mlflow/experiments/permissions";
-constexpr const char* kModelPermissions = "/api/2.0/mlflow/registered-models/permissions";
 
 // Every Hokusai route and what it declares (security principle 1). The key routes are open to
 // any valid key because KeyService decides owner-or-admin itself; validate is public because
@@ -57,6 +70,22 @@ constexpr Entry kEntries[] = {
     Own(Method::kGet, "/api/v1/whoami", kAuthenticated, WhoAmI),
     Own(Method::kGet, "/api/v1/audit", Operation::kAdmin, SearchAudit),
 
+    // Registration (spec §3). A registration writes into the model it names (EDIT), or creates
+    // it (name-pattern scopes); the run or URI it points at is resolved by the handler, which
+    // answers 404 for what the caller cannot read.
+    ModelRoute(Method::kPost, "/api/v1/models/register", Operation::kWrite, RegisterModel,
+               RegisterModelTarget),
+    ModelRoute(Method::kPost, "/api/v1/models/baseline", Operation::kWrite, RegisterBaseline,
+               RegisterBaselineTarget),
+    ModelRoute(Method::kGet, "/api/v1/models", Operation::kRead, ListModels, ModelListTarget),
+    ModelRoute(Method::kGet, "/api/v1/models/{name}/{version}", Operation::kRead, GetModel,
+               ModelVersionTarget),
+    ModelRoute(Method::kPost, "/api/v1/models/{name}/{version}/transition", Operation::kWrite,
+               TransitionModel, ModelVersionTarget),
+    Own(Method::kGet, "/api/v1/events", Operation::kAdmin, ListEvents),
+    Own(Method::kGet, "/api/v1/events/{event_id}", Operation::kAdmin, GetEvent),
+    Own(Method::kPost, "/api/v1/events/{event_id}/replay", Operation::kAdmin, ReplayEvent),
+
     PermissionRoute(Method::kPost, "/create", Resource::kExperiment, CreateExperimentPermission),
     PermissionRoute(Method::kGet, "/get", Resource::kExperiment, GetExperimentPermission),
     PermissionRoute(Method::kPatch, "/update", Resource::kExperiment, UpdateExperimentPermission),
@@ -68,12 +97,7 @@ constexpr Entry kEntries[] = {
 };
 
 std::string FullPath(const Entry& entry) {
-  switch (entry.resource) {
-    case Resource::kExperiment: return std::string(kExperimentPermissions) + entry.path;
-    case Resource::kModel: return std::string(kModelPermissions) + entry.path;
-    case Resource::kNone: break;
-  }
-  return entry.path;
+  return entry.base == nullptr ? std::string(entry.path) : std::string(entry.base) + entry.path;
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -66,6 +67,17 @@ using UploadOpener = std::function<Result<std::unique_ptr<UploadHandler>>(const 
 // an error (e.g. RESOURCE_DOES_NOT_EXIST for an unknown run) is answered as it is.
 using TargetFinder = std::function<Result<Target>(const Request&)>;
 
+// Gateway mode: the route is forwarded to the upstream MLflow server instead of running its
+// handler or upload opener. It keeps its access declaration and target finder: the gate admits
+// it exactly as in native mode, then the server forwards the canonical path, the re-encoded
+// query and exactly the body bytes the gate saw (streamed for kStream routes).
+struct Forward {
+  // Optional. Runs on the blocking pool with the upstream's whole answer (read up to the
+  // gateway's buffered-answer limit) and returns what the client gets: listing filters,
+  // ownership records. Without it the answer is streamed through unchanged.
+  std::function<Result<Response>(const Request&, Response&&)> after;
+};
+
 struct Route {
   Method method;
   // Canonical path, e.g. /api/2.0/mlflow/experiments/get. A segment `{name}` matches one
@@ -80,7 +92,13 @@ struct Route {
   // Required for kRead/kWrite/kManage routes on a resource (the table refuses the route
   // otherwise).
   TargetFinder target = nullptr;
+  // Set in gateway mode only: forward instead of calling `handler` / `upload`.
+  std::shared_ptr<const Forward> forward = nullptr;
 };
+
+// Gives each route registered in gateway mode its Forward (the gateway library decides which
+// routes need an `after`).
+using ForwardFor = std::function<Forward(const Route&)>;
 
 // Decides whether a request may run: authenticates its credential, finds its target, checks
 // scopes, permissions and rate limits, and audits. Called for every route that is not kPublic,

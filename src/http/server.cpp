@@ -16,6 +16,7 @@
 #include "common/util.hpp"
 #include "http/canonical_path.hpp"
 #include "http/error_response.hpp"
+#include "json/writer.hpp"
 
 namespace hokusai::http {
 namespace {
@@ -110,6 +111,90 @@ struct SessionState {
   bool busy = false;
 };
 
+// ---- gateway mode: the upstream side -------------------------------------------------------
+
+// Idle upstream connections older than this are not reused: MLflow's servers close idle
+// keep-alive connections after a few seconds (gunicorn 2 s, uvicorn 5 s), and reusing one
+// the upstream is closing would fail the request.
+constexpr auto kUpstreamIdleMax = std::chrono::milliseconds(1500);
+constexpr std::size_t kUpstreamIdlePerWorker = 32;
+constexpr std::uint32_t kUpstreamHeaderLimit = 64 * 1024;
+
+// One connection to the upstream. Belongs to one worker's io_context and is only touched on
+// that worker's thread.
+struct UpstreamConnection {
+  explicit UpstreamConnection(const asio::any_io_executor& executor) : stream(executor) {}
+  beast::tcp_stream stream;
+  beast::flat_buffer buffer;
+  std::chrono::steady_clock::time_point idle_since{};
+  bool reused = false;
+};
+
+// Why an exchange with the upstream failed: 502 (refused, reset, malformed) or 504 (timeout).
+struct UpstreamFailure {
+  int status = 502;
+  std::string message;
+};
+
+UpstreamFailure Failure(const ProxyConfig& proxy, const beast::error_code& ec,
+                        std::string_view what) {
+  if (ec == beast::error::timeout) {
+    return {504, fmt::format("Upstream MLflow server {} timed out {}", proxy.display, what)};
+  }
+  return {502, fmt::format("Upstream MLflow server {} failed {}: {}", proxy.display, what,
+                           ec.message())};
+}
+
+// MLflow-style error body for gateway failures (error codes the MLflow client knows).
+Response GatewayErrorResponse(const UpstreamFailure& failure) {
+  json::Writer w;
+  w.BeginObject()
+      .Field("error_code", failure.status == 504 ? "DEADLINE_EXCEEDED" : "TEMPORARILY_UNAVAILABLE")
+      .Field("message", failure.message)
+      .EndObject();
+  return Response::Json(w.Take(), failure.status);
+}
+
+// ErrorResponse, with the status an upstream failure asks for (kUpstreamFailureHeader).
+Response ErrorAnswer(const Error& error) {
+  Response response = ErrorResponse(error);
+  for (auto it = response.headers.begin(); it != response.headers.end(); ++it) {
+    if (beast::iequals(it->first, kUpstreamFailureHeader)) {
+      response.status = it->second == "504" ? 504 : 502;
+      response.headers.erase(it);
+      break;
+    }
+  }
+  return response;
+}
+
+bhttp::verb ToVerb(Method method) {
+  switch (method) {
+    case Method::kGet: return bhttp::verb::get;
+    case Method::kHead: return bhttp::verb::head;
+    case Method::kPost: return bhttp::verb::post;
+    case Method::kPut: return bhttp::verb::put;
+    case Method::kPatch: return bhttp::verb::patch;
+    case Method::kDelete: return bhttp::verb::delete_;
+    case Method::kOther: break;
+  }
+  return bhttp::verb::unknown;
+}
+
+// Sets policy-approved headers on an outgoing message. The policy has already refused CR, LF
+// and NUL; this is the last line of defence before bytes hit the wire.
+template <typename Fields>
+bool SetHeaders(Fields& fields, const HeaderList& headers) {
+  for (const auto& [name, value] : headers) {
+    if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos ||
+        name.find_first_of(std::string_view(" :\r\n\0", 5)) != std::string::npos) {
+      return false;
+    }
+    fields.insert(name, value);
+  }
+  return true;
+}
+
 }  // namespace
 
 struct Server::Impl {
@@ -131,6 +216,8 @@ struct Server::Impl {
   std::unique_ptr<tcp::acceptor> acceptor;
   std::atomic<bool> stopping{false};
   std::atomic<int> active_sessions{0};
+  // Run() waits on it for a signal (or Stop()).
+  asio::io_context signals_ctx{1};
 
   // What routing decided for one request, before its body is read.
   struct Match {
@@ -151,6 +238,35 @@ struct Server::Impl {
                                                   Match& match, bool& broken);
   asio::awaitable<bool> Send(beast::tcp_stream& stream, Response&& response, unsigned version,
                              bool keep_alive, bool head);
+
+  // Gateway mode. Idle upstream connections per worker, each list touched only on its worker.
+  std::vector<std::vector<std::unique_ptr<UpstreamConnection>>> upstream_idle;
+  // What a forwarded request came to: `response` still to be sent (errors, answers an `after`
+  // hook rewrote), or already relayed (`response` empty) with `status`.
+  struct Relayed {
+    std::optional<Response> response;
+    int status = 0;
+    bool client_ok = true;  // the client connection can carry another request
+  };
+  asio::awaitable<Result<Response>> AdmitForward(Match& match);
+  asio::awaitable<tl::expected<std::unique_ptr<UpstreamConnection>, UpstreamFailure>>
+  UpstreamConnect(std::size_t worker, bool reuse);
+  void UpstreamRelease(std::size_t worker, std::unique_ptr<UpstreamConnection> conn);
+  asio::awaitable<tl::expected<std::unique_ptr<bhttp::response_parser<bhttp::empty_body>>,
+                               UpstreamFailure>>
+  UpstreamReadHead(UpstreamConnection& conn, bool head);
+  asio::awaitable<Relayed> ForwardBuffered(beast::tcp_stream& client, Match& match,
+                                           std::size_t worker, unsigned version, bool keep_alive,
+                                           bool head);
+  asio::awaitable<Relayed> ForwardStreamed(beast::tcp_stream& client, beast::flat_buffer& buffer,
+                                           bhttp::request_parser<bhttp::buffer_body>& parser,
+                                           Match& match, std::size_t worker, unsigned version,
+                                           bool keep_alive);
+  asio::awaitable<Relayed> RelayAnswer(
+      beast::tcp_stream& client, Match& match, std::size_t worker,
+      std::unique_ptr<UpstreamConnection> conn,
+      std::unique_ptr<bhttp::response_parser<bhttp::empty_body>> head_parser, unsigned version,
+      bool keep_alive, bool head);
   Response Finish(const Match& match, Result<Response>&& result);
   void Record(const Match& match, int status, std::chrono::steady_clock::time_point started,
               std::string_view method_name);
@@ -166,6 +282,7 @@ Server::Server(ServerConfig config, const RouteTable& routes, RequestMetrics& me
     impl_->workers.push_back(std::make_unique<asio::io_context>(1));
   }
   impl_->sessions.resize(impl_->workers.size());
+  impl_->upstream_idle.resize(impl_->workers.size());
 }
 
 Server::~Server() = default;
@@ -387,6 +504,389 @@ asio::awaitable<bool> Server::Impl::Send(beast::tcp_stream& stream, Response&& r
   co_return !ec;
 }
 
+// ---- gateway mode ----------------------------------------------------------------------------
+
+asio::awaitable<Result<Response>> Server::Impl::AdmitForward(Match& match) {
+  const Route* route = match.route;
+  Request& request = match.request;
+  if (route->body == BodyKind::kJson && !request.body.empty() &&
+      !IsJsonContentType(request.content_type)) {
+    co_return Fail(ErrorCode::kInvalidParameterValue,
+                   "Bad Request. Content-Type must be 'application/json'");
+  }
+  if (route->access.operation == Operation::kPublic) co_return Response{};
+  co_return co_await OnPool<Response>(blocking, [&]() -> Result<Response> {
+    HK_CHECK(gate.Admit(*route, request));
+    return Response{};
+  });
+}
+
+asio::awaitable<tl::expected<std::unique_ptr<UpstreamConnection>, UpstreamFailure>>
+Server::Impl::UpstreamConnect(std::size_t worker, bool reuse) {
+  const ProxyConfig& proxy = *config.proxy;
+  auto& idle = upstream_idle[worker];
+  auto now = std::chrono::steady_clock::now();
+  while (reuse && !idle.empty()) {
+    std::unique_ptr<UpstreamConnection> conn = std::move(idle.back());
+    idle.pop_back();
+    if (now - conn->idle_since <= kUpstreamIdleMax) {
+      conn->reused = true;
+      co_return conn;
+    }
+  }
+  auto executor = co_await asio::this_coro::executor;
+  auto conn = std::make_unique<UpstreamConnection>(executor);
+  beast::error_code ec;
+  std::vector<tcp::endpoint> endpoints;
+  auto address = asio::ip::make_address(proxy.host, ec);
+  if (!ec) {
+    endpoints.emplace_back(address, proxy.port);
+  } else {
+    tcp::resolver resolver(executor);
+    auto results = co_await resolver.async_resolve(proxy.host, std::to_string(proxy.port),
+                                                   asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return tl::unexpected(Failure(proxy, ec, "name resolution"));
+    for (const auto& entry : results) endpoints.push_back(entry.endpoint());
+  }
+  conn->stream.expires_after(proxy.connect_timeout);
+  co_await conn->stream.async_connect(endpoints, asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return tl::unexpected(Failure(proxy, ec, "to accept a connection"));
+  conn->stream.socket().set_option(tcp::no_delay(true), ec);
+  co_return conn;
+}
+
+void Server::Impl::UpstreamRelease(std::size_t worker, std::unique_ptr<UpstreamConnection> conn) {
+  auto& idle = upstream_idle[worker];
+  if (stopping || idle.size() >= kUpstreamIdlePerWorker || conn->buffer.size() != 0) return;
+  conn->idle_since = std::chrono::steady_clock::now();
+  conn->stream.expires_never();
+  idle.push_back(std::move(conn));
+}
+
+// Reads the answer head, skipping interim 1xx answers (100 Continue).
+asio::awaitable<tl::expected<std::unique_ptr<bhttp::response_parser<bhttp::empty_body>>,
+                             UpstreamFailure>>
+Server::Impl::UpstreamReadHead(UpstreamConnection& conn, bool head) {
+  const ProxyConfig& proxy = *config.proxy;
+  for (int interim = 0; interim < 8; ++interim) {
+    auto parser = std::make_unique<bhttp::response_parser<bhttp::empty_body>>();
+    parser->header_limit(kUpstreamHeaderLimit);
+    parser->body_limit(boost::none);
+    if (head) parser->skip(true);
+    beast::error_code ec;
+    conn.stream.expires_after(proxy.timeout);
+    co_await bhttp::async_read_header(conn.stream, conn.buffer, *parser,
+                                      asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return tl::unexpected(Failure(proxy, ec, "answering"));
+    if (parser->get().result_int() / 100 != 1) co_return parser;
+  }
+  co_return tl::unexpected(UpstreamFailure{502, fmt::format("Upstream MLflow server {} sent too "
+                                                            "many interim answers",
+                                                            proxy.display)});
+}
+
+asio::awaitable<Server::Impl::Relayed> Server::Impl::ForwardBuffered(
+    beast::tcp_stream& client, Match& match, std::size_t worker, unsigned version,
+    bool keep_alive, bool head) {
+  const ProxyConfig& proxy = *config.proxy;
+  Request& request = match.request;
+  auto admitted = co_await AdmitForward(match);
+  if (!admitted) co_return Relayed{ErrorAnswer(admitted.error())};
+  auto headers = proxy.request_headers(request);
+  if (!headers) co_return Relayed{ErrorResponse(headers.error())};
+
+  bhttp::request<bhttp::string_body> out{head ? bhttp::verb::head : ToVerb(match.route->method),
+                                         proxy.target(request), 11};
+  out.set(bhttp::field::host, fmt::format("{}:{}", proxy.host.find(':') != std::string::npos
+                                                        ? "[" + proxy.host + "]"
+                                                        : proxy.host,
+                                          proxy.port));
+  if (!SetHeaders(out, *headers)) {
+    co_return Relayed{ErrorResponse(Error{ErrorCode::kBadRequest, "Header cannot be forwarded"})};
+  }
+  out.keep_alive(true);
+  // An `after` hook reads the request again (the name a rename or delete acted on).
+  bool keep_body = match.route->forward && match.route->forward->after;
+  out.body() = keep_body ? request.body : std::move(request.body);
+  if (!out.body().empty() || out.method() == bhttp::verb::post ||
+      out.method() == bhttp::verb::put || out.method() == bhttp::verb::patch) {
+    out.prepare_payload();
+  }
+
+  auto started = std::chrono::steady_clock::now();
+  auto record = [&](UpstreamMetrics::Outcome outcome) {
+    if (proxy.metrics == nullptr) return;
+    proxy.metrics->Record(outcome, std::chrono::duration<double>(
+                                       std::chrono::steady_clock::now() - started)
+                                       .count());
+  };
+  // A reused connection the upstream closed while idle fails before any answer byte: the
+  // request is sent again once, on a new connection.
+  for (int attempt = 0;; ++attempt) {
+    auto conn = co_await UpstreamConnect(worker, attempt == 0);
+    if (!conn) {
+      record(conn.error().status == 504 ? UpstreamMetrics::Outcome::kTimeout
+                                        : UpstreamMetrics::Outcome::kConnectError);
+      co_return Relayed{GatewayErrorResponse(conn.error())};
+    }
+    beast::error_code ec;
+    (*conn)->stream.expires_after(proxy.timeout);
+    co_await bhttp::async_write((*conn)->stream, out, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec && (*conn)->reused && attempt == 0 && ec != beast::error::timeout) continue;
+    if (ec) {
+      UpstreamFailure failure = Failure(proxy, ec, "receiving the request");
+      record(failure.status == 504 ? UpstreamMetrics::Outcome::kTimeout
+                                   : UpstreamMetrics::Outcome::kBroken);
+      co_return Relayed{GatewayErrorResponse(failure)};
+    }
+    auto answer_head = co_await UpstreamReadHead(**conn, head);
+    if (!answer_head) {
+      if ((*conn)->reused && attempt == 0 && answer_head.error().status == 502) continue;
+      record(answer_head.error().status == 504 ? UpstreamMetrics::Outcome::kTimeout
+                                               : UpstreamMetrics::Outcome::kBroken);
+      co_return Relayed{GatewayErrorResponse(answer_head.error())};
+    }
+    record(UpstreamMetrics::Outcome::kAnswered);
+    co_return co_await RelayAnswer(client, match, worker, std::move(*conn),
+                                   std::move(*answer_head), version, keep_alive, head);
+  }
+}
+
+asio::awaitable<Server::Impl::Relayed> Server::Impl::ForwardStreamed(
+    beast::tcp_stream& client, beast::flat_buffer& buffer,
+    bhttp::request_parser<bhttp::buffer_body>& parser, Match& match, std::size_t worker,
+    unsigned version, bool keep_alive) {
+  const ProxyConfig& proxy = *config.proxy;
+  Request& request = match.request;
+  // The body is not read yet: any early answer leaves the client connection unusable.
+  auto early = [&](Response response) {
+    return Relayed{std::move(response), 0, parser.is_done()};
+  };
+  auto admitted = co_await AdmitForward(match);
+  if (!admitted) co_return early(ErrorAnswer(admitted.error()));
+  auto headers = proxy.request_headers(request);
+  if (!headers) co_return early(ErrorResponse(headers.error()));
+
+  bhttp::request<bhttp::buffer_body> out{ToVerb(match.route->method), proxy.target(request), 11};
+  out.set(bhttp::field::host, fmt::format("{}:{}", proxy.host.find(':') != std::string::npos
+                                                        ? "[" + proxy.host + "]"
+                                                        : proxy.host,
+                                          proxy.port));
+  if (!SetHeaders(out, *headers)) {
+    co_return early(ErrorResponse(Error{ErrorCode::kBadRequest, "Header cannot be forwarded"}));
+  }
+  out.keep_alive(true);
+  if (auto length = parser.content_length()) {
+    out.content_length(*length);
+  } else {
+    out.chunked(true);
+  }
+  out.body().data = nullptr;
+  out.body().more = true;
+
+  auto started = std::chrono::steady_clock::now();
+  auto record = [&](UpstreamMetrics::Outcome outcome) {
+    if (proxy.metrics == nullptr) return;
+    proxy.metrics->Record(outcome, std::chrono::duration<double>(
+                                       std::chrono::steady_clock::now() - started)
+                                       .count());
+  };
+  // Uploads cannot be sent twice (the body is consumed as it is relayed): a new connection.
+  auto conn = co_await UpstreamConnect(worker, false);
+  if (!conn) {
+    record(conn.error().status == 504 ? UpstreamMetrics::Outcome::kTimeout
+                                      : UpstreamMetrics::Outcome::kConnectError);
+    co_return early(GatewayErrorResponse(conn.error()));
+  }
+  UpstreamConnection& upstream = **conn;
+  bhttp::request_serializer<bhttp::buffer_body> serializer{out};
+  beast::error_code ec;
+  upstream.stream.expires_after(proxy.timeout);
+  co_await bhttp::async_write_header(upstream.stream, serializer,
+                                     asio::redirect_error(asio::use_awaitable, ec));
+  // One chunk in memory at a time: read from the client, write to the upstream, repeat.
+  std::vector<char> chunk(limits::kStreamChunkBytes);
+  bool client_broken = false;
+  while (!ec && !parser.is_done()) {
+    parser.get().body().data = chunk.data();
+    parser.get().body().size = chunk.size();
+    beast::error_code read_ec;
+    client.expires_after(std::chrono::seconds(limits::kBodyReadTimeoutSeconds));
+    co_await bhttp::async_read(client, buffer, parser,
+                               asio::redirect_error(asio::use_awaitable, read_ec));
+    if (read_ec == bhttp::error::need_buffer) read_ec = {};
+    if (read_ec) {
+      // The client went away or sent too much: the upstream must not see a complete body.
+      record(UpstreamMetrics::Outcome::kBroken);
+      beast::error_code ignored;
+      upstream.stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+      Response response = ErrorResponse(Error{
+          ErrorCode::kBadRequest, read_ec == bhttp::error::body_limit ? "Request body too large"
+                                                                      : "Upload interrupted"});
+      co_return Relayed{std::move(response), 0, false};
+    }
+    std::size_t received = chunk.size() - parser.get().body().size;
+    if (received == 0) continue;
+    out.body().data = chunk.data();
+    out.body().size = received;
+    out.body().more = true;
+    upstream.stream.expires_after(proxy.timeout);
+    co_await bhttp::async_write(upstream.stream, serializer,
+                                asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == bhttp::error::need_buffer) ec = {};
+  }
+  if (!ec) {
+    out.body().data = nullptr;
+    out.body().size = 0;
+    out.body().more = false;
+    upstream.stream.expires_after(proxy.timeout);
+    co_await bhttp::async_write(upstream.stream, serializer,
+                                asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == bhttp::error::need_buffer) ec = {};
+  }
+  client_broken = !parser.is_done();
+  if (ec) {
+    // The upstream stopped reading; it may still have answered (e.g. 413): relay that if so.
+    auto answer_head = co_await UpstreamReadHead(upstream, false);
+    if (!answer_head) {
+      UpstreamFailure failure = Failure(proxy, ec, "receiving the upload");
+      record(failure.status == 504 ? UpstreamMetrics::Outcome::kTimeout
+                                   : UpstreamMetrics::Outcome::kBroken);
+      co_return Relayed{GatewayErrorResponse(failure), 0, false};
+    }
+    record(UpstreamMetrics::Outcome::kAnswered);
+    Relayed relayed = co_await RelayAnswer(client, match, worker, std::move(*conn),
+                                           std::move(*answer_head), version, false, false);
+    relayed.client_ok = false;
+    co_return relayed;
+  }
+  auto answer_head = co_await UpstreamReadHead(upstream, false);
+  if (!answer_head) {
+    record(answer_head.error().status == 504 ? UpstreamMetrics::Outcome::kTimeout
+                                             : UpstreamMetrics::Outcome::kBroken);
+    co_return Relayed{GatewayErrorResponse(answer_head.error()), 0, !client_broken};
+  }
+  record(UpstreamMetrics::Outcome::kAnswered);
+  co_return co_await RelayAnswer(client, match, worker, std::move(*conn), std::move(*answer_head),
+                                 version, keep_alive && !client_broken, false);
+}
+
+asio::awaitable<Server::Impl::Relayed> Server::Impl::RelayAnswer(
+    beast::tcp_stream& client, Match& match, std::size_t worker,
+    std::unique_ptr<UpstreamConnection> conn,
+    std::unique_ptr<bhttp::response_parser<bhttp::empty_body>> head_parser, unsigned version,
+    bool keep_alive, bool head) {
+  const ProxyConfig& proxy = *config.proxy;
+  const auto& answer = head_parser->get();
+  int status = static_cast<int>(answer.result_int());
+  HeaderList upstream_headers;
+  std::string content_type;
+  for (const auto& field : answer) {
+    if (field.name() == bhttp::field::content_type) {
+      content_type = std::string(field.value());
+      continue;
+    }
+    upstream_headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  }
+  HeaderList client_headers = proxy.response_headers(upstream_headers);
+  bool upstream_reusable = answer.keep_alive();
+  boost::optional<std::uint64_t> length = head_parser->content_length();
+  bool bodiless = head || status == 204 || status == 304 || head_parser->is_done();
+
+  const std::shared_ptr<const Forward>& forward = match.route->forward;
+  if (forward && forward->after) {
+    // Read whole (bounded), let the hook rewrite it on the blocking pool, send as usual.
+    bhttp::response_parser<bhttp::string_body> parser{std::move(*head_parser)};
+    parser.body_limit(proxy.max_buffered_answer_bytes);
+    beast::error_code ec;
+    if (!parser.is_done()) {
+      conn->stream.expires_after(proxy.timeout);
+      co_await bhttp::async_read(conn->stream, conn->buffer, parser,
+                                 asio::redirect_error(asio::use_awaitable, ec));
+    }
+    if (ec) {
+      UpstreamFailure failure = ec == bhttp::error::body_limit
+                                    ? UpstreamFailure{502, fmt::format(
+                                                               "Upstream MLflow server {} answered "
+                                                               "with more than {} bytes",
+                                                               proxy.display,
+                                                               proxy.max_buffered_answer_bytes)}
+                                    : Failure(proxy, ec, "sending its answer");
+      co_return Relayed{GatewayErrorResponse(failure)};
+    }
+    Response response;
+    response.status = status;
+    response.content_type = content_type;
+    response.headers = std::move(client_headers);
+    response.body = std::move(parser.get().body());
+    if (upstream_reusable) UpstreamRelease(worker, std::move(conn));
+    auto rewritten = co_await OnPool<Response>(blocking, [&]() -> Result<Response> {
+      return forward->after(match.request, std::move(response));
+    });
+    co_return Relayed{rewritten ? std::move(*rewritten) : ErrorAnswer(rewritten.error())};
+  }
+
+  // Streamed through: the head, then one chunk at a time.
+  bhttp::response_parser<bhttp::buffer_body> parser{std::move(*head_parser)};
+  bhttp::response<bhttp::buffer_body> out{static_cast<bhttp::status>(status), version};
+  if (!content_type.empty()) out.set(bhttp::field::content_type, content_type);
+  SetHeaders(out, client_headers);
+  if (length) {
+    out.content_length(*length);
+  } else if (!bodiless && version >= 11) {
+    out.chunked(true);
+  } else if (!bodiless) {
+    keep_alive = false;  // HTTP/1.0 client, unknown length: the close ends the body
+  }
+  out.keep_alive(keep_alive);
+  out.body().data = nullptr;
+  out.body().more = !bodiless;
+  bhttp::response_serializer<bhttp::buffer_body> serializer{out};
+  beast::error_code ec;
+  client.expires_after(std::chrono::seconds(limits::kBodyReadTimeoutSeconds));
+  co_await bhttp::async_write_header(client, serializer,
+                                     asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return Relayed{std::nullopt, status, false};
+  if (bodiless) {
+    if (upstream_reusable && parser.is_done()) UpstreamRelease(worker, std::move(conn));
+    co_return Relayed{std::nullopt, status, true};
+  }
+  std::vector<char> chunk(limits::kStreamChunkBytes);
+  while (!parser.is_done()) {
+    parser.get().body().data = chunk.data();
+    parser.get().body().size = chunk.size();
+    conn->stream.expires_after(proxy.timeout);
+    co_await bhttp::async_read(conn->stream, conn->buffer, parser,
+                               asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == bhttp::error::need_buffer) ec = {};
+    if (ec) {
+      // The head is out: the status cannot change any more. Closing the client connection
+      // is the only way left to say the body is incomplete.
+      spdlog::warn("upstream {} broke off an answer: {}", proxy.display, ec.message());
+      co_return Relayed{std::nullopt, status, false};
+    }
+    std::size_t received = chunk.size() - parser.get().body().size;
+    if (received == 0 && !parser.is_done()) continue;
+    out.body().data = received == 0 ? nullptr : chunk.data();
+    out.body().size = received;
+    out.body().more = !parser.is_done();
+    client.expires_after(std::chrono::seconds(limits::kBodyReadTimeoutSeconds));
+    co_await bhttp::async_write(client, serializer, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == bhttp::error::need_buffer) ec = {};
+    if (ec) co_return Relayed{std::nullopt, status, false};
+  }
+  if (!serializer.is_done()) {
+    out.body().data = nullptr;
+    out.body().size = 0;
+    out.body().more = false;
+    co_await bhttp::async_write(client, serializer, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == bhttp::error::need_buffer) ec = {};
+    if (ec) co_return Relayed{std::nullopt, status, false};
+  }
+  if (upstream_reusable) UpstreamRelease(worker, std::move(conn));
+  co_return Relayed{std::nullopt, status, keep_alive};
+}
+
 Response Server::Impl::Finish(const Match& match, Result<Response>&& result) {
   if (match.error) return ErrorResponse(*match.error);
   if (match.route == nullptr) {
@@ -394,7 +894,7 @@ Response Server::Impl::Finish(const Match& match, Result<Response>&& result) {
     if (match.path_known) response.status = 405;
     return response;
   }
-  return result ? std::move(*result) : ErrorResponse(result.error());
+  return result ? std::move(*result) : ErrorAnswer(result.error());
 }
 
 void Server::Impl::Record(const Match& match, int status,
@@ -488,6 +988,48 @@ asio::awaitable<void> Server::Impl::Session(tcp::socket socket, std::size_t work
       if (ec) break;
     }
 
+    bool forwarded = config.proxy && match.route != nullptr && !match.error &&
+                     match.route->forward != nullptr;
+    if (forwarded) {
+      Relayed relayed;
+      if (streamed) {
+        bhttp::request_parser<bhttp::buffer_body> parser{std::move(header_parser)};
+        parser.body_limit(limits::kMaxStreamedBodyBytes);
+        relayed = co_await ForwardStreamed(stream, buffer, parser, match, worker, version,
+                                           keep_alive && !stopping);
+      } else {
+        bhttp::request_parser<bhttp::string_body> parser{std::move(header_parser)};
+        parser.body_limit(limits::kMaxBodyBytes);
+        stream.expires_after(std::chrono::seconds(limits::kBodyReadTimeoutSeconds));
+        co_await bhttp::async_read(stream, buffer, parser,
+                                   asio::redirect_error(asio::use_awaitable, ec));
+        if (ec == bhttp::error::body_limit) {
+          Response response =
+              ErrorResponse(Error{ErrorCode::kBadRequest, "Request body too large"});
+          response.status = 413;
+          Record(match, 413, started, method_name);
+          co_await Send(stream, std::move(response), version, false, false);
+          break;
+        }
+        if (ec) break;
+        match.request.body = std::move(parser.get().body());
+        relayed = co_await ForwardBuffered(stream, match, worker, version,
+                                           keep_alive && !stopping, head);
+      }
+      int status = relayed.response ? relayed.response->status : relayed.status;
+      if (match.route->access.operation != Operation::kPublic) {
+        gate.Completed(*match.route, match.request, status);
+      }
+      Record(match, status, started, method_name);
+      keep_alive = keep_alive && !stopping && relayed.client_ok;
+      if (relayed.response) {
+        bool sent = co_await Send(stream, std::move(*relayed.response), version, keep_alive, head);
+        if (!sent) break;
+      }
+      if (!keep_alive) break;
+      continue;
+    }
+
     Result<Response> result = Response{};
     if (streamed) {
       bhttp::request_parser<bhttp::buffer_body> parser{std::move(header_parser)};
@@ -529,6 +1071,8 @@ asio::awaitable<void> Server::Impl::Session(tcp::socket socket, std::size_t work
   active_sessions.fetch_sub(1);
 }
 
+void Server::Stop() { impl_->signals_ctx.stop(); }
+
 void Server::Run() {
   Impl& impl = *impl_;
   asio::co_spawn(*impl.workers[0], impl.Accept(), asio::detached);
@@ -540,12 +1084,11 @@ void Server::Run() {
     threads.emplace_back([ctx = worker.get()] { ctx->run(); });
   }
 
-  asio::io_context signals_ctx(1);
-  asio::signal_set signals(signals_ctx, SIGINT, SIGTERM);
-  signals.async_wait([](const beast::error_code&, int signal) {
-    spdlog::info("received signal {}, shutting down", signal);
+  asio::signal_set signals(impl.signals_ctx, SIGINT, SIGTERM);
+  signals.async_wait([](const beast::error_code& ec, int signal) {
+    if (!ec) spdlog::info("received signal {}, shutting down", signal);
   });
-  signals_ctx.run();
+  impl.signals_ctx.run();
 
   impl.stopping = true;
   asio::post(*impl.workers[0], [&impl] {

@@ -10,6 +10,7 @@
 
 #include "common/error.hpp"
 #include "http/metrics.hpp"
+#include "http/proxy.hpp"
 #include "http/router.hpp"
 
 namespace hokusai::http {
@@ -22,6 +23,8 @@ struct ServerConfig {
   std::string static_prefix;  // already normalized
   bool access_log = true;
   int shutdown_grace_seconds = 30;
+  // Gateway mode: routes with a Forward are relayed to this upstream. Null: native mode.
+  std::shared_ptr<const ProxyConfig> proxy;
 };
 
 class Server {
@@ -39,6 +42,10 @@ class Server {
   // Serves until SIGTERM or SIGINT, then stops accepting, lets in-flight requests finish (up to
   // the grace period), closes idle connections and returns.
   void Run();
+
+  // Makes Run() shut down as on SIGTERM (tests, embedding). Thread-safe; before Run() it makes
+  // Run() shut down as soon as it has started.
+  void Stop();
 
  private:
   struct Impl;

@@ -122,6 +122,12 @@ Writer& Writer::RawMembers(std::string_view members) {
   return *this;
 }
 
+Writer& Writer::RawValue(std::string_view value) {
+  BeforeValue();
+  out_.append(value);
+  return *this;
+}
+
 Writer& Writer::String(std::string_view value) {
   BeforeValue();
   AppendQuoted(out_, value);

@@ -37,6 +37,9 @@ class Writer {
   // Appends object members already rendered by another Writer (`"a":1,"b":[2]`), inside the
   // object being written. Empty: nothing.
   Writer& RawMembers(std::string_view members);
+  // Appends one complete JSON value this program rendered earlier (e.g. a stored document) as
+  // the next value. The caller vouches that it is valid JSON.
+  Writer& RawValue(std::string_view value);
 
   // The document written so far; the writer is empty afterwards.
   std::string Take() { return std::move(out_); }

@@ -55,39 +55,46 @@ Error OutsideRoots() {
 
 // Security principles 4 and 5: a repository path must lie inside the artifact root of a run or
 // logged model that exists, and the experiment in the path must be that resource's experiment
-// (looked up in the store, never taken from the path alone). Returns that experiment.
-Result<std::string> ExperimentOfArtifactPath(store::TrackingStore& tracking,
-                                             std::string_view path) {
+// (looked up server-side, never taken from the path alone). Returns that experiment.
+Result<std::string> CheckArtifactPath(std::string_view path, const ArtifactOwnerLookup& run,
+                                      const ArtifactOwnerLookup& logged_model) {
   std::vector<std::string_view> s = Segments(path);
-  if (s.size() >= 3 && s[2] == "artifacts") {
-    auto run = tracking.GetRun(std::string(s[1]));
-    if (!run) {
-      if (run.error().code == ErrorCode::kResourceDoesNotExist) return tl::unexpected(OutsideRoots());
-      return tl::unexpected(run.error());
-    }
-    std::string root = fmt::format("{}/{}/artifacts", s[0], s[1]);
-    auto issued = RepositoryPathOf(run->info.artifact_uri);
-    if (run->info.experiment_id != s[0] || !issued || *issued != root) {
-      return tl::unexpected(OutsideRoots());
-    }
-    return run->info.experiment_id;
-  }
-  if (s.size() >= 4 && s[1] == "models" && s[3] == "artifacts") {
-    auto model = tracking.GetLoggedModel(std::string(s[2]));
-    if (!model) {
-      if (model.error().code == ErrorCode::kResourceDoesNotExist) {
+  auto check = [&](const ArtifactOwnerLookup& lookup, std::string_view id,
+                   std::string root) -> Result<std::string> {
+    auto owner = lookup(std::string(id));
+    if (!owner) {
+      if (owner.error().code == ErrorCode::kResourceDoesNotExist) {
         return tl::unexpected(OutsideRoots());
       }
-      return tl::unexpected(model.error());
+      return tl::unexpected(owner.error());
     }
-    std::string root = fmt::format("{}/models/{}/artifacts", s[0], s[2]);
-    auto issued = RepositoryPathOf(model->artifact_uri);
-    if (model->experiment_id != s[0] || !issued || *issued != root) {
+    auto issued = RepositoryPathOf(owner->artifact_uri);
+    if (owner->experiment_id != s[0] || !issued || *issued != root) {
       return tl::unexpected(OutsideRoots());
     }
-    return model->experiment_id;
+    return owner->experiment_id;
+  };
+  if (s.size() >= 3 && s[2] == "artifacts") {
+    return check(run, s[1], fmt::format("{}/{}/artifacts", s[0], s[1]));
+  }
+  if (s.size() >= 4 && s[1] == "models" && s[3] == "artifacts") {
+    return check(logged_model, s[2], fmt::format("{}/models/{}/artifacts", s[0], s[2]));
   }
   return tl::unexpected(OutsideRoots());
+}
+
+Result<std::string> ExperimentOfArtifactPath(store::TrackingStore& tracking,
+                                             std::string_view path) {
+  return CheckArtifactPath(
+      path,
+      [&tracking](const std::string& run_id) -> Result<ArtifactOwner> {
+        HK_TRY(run, tracking.GetRun(run_id));
+        return ArtifactOwner{run.info.experiment_id, run.info.artifact_uri};
+      },
+      [&tracking](const std::string& model_id) -> Result<ArtifactOwner> {
+        HK_TRY(model, tracking.GetLoggedModel(model_id));
+        return ArtifactOwner{model.experiment_id, model.artifact_uri};
+      });
 }
 
 namespace {
@@ -312,31 +319,14 @@ constexpr Access kReadExperiment{Operation::kRead, Resource::kExperiment};
 constexpr Access kWriteExperiment{Operation::kWrite, Resource::kExperiment};
 constexpr Access kManageExperiment{Operation::kManage, Resource::kExperiment};
 
-Result<http::Target> PathTarget(store::TrackingStore& tracking, std::string path) {
-  while (!path.empty() && path.back() == '/') path.pop_back();
-  HK_CHECK(ValidateArtifactPath(path, true));
-  HK_TRY(experiment, ExperimentOfArtifactPath(tracking, path));
-  http::Target target;
-  target.experiment_ids.push_back(std::move(experiment));
-  return target;
-}
-
-http::TargetFinder FinderFor(Where where, store::TrackingStore& tracking) {
+http::TargetFinder FinderFor(Where where, ResourceLocator& locator) {
   switch (where) {
     case Where::kNothing: return nullptr;
-    case Where::kPathParam:
-      return [&tracking](const Request& r) {
-        return PathTarget(tracking, std::string(r.PathParam("path")));
-      };
-    case Where::kPathQuery:
-      return [&tracking](const Request& r) -> Result<http::Target> {
-        HK_TRY(args, Args::From(r));
-        HK_TRY(path, args.OptString("path"));
-        return PathTarget(tracking, path.value_or(""));
-      };
-    case Where::kRun: return MakeTargetFinder(Locate::kRun, tracking);
-    case Where::kModelName: return MakeTargetFinder(Locate::kModelName, tracking);
-    case Where::kLoggedModel: return MakeTargetFinder(Locate::kLoggedModel, tracking);
+    case Where::kPathParam: return MakeArtifactPathFinder(false, locator);
+    case Where::kPathQuery: return MakeArtifactPathFinder(true, locator);
+    case Where::kRun: return MakeTargetFinder(Locate::kRun, locator);
+    case Where::kModelName: return MakeTargetFinder(Locate::kModelName, locator);
+    case Where::kLoggedModel: return MakeTargetFinder(Locate::kLoggedModel, locator);
   }
   return nullptr;
 }
@@ -373,19 +363,43 @@ constexpr Entry kEntries[] = {
 Result<void> RegisterArtifactRoutes(http::RouteTable& table, store::TrackingStore& tracking,
                                     store::RegistryStore& registry,
                                     artifacts::ArtifactRepository& repository) {
-  // Owned by the table's handlers for the server's lifetime.
+  // Owned by the table's handlers and finders for the server's lifetime.
   auto ctx = std::make_shared<Context>(Context{tracking, registry, repository});
+  auto locator = std::make_shared<StoreLocator>(tracking);
+  auto owned = [locator](http::TargetFinder find) -> http::TargetFinder {
+    if (!find) return nullptr;
+    return [locator, find](const Request& r) { return find(r); };
+  };
   for (const Entry& entry : kEntries) {
     ContextHandler fn = entry.handler;
     http::Route route{entry.method, entry.path, entry.access, Execution::kBlocking,
                       [ctx, fn](const Request& r) { return fn(*ctx, r); }};
-    route.target = FinderFor(entry.where, tracking);
+    route.target = owned(FinderFor(entry.where, *locator));
     HK_CHECK(table.Add(std::move(route)));
   }
   http::Route upload{Method::kPut, "/api/2.0/mlflow-artifacts/artifacts/{path*}",
                      kWriteExperiment, Execution::kBlocking, nullptr, http::BodyKind::kStream};
   upload.upload = [ctx](const Request& r) { return UploadArtifact(*ctx, r); };
-  upload.target = FinderFor(Where::kPathParam, tracking);
+  upload.target = owned(FinderFor(Where::kPathParam, *locator));
+  HK_CHECK(table.Add(std::move(upload)));
+  return {};
+}
+
+Result<void> RegisterArtifactRoutes(http::RouteTable& table, ResourceLocator& locator,
+                                    const http::ForwardFor& forward_for) {
+  auto forwarded = [&forward_for](http::Route& route) {
+    route.forward = std::make_shared<const http::Forward>(forward_for(route));
+  };
+  for (const Entry& entry : kEntries) {
+    http::Route route{entry.method, entry.path, entry.access, Execution::kBlocking, nullptr};
+    route.target = FinderFor(entry.where, locator);
+    forwarded(route);
+    HK_CHECK(table.Add(std::move(route)));
+  }
+  http::Route upload{Method::kPut, "/api/2.0/mlflow-artifacts/artifacts/{path*}",
+                     kWriteExperiment, Execution::kBlocking, nullptr, http::BodyKind::kStream};
+  upload.target = FinderFor(Where::kPathParam, locator);
+  forwarded(upload);
   HK_CHECK(table.Add(std::move(upload)));
   return {};
 }

@@ -7,6 +7,7 @@
 #include "artifacts/artifact_repository.hpp"
 #include "common/error.hpp"
 #include "http/router.hpp"
+#include "mlflow_api/targets.hpp"
 #include "store/registry_store.hpp"
 #include "store/tracking_store.hpp"
 
@@ -16,5 +17,10 @@ namespace hokusai::mlflow_api {
 Result<void> RegisterArtifactRoutes(http::RouteTable& table, store::TrackingStore& tracking,
                                     store::RegistryStore& registry,
                                     artifacts::ArtifactRepository& repository);
+
+// Gateway mode: the same routes (uploads included) with the same declarations, their target
+// finders asking `locator`, each forwarded to the upstream. `locator` must outlive the table.
+Result<void> RegisterArtifactRoutes(http::RouteTable& table, ResourceLocator& locator,
+                                    const http::ForwardFor& forward_for);
 
 }  // namespace hokusai::mlflow_api

@@ -282,6 +282,7 @@ Result<Response> CreateModelVersion(store::RegistryStore& store, const Request& 
   }
   HK_TRY(description, OptDescriptionArg(args));
   create.description = description.value_or("");
+  create.user_id = CallerId(request);
   HK_TRY(version, store.CreateModelVersion(create));
   return ModelVersionResponse(version);
 }

@@ -4,6 +4,7 @@
 
 #include "common/error.hpp"
 #include "http/router.hpp"
+#include "mlflow_api/targets.hpp"
 #include "store/registry_store.hpp"
 #include "store/tracking_store.hpp"
 
@@ -14,5 +15,10 @@ namespace hokusai::mlflow_api {
 // table.
 Result<void> RegisterRegistryRoutes(http::RouteTable& table, store::TrackingStore& tracking,
                                     store::RegistryStore& registry);
+
+// Gateway mode: the same routes with the same declarations, their target finders asking
+// `locator`, each forwarded to the upstream. `locator` must outlive the table.
+Result<void> RegisterRegistryRoutes(http::RouteTable& table, ResourceLocator& locator,
+                                    const http::ForwardFor& forward_for);
 
 }  // namespace hokusai::mlflow_api

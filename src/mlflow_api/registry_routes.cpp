@@ -1,3 +1,5 @@
+#include <memory>
+
 #include "mlflow_api/registry_api.hpp"
 #include "mlflow_api/registry_handlers.hpp"
 #include "mlflow_api/targets.hpp"
@@ -91,26 +93,54 @@ constexpr Entry kEntries[] = {
 
 }  // namespace
 
-Result<void> RegisterRegistryRoutes(http::RouteTable& table, store::TrackingStore& tracking,
-                                    store::RegistryStore& registry) {
+namespace {
+
+// One loop for both modes (see tracking_routes.cpp): with stores each route runs its handler,
+// without them `forward_for` makes it a forwarded route with the same declaration.
+Result<void> Register(http::RouteTable& table, store::TrackingStore* tracking,
+                      store::RegistryStore* registry,
+                      const std::shared_ptr<ResourceLocator>& owned, ResourceLocator& locator,
+                      const http::ForwardFor* forward_for) {
   for (const Entry& entry : kEntries) {
     std::string path = std::string("/api/2.0/mlflow") + entry.path;
-    http::Handler handler;
-    if (entry.tracking != nullptr && entry.registry == nullptr) {
-      TrackingFn fn = entry.tracking;
-      handler = [&tracking, fn](const Request& request) { return fn(tracking, request); };
-    } else if (entry.registry != nullptr && entry.tracking == nullptr) {
-      RegistryFn fn = entry.registry;
-      handler = [&registry, fn](const Request& request) { return fn(registry, request); };
-    } else {
+    if ((entry.tracking == nullptr) == (entry.registry == nullptr)) {
       return Fail(ErrorCode::kInternalError, "route without exactly one handler: " + path);
+    }
+    http::Handler handler;
+    if (tracking != nullptr && entry.tracking != nullptr) {
+      TrackingFn fn = entry.tracking;
+      handler = [tracking, fn](const Request& request) { return fn(*tracking, request); };
+    } else if (registry != nullptr && entry.registry != nullptr) {
+      RegistryFn fn = entry.registry;
+      handler = [registry, fn](const Request& request) { return fn(*registry, request); };
     }
     http::Route route{entry.method, std::move(path), http::Access{entry.operation, entry.resource},
                       http::Execution::kBlocking, std::move(handler)};
-    route.target = MakeTargetFinder(entry.locate, tracking);
+    http::TargetFinder find = MakeTargetFinder(entry.locate, locator);
+    if (owned) {
+      route.target = [owned, find](const Request& request) { return find(request); };
+    } else {
+      route.target = std::move(find);
+    }
+    if (forward_for != nullptr) {
+      route.forward = std::make_shared<const http::Forward>((*forward_for)(route));
+    }
     HK_CHECK(table.Add(std::move(route)));
   }
   return {};
+}
+
+}  // namespace
+
+Result<void> RegisterRegistryRoutes(http::RouteTable& table, store::TrackingStore& tracking,
+                                    store::RegistryStore& registry) {
+  auto locator = std::make_shared<StoreLocator>(tracking);
+  return Register(table, &tracking, &registry, locator, *locator, nullptr);
+}
+
+Result<void> RegisterRegistryRoutes(http::RouteTable& table, ResourceLocator& locator,
+                                    const http::ForwardFor& forward_for) {
+  return Register(table, nullptr, nullptr, nullptr, locator, &forward_for);
 }
 
 }  // namespace hokusai::mlflow_api

@@ -252,4 +252,11 @@ Result<std::optional<Args>> Args::OptObject(std::string_view key) const {
   return std::optional<Args>(std::move(sub));
 }
 
+std::vector<std::string> Args::MemberNames() const {
+  std::vector<std::string> names;
+  if (!is_json_) return names;
+  for (auto field : object_) names.emplace_back(field.key);
+  return names;
+}
+
 }  // namespace hokusai::mlflow_api

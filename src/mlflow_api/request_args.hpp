@@ -37,6 +37,8 @@ class Args {
   // A repeated message field (JSON only; absent gives an empty list).
   Result<std::vector<Args>> ObjectList(std::string_view key) const;
   Result<std::optional<Args>> OptObject(std::string_view key) const;
+  // The member names of a JSON object, in order, duplicates kept; empty for query parameters.
+  std::vector<std::string> MemberNames() const;
 
  private:
   struct Parsed;  // keeps the parser and document alive for all sub-objects

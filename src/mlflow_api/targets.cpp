@@ -1,5 +1,9 @@
 #include "mlflow_api/targets.hpp"
 
+#include <memory>
+
+#include "artifacts/artifact_repository.hpp"
+
 #include "mlflow_api/handlers.hpp"
 #include "mlflow_api/registry_handlers.hpp"
 
@@ -8,16 +12,14 @@ namespace {
 
 using http::Target;
 
-Result<std::string> ExperimentOfRun(store::TrackingStore& tracking, const std::string& run_id) {
+Result<std::string> ExperimentOfRun(ResourceLocator& locator, const std::string& run_id) {
   HK_CHECK(ValidateRunId(run_id));
-  HK_TRY(run, tracking.GetRun(run_id));
-  return run.info.experiment_id;
+  return locator.ExperimentOfRun(run_id);
 }
 
-Result<std::string> ExperimentOfLoggedModel(store::TrackingStore& tracking,
+Result<std::string> ExperimentOfLoggedModel(ResourceLocator& locator,
                                             const std::string& model_id) {
-  HK_TRY(model, tracking.GetLoggedModelIncludingDeleted(model_id));
-  return model.experiment_id;
+  return locator.ExperimentOfLoggedModel(model_id);
 }
 
 void AddUnique(std::vector<std::string>& list, std::string value) {
@@ -27,10 +29,10 @@ void AddUnique(std::vector<std::string>& list, std::string value) {
   list.push_back(std::move(value));
 }
 
-Result<Target> RunsTarget(store::TrackingStore& tracking, const std::vector<std::string>& run_ids) {
+Result<Target> RunsTarget(ResourceLocator& locator, const std::vector<std::string>& run_ids) {
   Target target;
   for (const std::string& run_id : run_ids) {
-    HK_TRY(experiment, ExperimentOfRun(tracking, run_id));
+    HK_TRY(experiment, ExperimentOfRun(locator, run_id));
     AddUnique(target.experiment_ids, std::move(experiment));
   }
   return target;
@@ -48,7 +50,7 @@ Result<void> AddIfExists(Result<std::string> experiment, std::vector<std::string
 }
 
 // READ on whatever a new version's source (and optional run_id) points at.
-Result<void> AddSourceReads(store::TrackingStore& tracking, const Args& args, Target& target) {
+Result<void> AddSourceReads(ResourceLocator& locator, const Args& args, Target& target) {
   HK_TRY(source, args.OptString("source"));
   if (source && !source->empty()) {
     // The handler applies the prompt rules; here a prompt placeholder simply names nothing.
@@ -58,7 +60,7 @@ Result<void> AddSourceReads(store::TrackingStore& tracking, const Args& args, Ta
     switch (parsed->kind) {
       case Kind::kRun: {
         HK_CHECK(
-            AddIfExists(ExperimentOfRun(tracking, parsed->run_id), target.read_experiment_ids));
+            AddIfExists(ExperimentOfRun(locator, parsed->run_id), target.read_experiment_ids));
         break;
       }
       case Kind::kRunArtifacts:
@@ -67,12 +69,12 @@ Result<void> AddSourceReads(store::TrackingStore& tracking, const Args& args, Ta
                                ? parsed->experiment_id + "/" + parsed->run_id + "/artifacts"
                                : parsed->experiment_id + "/models/" + parsed->model_id +
                                      "/artifacts";
-        HK_TRY(experiment, ExperimentOfArtifactPath(tracking, path));
+        HK_TRY(experiment, locator.ExperimentOfArtifactPath(path));
         AddUnique(target.read_experiment_ids, std::move(experiment));
         break;
       }
       case Kind::kLoggedModel: {
-        HK_CHECK(AddIfExists(ExperimentOfLoggedModel(tracking, parsed->model_id),
+        HK_CHECK(AddIfExists(ExperimentOfLoggedModel(locator, parsed->model_id),
                              target.read_experiment_ids));
         break;
       }
@@ -85,17 +87,17 @@ Result<void> AddSourceReads(store::TrackingStore& tracking, const Args& args, Ta
   }
   HK_TRY(run_id, args.OptString("run_id"));
   if (run_id && !run_id->empty()) {
-    HK_CHECK(AddIfExists(ExperimentOfRun(tracking, *run_id), target.read_experiment_ids));
+    HK_CHECK(AddIfExists(ExperimentOfRun(locator, *run_id), target.read_experiment_ids));
   }
   HK_TRY(model_id, args.OptString("model_id"));
   if (model_id && !model_id->empty()) {
-    HK_CHECK(AddIfExists(ExperimentOfLoggedModel(tracking, *model_id), target.read_experiment_ids));
+    HK_CHECK(AddIfExists(ExperimentOfLoggedModel(locator, *model_id), target.read_experiment_ids));
   }
   return {};
 }
 
 // The logged models a tracking write links to its run.
-Result<void> AddLinkedModels(store::TrackingStore& tracking, const Args& args, Target& target) {
+Result<void> AddLinkedModels(ResourceLocator& locator, const Args& args, Target& target) {
   std::vector<std::string> model_ids;
   HK_TRY(model_id, args.OptString("model_id"));
   if (model_id && !model_id->empty()) model_ids.push_back(std::move(*model_id));
@@ -107,13 +109,13 @@ Result<void> AddLinkedModels(store::TrackingStore& tracking, const Args& args, T
     }
   }
   for (const std::string& id : model_ids) {
-    HK_TRY(experiment, ExperimentOfLoggedModel(tracking, id));
+    HK_TRY(experiment, ExperimentOfLoggedModel(locator, id));
     AddUnique(target.experiment_ids, std::move(experiment));
   }
   return {};
 }
 
-Result<Target> Find(Locate locate, store::TrackingStore& tracking, const http::Request& request) {
+Result<Target> Find(Locate locate, ResourceLocator& locator, const http::Request& request) {
   Target target;
   if (locate == Locate::kListing) {
     target.listing = true;
@@ -121,7 +123,7 @@ Result<Target> Find(Locate locate, store::TrackingStore& tracking, const http::R
   }
   if (locate == Locate::kLoggedModel) {
     HK_TRY(experiment,
-           ExperimentOfLoggedModel(tracking, std::string(request.PathParam("model_id"))));
+           ExperimentOfLoggedModel(locator, std::string(request.PathParam("model_id"))));
     target.experiment_ids.push_back(std::move(experiment));
     return target;
   }
@@ -145,7 +147,7 @@ Result<Target> Find(Locate locate, store::TrackingStore& tracking, const http::R
       if (locate == Locate::kNewLoggedModel) {
         HK_TRY(run_id, args.OptString("source_run_id"));
         if (run_id && !run_id->empty()) {
-          HK_TRY(experiment, ExperimentOfRun(tracking, *run_id));
+          HK_TRY(experiment, ExperimentOfRun(locator, *run_id));
           AddUnique(target.read_experiment_ids, std::move(experiment));
         }
       }
@@ -158,21 +160,21 @@ Result<Target> Find(Locate locate, store::TrackingStore& tracking, const http::R
     }
     case Locate::kExperimentName: {
       HK_TRY(name, args.ReqString("experiment_name"));
-      HK_TRY(experiment, tracking.GetExperimentByName(name));
-      target.experiment_ids.push_back(experiment.experiment_id);
+      HK_TRY(experiment_id, locator.ExperimentIdByName(name));
+      target.experiment_ids.push_back(experiment_id);
       return target;
     }
     case Locate::kRun:
     case Locate::kRunAndModels: {
       HK_TRY(run_id, RunIdArg(args));
-      HK_TRY(run_target, RunsTarget(tracking, {run_id}));
-      if (locate == Locate::kRunAndModels) HK_CHECK(AddLinkedModels(tracking, args, run_target));
+      HK_TRY(run_target, RunsTarget(locator, {run_id}));
+      if (locate == Locate::kRunAndModels) HK_CHECK(AddLinkedModels(locator, args, run_target));
       return run_target;
     }
     case Locate::kRunIds:
     case Locate::kRunIdsPlural: {
       HK_TRY(run_ids, args.StringList(locate == Locate::kRunIds ? "run_id" : "run_ids"));
-      return RunsTarget(tracking, run_ids);
+      return RunsTarget(locator, run_ids);
     }
     case Locate::kModelName:
     case Locate::kModelRename: {
@@ -187,7 +189,7 @@ Result<Target> Find(Locate locate, store::TrackingStore& tracking, const http::R
     case Locate::kNewModelVersion: {
       HK_TRY(name, args.ReqString("name"));
       target.model_names.push_back(std::move(name));
-      HK_CHECK(AddSourceReads(tracking, args, target));
+      HK_CHECK(AddSourceReads(locator, args, target));
       return target;
     }
     case Locate::kListing:
@@ -199,10 +201,62 @@ Result<Target> Find(Locate locate, store::TrackingStore& tracking, const http::R
 
 }  // namespace
 
-http::TargetFinder MakeTargetFinder(Locate locate, store::TrackingStore& tracking) {
-  return [locate, &tracking](const http::Request& request) {
-    return Find(locate, tracking, request);
+http::TargetFinder MakeTargetFinder(Locate locate, ResourceLocator& locator) {
+  return [locate, &locator](const http::Request& request) {
+    return Find(locate, locator, request);
   };
+}
+
+http::TargetFinder MakeTargetFinder(Locate locate, store::TrackingStore& tracking) {
+  auto locator = std::make_shared<StoreLocator>(tracking);
+  return [locate, locator](const http::Request& request) {
+    return Find(locate, *locator, request);
+  };
+}
+
+http::TargetFinder MakeArtifactPathFinder(bool path_in_query, ResourceLocator& locator) {
+  return [path_in_query, &locator](const http::Request& request) -> Result<Target> {
+    std::string path;
+    if (path_in_query) {
+      HK_TRY(args, Args::From(request));
+      HK_TRY(value, args.OptString("path"));
+      path = value.value_or("");
+    } else {
+      path = std::string(request.PathParam("path"));
+    }
+    while (!path.empty() && path.back() == '/') path.pop_back();
+    HK_CHECK(artifacts::ValidateArtifactPath(path, true));
+    HK_TRY(experiment, locator.ExperimentOfArtifactPath(path));
+    Target target;
+    target.experiment_ids.push_back(std::move(experiment));
+    return target;
+  };
+}
+
+// ---- StoreLocator ----------------------------------------------------------------------------
+
+Result<std::string> StoreLocator::ExperimentOfRun(const std::string& run_id) {
+  HK_TRY(run, tracking_.GetRun(run_id));
+  return run.info.experiment_id;
+}
+
+Result<std::string> StoreLocator::ExperimentOfLoggedModel(const std::string& model_id) {
+  HK_TRY(model, tracking_.GetLoggedModelIncludingDeleted(model_id));
+  return model.experiment_id;
+}
+
+Result<std::string> StoreLocator::ExperimentIdByName(const std::string& name) {
+  HK_TRY(experiment, tracking_.GetExperimentByName(name));
+  return experiment.experiment_id;
+}
+
+Result<std::string> StoreLocator::ExperimentOfArtifactPath(std::string_view path) {
+  return mlflow_api::ExperimentOfArtifactPath(tracking_, path);
+}
+
+Result<std::string> StoreLocator::ExperimentName(const std::string& experiment_id) {
+  HK_TRY(experiment, tracking_.GetExperiment(experiment_id));
+  return experiment.name;
 }
 
 }  // namespace hokusai::mlflow_api

@@ -1,3 +1,5 @@
+#include <memory>
+
 #include "mlflow_api/handlers.hpp"
 #include "mlflow_api/targets.hpp"
 #include "mlflow_api/tracking_api.hpp"
@@ -68,16 +70,45 @@ constexpr Entry kEntries[] = {
 
 }  // namespace
 
-Result<void> RegisterTrackingRoutes(http::RouteTable& table, store::TrackingStore& store) {
+namespace {
+
+// One loop for both modes, so gateway mode reuses exactly the native declarations: with a
+// store, each route runs its handler; without one, `forward_for` makes it a forwarded route.
+Result<void> Register(http::RouteTable& table, store::TrackingStore* store,
+                      const std::shared_ptr<ResourceLocator>& owned, ResourceLocator& locator,
+                      const http::ForwardFor* forward_for) {
   for (const Entry& entry : kEntries) {
-    HandlerFn fn = entry.handler;
     http::Route route{entry.method, std::string("/api/2.0/mlflow") + entry.path,
-                      Access{entry.operation, entry.resource}, http::Execution::kBlocking,
-                      [&store, fn](const Request& request) { return fn(store, request); }};
-    route.target = MakeTargetFinder(entry.locate, store);
+                      Access{entry.operation, entry.resource}, http::Execution::kBlocking, nullptr};
+    if (store != nullptr) {
+      HandlerFn fn = entry.handler;
+      route.handler = [store, fn](const Request& request) { return fn(*store, request); };
+    }
+    http::TargetFinder find = MakeTargetFinder(entry.locate, locator);
+    if (owned) {
+      // Native mode: the finder keeps the store locator alive as long as the table.
+      route.target = [owned, find](const Request& request) { return find(request); };
+    } else {
+      route.target = std::move(find);
+    }
+    if (forward_for != nullptr) {
+      route.forward = std::make_shared<const http::Forward>((*forward_for)(route));
+    }
     HK_CHECK(table.Add(std::move(route)));
   }
   return {};
+}
+
+}  // namespace
+
+Result<void> RegisterTrackingRoutes(http::RouteTable& table, store::TrackingStore& store) {
+  auto locator = std::make_shared<StoreLocator>(store);
+  return Register(table, &store, locator, *locator, nullptr);
+}
+
+Result<void> RegisterTrackingRoutes(http::RouteTable& table, ResourceLocator& locator,
+                                    const http::ForwardFor& forward_for) {
+  return Register(table, nullptr, nullptr, locator, &forward_for);
 }
 
 }  // namespace hokusai::mlflow_api

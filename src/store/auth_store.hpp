@@ -142,6 +142,32 @@ class AuthStore {
   virtual Result<void> DeleteModelPermission(const std::string& name,
                                              const std::string& user_id) = 0;
 
+  // Gateway mode: ownership of resources that live on an upstream MLflow server, recorded
+  // after the upstream confirmed the change. Permission rows need a local row to hang off, so
+  // the store keeps a placeholder for each upstream experiment (by id) and registered model
+  // (by name) it records; a placeholder is never shown by the native API's reads in gateway
+  // mode (those routes are forwarded). Each call is one transaction.
+  // MANAGE for `user_id` on the upstream experiment `experiment_id` (an integer id).
+  // Stores that do not support gateway mode answer NOT_IMPLEMENTED.
+  virtual Result<void> RecordUpstreamExperimentOwner(const std::string& /*experiment_id*/,
+                                                     const std::string& /*user_id*/) {
+    return Fail(ErrorCode::kNotImplemented, "this store does not record upstream ownership");
+  }
+  // MANAGE for `user_id` on the upstream registered model `name`.
+  virtual Result<void> RecordUpstreamModelOwner(const std::string& /*name*/,
+                                                const std::string& /*user_id*/) {
+    return Fail(ErrorCode::kNotImplemented, "this store does not record upstream ownership");
+  }
+  // The model's permission rows follow a rename to `new_name`. Nothing recorded: no-op.
+  virtual Result<void> RenameUpstreamModel(const std::string& /*name*/,
+                                           const std::string& /*new_name*/) {
+    return Fail(ErrorCode::kNotImplemented, "this store does not record upstream ownership");
+  }
+  // The model's permission rows (and its placeholder) are dropped. Nothing recorded: no-op.
+  virtual Result<void> ForgetUpstreamModel(const std::string& /*name*/) {
+    return Fail(ErrorCode::kNotImplemented, "this store does not record upstream ownership");
+  }
+
   // The audit log. Append writes all entries in one transaction.
   virtual Result<void> AppendAudit(const std::vector<AuditEntry>& entries) = 0;
   virtual Result<std::pair<std::vector<AuditEntry>, bool>> SearchAudit(const AuditQuery& query) = 0;

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -78,6 +79,54 @@ struct CreateModelVersionArgs {
   std::string run_link;
   std::string description;
   std::vector<Tag> tags;
+  // The acting user, when known: recorded in the registration event's payload (`user_id`), not
+  // in the version row. May be empty.
+  std::string user_id;
+};
+
+// A stored answer to a request made with an `Idempotency-Key`, per user. `request_hash`
+// identifies the request body; `status` and `response` are what was answered the first time.
+struct IdempotencyRecord {
+  std::string user_id;
+  std::string key;
+  std::string request_hash;
+  int status = 0;
+  std::string response;
+  int64_t created_ms = 0;  // filled by the store on read
+};
+
+// One-call registration (Hokusai API §3): model (if missing), version, alias and idempotency
+// record in one transaction.
+struct RegisterModelArgs {
+  // Created when missing (a non-empty `owner` gets MANAGE in the same transaction); when the model
+  // exists, its description and tags are left alone. `model.name` is the model registered into.
+  CreateRegisteredModelArgs model;
+  // The new version, with its tags. `version.name` is ignored: `model.name` is used.
+  CreateModelVersionArgs version;
+  // Set: the alias is moved to the new version.
+  std::optional<std::string> alias;
+  // The caller decided on a create (its permission check found no model): a model that exists by
+  // the time of the transaction is RESOURCE_ALREADY_EXISTS instead of being written into, so the
+  // caller can check its right to that model before trying again.
+  bool require_new_model = false;
+  // Set: user_id, key and request_hash (and `status`, stored with the response) of the request;
+  // `response` is ignored and filled by `render`.
+  std::optional<IdempotencyRecord> idempotency;
+  // Renders the response body stored with the idempotency key; called inside the transaction,
+  // after the version and alias are written, with the model as it then is. May be empty when
+  // `idempotency` is unset. Must not call back into the store.
+  std::function<std::string(const RegisteredModel&, const ModelVersion&)> render;
+};
+
+struct RegisterModelResult {
+  RegisteredModel model;  // as after the registration (latest_versions, aliases, tags)
+  ModelVersion version;   // the new version (tags and aliases included)
+  bool model_created = false;
+  // True: an earlier request with the same idempotency key and hash was found; nothing was
+  // written, `model` and `version` are empty, and `response` / `status` are what it answered.
+  bool replayed = false;
+  int status = 0;         // the stored status when replayed; otherwise idempotency->status
+  std::string response;   // the rendered (or, when replayed, stored) response body
 };
 
 struct SearchRegistryArgs {
@@ -135,7 +184,8 @@ class RegistryStore {
   // Version = highest version ever created for the model (deleted ones included) + 1. Status is
   // READY and stage "None" at once. The source must name an existing run / logged model /
   // version (INVALID_PARAMETER_VALUE otherwise); a version made from a logged model is also
-  // recorded in that model's mlflow.modelVersions tag, in the same transaction.
+  // recorded in that model's mlflow.modelVersions tag, in the same transaction, and so is the
+  // version's model_version.created registration event (see store/event_store.hpp).
   virtual Result<ModelVersion> CreateModelVersion(const CreateModelVersionArgs& args) = 0;
   virtual Result<ModelVersion> GetModelVersion(const std::string& name,
                                                const std::string& version) = 0;
@@ -163,6 +213,22 @@ class RegistryStore {
   // A missing tag is not an error; a missing version is.
   virtual Result<void> DeleteModelVersionTag(const std::string& name, const std::string& version,
                                              const std::string& key) = 0;
+
+  // One-call registration, all or nothing: creates the model when missing, a new version (as
+  // CreateModelVersion, with its registration event), moves `alias` and stores the idempotency
+  // record with the rendered response. With `idempotency`: an existing record for (user_id, key)
+  // with the same request_hash returns replayed = true and the stored response (nothing written);
+  // with a different hash, RESOURCE_CONFLICT (HTTP 409). Records older than 24 h no longer count
+  // and are pruned opportunistically by later registrations.
+  virtual Result<RegisterModelResult> RegisterModel(const RegisterModelArgs& args) = 0;
+  // Moves `alias` to the live version `version` and sets the version tag `tag`, in one
+  // transaction (the registration API's transition: alias stage.lower() and tag
+  // lifecycle_stage). Errors as SetRegisteredModelAlias.
+  virtual Result<void> SetStageAlias(const std::string& name, const std::string& version,
+                                     const std::string& alias, const Tag& tag) = 0;
+  // The live (younger than 24 h) record for (user_id, key), or nullopt.
+  virtual Result<std::optional<IdempotencyRecord>> GetIdempotencyRecord(
+      const std::string& user_id, const std::string& key) = 0;
 };
 
 }  // namespace hokusai::store

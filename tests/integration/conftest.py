@@ -4,12 +4,20 @@ Run from the repository root, once per venv:
 
     <venv>/bin/python -m pytest tests/integration                  # against the Hokusai binary
     <venv>/bin/python -m pytest tests/integration --target=mlflow  # same tests, real `mlflow server`
+    <venv>/bin/python -m pytest tests/integration --target=gateway # through the gateway to mlflow
 
 The Hokusai binary is $HOKUSAI_BIN, else build/asan/hokusai-registry if present, else
 build/release/hokusai-registry (relative to the repository root). Tests marked `hokusai_only` are
 deselected (reported as "deselected", never skipped) under --target=mlflow; tests marked
 `requires_mlflow3` are deselected when the venv's client is mlflow 2.x, and `requires_mlflow3_server`
 ones when, in addition, the target is that venv's (2.x) `mlflow server`.
+
+--target=gateway: every Hokusai server the suite starts (the session `server`, `fresh_server`, module
+servers such as test_keys.py's) runs in gateway mode, `serve --upstream <url>`, in front of a real
+`mlflow server` of its own from the running venv (itest_helpers.set_gateway_mode). The `server` object
+is the Hokusai one (admin key, create_key, api(), http, keys CLI); `server.upstream` is the real
+server and `server.artifacts_dir` its artifact directory. Only the modules in GATEWAY_MODULES run;
+tests in them marked `native_only` (each with its reason) are deselected, never skipped.
 
 Every server gets its own temporary working directory; Hokusai is started with
 `--artifacts-destination <workdir>/artifacts`, the real server with `<workdir>/art`
@@ -36,7 +44,38 @@ os.environ.setdefault("DO_NOT_TRACK", "true")
 
 import pytest  # noqa: E402
 
-from itest_helpers import CLIENT_ENV_TO_CLEAR, Api, ServerProcess, set_session_log_dir  # noqa: E402
+from itest_helpers import (  # noqa: E402
+    CLIENT_ENV_TO_CLEAR,
+    Api,
+    ServerProcess,
+    set_gateway_mode,
+    set_session_log_dir,
+    stop_all_upstreams,
+)
+
+# --target=gateway runs these modules through the gateway (docs/testing.md "Gateway mode"). The others
+# are deselected as a whole, each for its reason:
+#   test_http_protocol.py  our HTTP edge and our native validation beyond MLflow; the gateway's edge
+#                          (mount spellings, refusals, framing) is test_gateway_protocol.py's
+#   test_path_safety.py    plants files in our own artifact root; the upstream owns artifacts there
+#   test_durability.py     kill -9 of our SQLite store under a stream of log-batch calls
+#   test_large_artifact.py the native streaming path; test_gateway_large_artifact.py is the gateway's
+#   test_parity.py         compares a native Hokusai server with the real one
+#   test_authz_matrix.py   snapshots our store and artifact directory around every denied call
+#   test_external_auth.py  the auth-service client, the same code in both modes
+#   test_tenants.py        its worlds (test_authz_matrix.build_world) log logged-model params without
+#                          `model_id` in the body, which only our native server accepts (the real
+#                          server answers 400); the gateway's tenant checks are in test_gateway.py
+#   test_registration.py, test_events.py   the registration API and its events, native for now
+#   test_gateway*.py       start their own gateways and upstreams; they run in the default pass
+GATEWAY_MODULES = {
+    "test_client_journeys.py",
+    "test_registry.py",
+    "test_artifacts.py",
+    "test_client_v2.py",
+    "test_keys.py",
+    "test_zz_no_secrets_in_logs.py",  # every log of the pass, the upstreams' included
+}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -47,10 +86,12 @@ from itest_helpers import CLIENT_ENV_TO_CLEAR, Api, ServerProcess, set_session_l
 def pytest_addoption(parser):
     parser.addoption(
         "--target",
-        choices=("hokusai", "mlflow"),
+        choices=("hokusai", "mlflow", "gateway"),
         default="hokusai",
-        help="which server the `server` fixture starts: the Hokusai binary (default) or the real "
-        "`mlflow server` from the running venv (hokusai_only tests are then deselected)",
+        help="which server the `server` fixture starts: the Hokusai binary (default), the real "
+        "`mlflow server` from the running venv (hokusai_only tests are then deselected), or the "
+        "Hokusai binary in gateway mode in front of a real `mlflow server` (only GATEWAY_MODULES "
+        "run; native_only tests are deselected)",
     )
 
 
@@ -67,8 +108,16 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers",
         "requires_mlflow3_server: needs an MLflow-3 server API (logged models, server-info) but no "
-        "MLflow-3 client API; deselected (not skipped) only under --target=mlflow with a 2.x venv",
+        "MLflow-3 client API; deselected (not skipped) only under --target=mlflow or "
+        "--target=gateway (whose upstream is the venv's server) with a 2.x venv",
     )
+    config.addinivalue_line(
+        "markers",
+        "native_only: checks what only the native server does (its own store or artifact directory, "
+        "validation beyond MLflow's); deselected (not skipped) under --target=gateway",
+    )
+    if config.getoption("--target") == "gateway":
+        set_gateway_mode(True)
 
 
 def _client_major() -> int | None:
@@ -81,16 +130,21 @@ def _client_major() -> int | None:
 
 
 def pytest_collection_modifyitems(config, items):
-    drop_hokusai_only = config.getoption("--target") == "mlflow"
+    target = config.getoption("--target")
+    drop_hokusai_only = target == "mlflow"
+    gateway = target == "gateway"
     major = _client_major()
     drop_mlflow3 = major is not None and major < 3
-    drop_mlflow3_server = drop_mlflow3 and drop_hokusai_only  # the real server comes from the same venv
+    # The real server (the target, or the gateway's upstream) comes from the same venv.
+    drop_mlflow3_server = drop_mlflow3 and target in ("mlflow", "gateway")
     keep, drop = [], []
     for item in items:
         deselect = (
             (drop_hokusai_only and item.get_closest_marker("hokusai_only"))
             or (drop_mlflow3 and item.get_closest_marker("requires_mlflow3"))
             or (drop_mlflow3_server and item.get_closest_marker("requires_mlflow3_server"))
+            or (gateway and item.get_closest_marker("native_only"))
+            or (gateway and item.path.name not in GATEWAY_MODULES)
         )
         (drop if deselect else keep).append(item)
     if drop:
@@ -103,8 +157,10 @@ def pytest_report_header(config):
 
     target = config.getoption("--target")
     line = f"integration target: {target}"
-    if target == "hokusai":
+    if target in ("hokusai", "gateway"):
         line += f" (binary: {hokusai_binary()})"
+    if target == "gateway":
+        line += " in front of the venv's `mlflow server`"
     try:
         import mlflow
 
@@ -124,6 +180,8 @@ def _session_server_logs(tmp_path_factory):
     """One directory for every server and key-CLI log of the session (read by
     test_zz_no_secrets_in_logs.py); set before any server starts."""
     set_session_log_dir(tmp_path_factory.mktemp("server-logs"))
+    yield
+    stop_all_upstreams()  # gateway mode: upstreams whose gateway was not stopped for good
 
 
 @pytest.fixture(scope="session")
@@ -133,7 +191,8 @@ def target(request) -> str:
 
 @pytest.fixture(scope="session")
 def server(target, tmp_path_factory):
-    """The session-wide server under test (Hokusai, or the real MLflow server with --target=mlflow)."""
+    """The session-wide server under test (Hokusai, the real MLflow server with --target=mlflow, or
+    Hokusai in gateway mode in front of a real MLflow server with --target=gateway)."""
     srv = ServerProcess(target, tmp_path_factory.mktemp(f"{target}-session"))
     srv.start()
     yield srv

@@ -7,6 +7,12 @@ offline CLI before it starts (`server.admin_key`), and every way this module off
 (`server.api()`, `server.http`, `server.session()`, `raw_get`/`raw_request`, `auth_line`) carries that
 key unless told otherwise. Every key secret the suite sees is recorded (`register_secret`) so that
 test_zz_no_secrets_in_logs.py can check that none of them reached a server log.
+
+Gateway mode (`--target=gateway`, docs/testing.md "Gateway mode"): `set_gateway_mode(True)` makes
+every Hokusai `ServerProcess` a gateway (`serve --upstream <url>`) in front of a real `mlflow server`
+of its own (`server.upstream`, started from the running venv in `<workdir>/upstream` and reused when
+the same directory is started again). Everything else (keys, the local store, the helpers) is what
+it is for a native server; `server.artifacts_dir` is then the upstream's.
 """
 
 from __future__ import annotations
@@ -111,6 +117,7 @@ KEY_TEMPLATES = {
     "developer": {"experiment:read", "model:read", "experiment:write", "model:write"},
 }
 ADMIN_USER = "itest-admin"
+SECRET_FLAGS = ("--upstream-token", "--upstream-password")  # masked in the logged command line
 ADMIN_RATE_LIMIT_PER_HOUR = 1_000_000_000  # the suite's own traffic must never meet the key limit
 
 _SECRETS: dict[str, str] = {}             # every key secret the suite saw -> where it came from
@@ -119,6 +126,25 @@ _STARTED: list["ServerProcess"] = []      # every ServerProcess started in this 
 _KEY_BY_PORT: dict[int, str] = {}         # port -> admin key of the Hokusai server listening there
 _ADMIN_KEYS: dict[str, tuple[str, str]] = {}  # workdir -> (admin key, key id), minted once per store
 _LOG_DIR: Path | None = None
+_GATEWAY_MODE = False                     # --target=gateway: every Hokusai server is a gateway
+_UPSTREAMS: dict[str, "ServerProcess"] = {}  # gateway workdir -> its real mlflow upstream
+
+
+def set_gateway_mode(on: bool) -> None:
+    """--target=gateway (conftest): from now on every Hokusai ServerProcess that is not given an
+    upstream explicitly starts in gateway mode in front of a real `mlflow server` of its own."""
+    global _GATEWAY_MODE
+    _GATEWAY_MODE = bool(on)
+
+
+def gateway_mode() -> bool:
+    return _GATEWAY_MODE
+
+
+def stop_all_upstreams() -> None:
+    """Session end: stops every real upstream the harness started for a gateway."""
+    for up in list(_UPSTREAMS.values()):
+        up.stop()
 
 
 def auth_headers(key: str | None) -> dict[str, str]:
@@ -272,16 +298,33 @@ class ServerProcess:
     before its first start (`admin_key`, `admin_key_id`); `admin_key=False` starts it on an empty
     key store instead (the first-start banner test). The real MLflow server has no keys:
     `admin_key` is None and every helper then sends no credential.
+
+    Gateway mode: `kind="gateway"`, or `kind="hokusai"` while `set_gateway_mode(True)` is on, or an
+    explicit `upstream=` (a URL string, or a ServerProcess of kind "mlflow" that this one does not
+    own), starts the binary with `--upstream <url>` (plus `upstream_args`, e.g. `--upstream-token`).
+    Without an explicit upstream the harness starts a real `mlflow server` of its own in
+    `<workdir>/upstream` before the gateway (`self.upstream`); it is stopped with the gateway's
+    final graceful stop, or at session end. `kind` is then "hokusai" (it is the Hokusai binary, with
+    its keys and local store) and `self.gateway` is True. `upstream=False` forces native mode.
     """
 
     def __init__(self, kind: str, workdir: Path, extra_args: list[str] | None = None,
-                 admin_key: bool = True):
-        assert kind in ("hokusai", "mlflow"), kind
+                 admin_key: bool = True, upstream=None, upstream_args: list[str] | None = None):
+        assert kind in ("hokusai", "mlflow", "gateway"), kind
+        assert not (kind == "gateway" and upstream is False), "kind='gateway' with upstream=False"
+        self.gateway = kind == "gateway" or (kind == "hokusai" and (
+            (upstream is not None and upstream is not False) or (_GATEWAY_MODE and upstream is None)))
+        kind = "hokusai" if kind == "gateway" else kind
         self.kind = kind
+        self._upstream_spec = upstream if (self.gateway and upstream is not None) else None
+        self.upstream_args = list(upstream_args or [])
+        self.upstream: "ServerProcess | None" = upstream if isinstance(upstream, ServerProcess) else None
+        self.owns_upstream = False
         self.extra_args = list(extra_args or [])  # appended to the standard command line
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        log_name = "hokusai.log" if kind == "hokusai" else "mlflow-server.log"
+        log_name = ("hokusai-gateway.log" if self.gateway else "hokusai.log") if kind == "hokusai" \
+            else "mlflow-server.log"
         # Logs go to the session's log directory (test_zz_no_secrets_in_logs.py reads them all).
         self.log_path = (_LOG_DIR / f"{self.workdir.name}-{log_name}") if _LOG_DIR else self.workdir / log_name
         self.proc: subprocess.Popen | None = None
@@ -314,8 +357,23 @@ class ServerProcess:
 
     @property
     def artifacts_dir(self) -> Path:
-        """Where this server stores proxied artifacts (`--artifacts-destination`), inside workdir."""
+        """Where this server stores proxied artifacts (`--artifacts-destination`), inside workdir.
+        A gateway stores none: then its upstream's directory (when the upstream is a real mlflow
+        server the harness knows)."""
+        if self.gateway:
+            if self.upstream is not None:
+                return self.upstream.artifacts_dir
+            return self.workdir / "no-artifacts-in-gateway-mode"
         return self.workdir / ("artifacts" if self.kind == "hokusai" else "art")
+
+    @property
+    def upstream_url(self) -> str | None:
+        """The URL a gateway forwards to (None for a native server or before its first start)."""
+        if not self.gateway:
+            return None
+        if isinstance(self._upstream_spec, str):
+            return self._upstream_spec.rstrip("/")
+        return self.upstream.url if self.upstream is not None and self.upstream.port else None
 
     @property
     def pid(self) -> int:
@@ -435,6 +493,15 @@ class ServerProcess:
     # -- lifecycle --------------------------------------------------------------------------------
 
     def command(self) -> list[str]:
+        if self.kind == "hokusai" and self.gateway:
+            # No --artifacts-destination: a gateway stores no artifacts (the upstream does).
+            return [
+                str(_require_binary()), "serve",
+                "--host", "127.0.0.1",
+                "--port", str(self.port),
+                "--backend-store-uri", self.backend_store_uri,
+                "--upstream", self.upstream_url,
+            ] + self.upstream_args + self.extra_args
         if self.kind == "hokusai":
             return [
                 str(_require_binary()), "serve",
@@ -458,13 +525,17 @@ class ServerProcess:
         assert not self.alive(), "already running"
         if self.wants_admin_key and self.admin_key is None:
             self._mint_admin_key()  # before the first start: the server must print no banner
+        if self.gateway:
+            self._ensure_upstream()
         self.port = free_port()
         self.generation += 1
         cmd = self.command()
         env = dict(os.environ)
         env.update(QUIET_ENV)
+        # The start line names the command, never a credential given on it (--upstream-token, ...).
+        shown = [("<secret>" if i and cmd[i - 1] in SECRET_FLAGS else a) for i, a in enumerate(cmd)]
         with open(self.log_path, "ab") as log:
-            log.write(f"\n===== start #{self.generation}: {' '.join(cmd)}\n".encode())
+            log.write(f"\n===== start #{self.generation}: {' '.join(shown)}\n".encode())
             log.flush()
             self.proc = subprocess.Popen(
                 cmd,
@@ -484,6 +555,24 @@ class ServerProcess:
         timeout = HOKUSAI_STARTUP_TIMEOUT_S if self.kind == "hokusai" else MLFLOW_STARTUP_TIMEOUT_S
         self._wait_healthy(timeout)
         return self
+
+    def _ensure_upstream(self) -> None:
+        """Gateway mode without an explicit upstream: a real `mlflow server` of this venv in
+        <workdir>/upstream, shared by every ServerProcess on the same workdir (a restart keeps the
+        upstream's data as it keeps the local store); (re)started when it is not running."""
+        if self._upstream_spec is not None:
+            if isinstance(self._upstream_spec, ServerProcess):
+                assert self._upstream_spec.alive(), "the given upstream is not running"
+            return
+        key = str(self.workdir.resolve())
+        up = _UPSTREAMS.get(key)
+        if up is None:
+            up = ServerProcess("mlflow", self.workdir / "upstream")
+            _UPSTREAMS[key] = up
+        self.upstream = up
+        self.owns_upstream = True
+        if not up.alive():
+            up.start()
 
     def _wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -563,6 +652,8 @@ class ServerProcess:
         code 0 within 10 s (graceful shutdown is a requirement); None when all is well."""
         was_alive = self.alive()
         rc = self.stop()
+        if self.owns_upstream and self.upstream is not None:
+            self.upstream.stop()  # the gateway's final stop; a later start() restarts it
         if self.kind != "hokusai":
             return None
         if not was_alive:

@@ -232,6 +232,9 @@ def build_world(url: str, key: str, *, grantee: str, newcomer: str, victim_key_i
     r.call("POST", EXP_PERMS + "/create",
            json_body={"experiment_id": w.exp, "username": grantee, "permission": "READ"})
     r.call("POST", RM_PERMS + "/create", json_body={"name": w.rm, "username": grantee, "permission": "READ"})
+    # The registration event of version 1 (the builder key is an admin's, who may read events).
+    events = r.call("GET", "/api/v1/events", params={"model_name": w.rm})["events"]
+    w.event_id = next(e["event_id"] for e in events if e["version"] == "1")
     return w
 
 
@@ -469,6 +472,24 @@ simple("POST", MV + "/transition-stage", "write", "model",
 simple("GET", MV + "/get-download-uri", "read", "model", lambda w: {"name": w.rm, "version": "1"})
 simple("POST", MV + "/set-tag", "write", "model", lambda w: {"name": w.rm, "version": "1", "key": "vt1", "value": "changed"})
 simple("DELETE", MV + "/delete-tag", "write", "model", lambda w: {"name": w.rm, "version": "1", "key": "doomed"})
+
+# -- the registration API and its events (Hokusai API) ------------------------------------------------
+simple("POST", "/api/v1/models/register", "write", "model",
+       lambda w: {"model_name": w.rm, "model_type": "matrix", "mlflow_run_id": w.run}, admin_status=201)
+simple("POST", "/api/v1/models/baseline", "write", "model",
+       lambda w: {"model_name": w.rm, "model_type": "matrix", "model_uri": f"models:/{w.lm}"},
+       admin_status=201)
+simple("GET", "/api/v1/models", "read", "model", lambda w: {"name": w.rm})
+route("GET", "/api/v1/models/{name}/{version}", "read", "model")(
+    lambda w: Call("GET", f"/api/v1/models/{w.rm}/1"))
+route("POST", "/api/v1/models/{name}/{version}/transition", "write", "model")(
+    lambda w: Call("POST", f"/api/v1/models/{w.rm}/1/transition", json={"stage": "Production"}))
+simple("GET", "/api/v1/events", "admin", "none", changes_state=False)
+route("GET", "/api/v1/events/{event_id}", "admin", "none", changes_state=False)(
+    lambda w: Call("GET", f"/api/v1/events/{w.event_id}"))
+# No webhook is configured here, so a replay has no delivery to reset: nothing visible changes.
+route("POST", "/api/v1/events/{event_id}/replay", "admin", "none", changes_state=False)(
+    lambda w: Call("POST", f"/api/v1/events/{w.event_id}/replay", json={}))
 
 # -- artifacts ----------------------------------------------------------------------------------------
 route("GET", PROXY + "/{path*}", "read", "experiment")(lambda w: Call("GET", f"{PROXY}/{w.run_root}/notes.txt"))

@@ -13,7 +13,7 @@ struct Migration {
 };
 
 // Never edit a released migration; add a new one.
-constexpr std::array<Migration, 3> kMigrations = {{
+constexpr std::array<Migration, 4> kMigrations = {{
     {1, R"sql(
 CREATE TABLE experiments (
   experiment_id INTEGER PRIMARY KEY,
@@ -281,6 +281,54 @@ CREATE TABLE audit_log (
 CREATE INDEX audit_log_by_time ON audit_log(timestamp);
 CREATE INDEX audit_log_by_user ON audit_log(user_id, timestamp);
 CREATE INDEX audit_log_by_key ON audit_log(key_id, timestamp);
+)sql"},
+    // 4: registration events and webhook delivery. registration_events is the outbox, written in
+    // the transaction that creates each model version; seq orders it and is never reused
+    // (AUTOINCREMENT), event_id is what receivers dedupe on, payload the exact JSON body sent.
+    // An endpoint receives the events with seq > since_seq (the highest seq when it was first
+    // configured); `active` says whether it is configured now. A delivery row exists once an
+    // (endpoint, event) has been attempted or replayed. idempotency_keys holds the answers to
+    // registration requests made with an Idempotency-Key, per user, for 24 hours.
+    {4, R"sql(
+CREATE TABLE registration_events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  event_id TEXT NOT NULL UNIQUE,
+  type TEXT NOT NULL,
+  model_name TEXT NOT NULL,
+  version TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  created_ms INTEGER NOT NULL
+);
+CREATE INDEX registration_events_by_model ON registration_events(model_name, seq);
+CREATE TABLE webhook_endpoints (
+  url TEXT PRIMARY KEY,
+  since_seq INTEGER NOT NULL,
+  active INTEGER NOT NULL DEFAULT 1,
+  created_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE webhook_deliveries (
+  endpoint TEXT NOT NULL REFERENCES webhook_endpoints(url),
+  event_seq INTEGER NOT NULL REFERENCES registration_events(seq),
+  state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'dead')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_ms INTEGER NOT NULL DEFAULT 0,
+  last_status INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT NOT NULL DEFAULT '',
+  delivered_ms INTEGER,
+  PRIMARY KEY (endpoint, event_seq)
+) WITHOUT ROWID;
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries(endpoint, state, next_attempt_ms);
+CREATE INDEX webhook_deliveries_by_event ON webhook_deliveries(event_seq);
+CREATE TABLE idempotency_keys (
+  user_id TEXT NOT NULL,
+  key TEXT NOT NULL,
+  request_hash TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  response TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  PRIMARY KEY (user_id, key)
+) WITHOUT ROWID;
+CREATE INDEX idempotency_keys_by_time ON idempotency_keys(created_ms);
 )sql"},
 }};
 

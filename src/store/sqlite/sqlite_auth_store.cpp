@@ -448,6 +448,118 @@ Result<void> SqliteAuthStore::DeleteModelPermission(const std::string& name,
   return tx.Commit();
 }
 
+// ---- upstream resources (gateway mode) ------------------------------------------------------
+
+namespace {
+
+// The placeholder model row for `name`, created when missing; returns its key.
+Result<int64_t> EnsureModelRow(Connection& conn, const std::string& name) {
+  HK_TRY(find, conn.Prepare("SELECT model_key FROM registered_models WHERE name = ?"));
+  find.Bind(1, name);
+  HK_TRY(found, find.Step());
+  if (found) return find.Int(0);
+  int64_t now = NowMillis();
+  HK_TRY(insert, conn.Prepare("INSERT INTO registered_models (name, description, user_id, "
+                              "creation_time, last_updated_time) VALUES (?, ?, '', ?, ?)"));
+  insert.Bind(1, name).Bind(2, SqliteAuthStore::kUpstreamPlaceholder).Bind(3, now).Bind(4, now);
+  HK_CHECK(insert.Run());
+  HK_TRY(again, conn.Prepare("SELECT model_key FROM registered_models WHERE name = ?"));
+  again.Bind(1, name);
+  HK_TRY(inserted, again.Step());
+  if (!inserted) return Fail(ErrorCode::kInternalError, "model placeholder vanished");
+  return again.Int(0);
+}
+
+// The model row's key and whether it is a placeholder; nullopt when there is none.
+Result<std::optional<std::pair<int64_t, bool>>> FindModelRow(Connection& conn,
+                                                             const std::string& name) {
+  HK_TRY(stmt, conn.Prepare("SELECT model_key, description = ? AND NOT EXISTS (SELECT 1 FROM "
+                            "model_versions v WHERE v.model_key = r.model_key) FROM "
+                            "registered_models r WHERE name = ?"));
+  stmt.Bind(1, SqliteAuthStore::kUpstreamPlaceholder).Bind(2, name);
+  HK_TRY(found, stmt.Step());
+  if (!found) return std::optional<std::pair<int64_t, bool>>();
+  return std::optional<std::pair<int64_t, bool>>(std::make_pair(stmt.Int(0), stmt.Int(1) != 0));
+}
+
+}  // namespace
+
+Result<void> SqliteAuthStore::RecordUpstreamExperimentOwner(const std::string& experiment_id,
+                                                            const std::string& user_id) {
+  auto id = ParseInt64(experiment_id);
+  if (!id) {
+    return InvalidParameter(
+        fmt::format("Upstream experiment id '{}' is not an integer", experiment_id));
+  }
+  auto conn = pool_->AcquireWriter();
+  HK_TRY(tx, Transaction::Begin(*conn, true));
+  int64_t now = NowMillis();
+  HK_TRY(insert, conn->Prepare("INSERT OR IGNORE INTO experiments (experiment_id, name, "
+                               "artifact_location, creation_time, last_update_time) VALUES "
+                               "(?, ?, '', ?, ?)"));
+  insert.Bind(1, *id).Bind(2, fmt::format("hokusai-gateway:{}", *id)).Bind(3, now).Bind(4, now);
+  HK_CHECK(insert.Run());
+  HK_CHECK(UpsertPermission(*conn, kExperimentPermissions, *id, user_id, Permission::kManage));
+  return tx.Commit();
+}
+
+Result<void> SqliteAuthStore::RecordUpstreamModelOwner(const std::string& name,
+                                                       const std::string& user_id) {
+  auto conn = pool_->AcquireWriter();
+  HK_TRY(tx, Transaction::Begin(*conn, true));
+  HK_TRY(key, EnsureModelRow(*conn, name));
+  HK_CHECK(UpsertPermission(*conn, kModelPermissions, key, user_id, Permission::kManage));
+  return tx.Commit();
+}
+
+Result<void> SqliteAuthStore::RenameUpstreamModel(const std::string& name,
+                                                  const std::string& new_name) {
+  auto conn = pool_->AcquireWriter();
+  HK_TRY(tx, Transaction::Begin(*conn, true));
+  HK_TRY(old_row, FindModelRow(*conn, name));
+  if (!old_row || name == new_name) return tx.Commit();
+  auto [old_key, old_is_placeholder] = *old_row;
+  HK_TRY(new_row, FindModelRow(*conn, new_name));
+  if (!new_row && old_is_placeholder) {
+    // The common case: the placeholder takes the new name and keeps its rows.
+    HK_TRY(rename, conn->Prepare("UPDATE registered_models SET name = ? WHERE model_key = ?"));
+    rename.Bind(1, new_name).Bind(2, old_key);
+    HK_CHECK(rename.Run());
+    return tx.Commit();
+  }
+  HK_TRY(new_key, EnsureModelRow(*conn, new_name));
+  HK_TRY(move, conn->Prepare("INSERT OR REPLACE INTO registered_model_permissions (model_key, "
+                             "user_id, permission) SELECT ?, user_id, permission FROM "
+                             "registered_model_permissions WHERE model_key = ?"));
+  move.Bind(1, new_key).Bind(2, old_key);
+  HK_CHECK(move.Run());
+  HK_TRY(drop, conn->Prepare("DELETE FROM registered_model_permissions WHERE model_key = ?"));
+  drop.Bind(1, old_key);
+  HK_CHECK(drop.Run());
+  if (old_is_placeholder) {
+    HK_TRY(remove, conn->Prepare("DELETE FROM registered_models WHERE model_key = ?"));
+    remove.Bind(1, old_key);
+    HK_CHECK(remove.Run());
+  }
+  return tx.Commit();
+}
+
+Result<void> SqliteAuthStore::ForgetUpstreamModel(const std::string& name) {
+  auto conn = pool_->AcquireWriter();
+  HK_TRY(tx, Transaction::Begin(*conn, true));
+  HK_TRY(row, FindModelRow(*conn, name));
+  if (!row) return tx.Commit();
+  HK_TRY(drop, conn->Prepare("DELETE FROM registered_model_permissions WHERE model_key = ?"));
+  drop.Bind(1, row->first);
+  HK_CHECK(drop.Run());
+  if (row->second) {
+    HK_TRY(remove, conn->Prepare("DELETE FROM registered_models WHERE model_key = ?"));
+    remove.Bind(1, row->first);
+    HK_CHECK(remove.Run());
+  }
+  return tx.Commit();
+}
+
 // ---- audit ----------------------------------------------------------------------------------
 
 Result<void> SqliteAuthStore::AppendAudit(const std::vector<AuditEntry>& entries) {

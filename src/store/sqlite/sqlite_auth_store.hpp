@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -28,6 +29,10 @@ namespace hokusai::store::sqlite {
 
 class SqliteAuthStore final : public AuthStore {
  public:
+  // The description of a registered-model placeholder kept for an upstream model.
+  static constexpr std::string_view kUpstreamPlaceholder =
+      "hokusai-gateway placeholder: this model lives on the upstream MLflow server";
+
   // `pool` comes from OpenDatabase (migrations applied) and is shared with the other stores.
   explicit SqliteAuthStore(std::shared_ptr<ConnectionPool> pool) : pool_(std::move(pool)) {}
 
@@ -61,6 +66,16 @@ class SqliteAuthStore final : public AuthStore {
                                   Permission permission) override;
   Result<void> DeleteModelPermission(const std::string& name,
                                      const std::string& user_id) override;
+
+  // Placeholders: an experiment row named "hokusai-gateway:<id>" with an empty artifact
+  // location, a registered-model row whose description is kUpstreamPlaceholder. An existing
+  // local row of the same id or name is used as it is (and never renamed or deleted here).
+  Result<void> RecordUpstreamExperimentOwner(const std::string& experiment_id,
+                                             const std::string& user_id) override;
+  Result<void> RecordUpstreamModelOwner(const std::string& name,
+                                        const std::string& user_id) override;
+  Result<void> RenameUpstreamModel(const std::string& name, const std::string& new_name) override;
+  Result<void> ForgetUpstreamModel(const std::string& name) override;
 
   Result<void> AppendAudit(const std::vector<AuditEntry>& entries) override;
   Result<std::pair<std::vector<AuditEntry>, bool>> SearchAudit(const AuditQuery& query) override;

@@ -4,12 +4,15 @@
 
 #include "common/util.hpp"
 #include "store/sqlite/sql_query.hpp"
+#include "store/sqlite/sqlite_event_store.hpp"
 
 namespace hokusai::store::sqlite {
 namespace {
 
 constexpr std::string_view kPromptTag = "mlflow.prompt.is_prompt";
 constexpr std::string_view kStageArchived = "Archived";
+// How long an idempotency key's answer is kept (Hokusai API §3).
+constexpr int64_t kIdempotencyTtlMs = 24 * 60 * 60 * 1000;
 
 // Columns of one version row, in the order ReadVersion expects; `r` is registered_models and
 // `v` model_versions.
@@ -415,18 +418,15 @@ Result<void> AppendOrderBy(Query& q, const std::vector<OrderTerm>& terms, bool v
   return {};
 }
 
-}  // namespace
+// ---- writes shared by the single calls and RegisterModel -------------------------------------
 
-// ---- registered models ----------------------------------------------------------------------
-
-Result<RegisteredModel> SqliteRegistryStore::CreateRegisteredModel(
-    const CreateRegisteredModelArgs& args) {
-  auto conn = pool_->AcquireWriter();
-  HK_TRY(tx, Transaction::Begin(*conn, true));
-  auto existing = FindModelKey(*conn, args.name);
+// Inserts the model `args` describes (its tags, and MANAGE for a non-empty owner); returns its
+// key. RESOURCE_ALREADY_EXISTS when the name is taken (by a model or a prompt).
+Result<int64_t> InsertRegisteredModel(Connection& conn, const CreateRegisteredModelArgs& args) {
+  auto existing = FindModelKey(conn, args.name);
   if (existing) {
-    HK_TRY(prompt, conn->Prepare("SELECT 1 FROM registered_model_tags WHERE model_key = ? AND "
-                                 "key = ?"));
+    HK_TRY(prompt, conn.Prepare("SELECT 1 FROM registered_model_tags WHERE model_key = ? AND "
+                                "key = ?"));
     prompt.Bind(1, *existing).Bind(2, kPromptTag);
     HK_TRY(old_is_prompt, prompt.Step());
     bool new_is_prompt = false;
@@ -447,17 +447,90 @@ Result<RegisteredModel> SqliteRegistryStore::CreateRegisteredModel(
     return tl::unexpected(existing.error());
   }
   int64_t now = NowMillis();
-  HK_TRY(insert, conn->Prepare("INSERT INTO registered_models (name, description, creation_time, "
-                               "last_updated_time) VALUES (?, ?, ?, ?) RETURNING model_key"));
+  HK_TRY(insert, conn.Prepare("INSERT INTO registered_models (name, description, creation_time, "
+                              "last_updated_time) VALUES (?, ?, ?, ?) RETURNING model_key"));
   insert.Bind(1, args.name).Bind(2, args.description).Bind(3, now).Bind(4, now);
   HK_TRY(inserted, insert.Step());
   if (!inserted) return Fail(ErrorCode::kInternalError, "registered model insert returned no key");
   int64_t key = insert.Int(0);
   HK_CHECK(insert.Run());
-  for (const Tag& tag : args.tags) HK_CHECK(UpsertModelTag(*conn, key, tag));
+  for (const Tag& tag : args.tags) HK_CHECK(UpsertModelTag(conn, key, tag));
   if (!args.owner.empty()) {
-    HK_CHECK(UpsertPermission(*conn, kModelPermissions, key, args.owner, Permission::kManage));
+    HK_CHECK(UpsertPermission(conn, kModelPermissions, key, args.owner, Permission::kManage));
   }
+  return key;
+}
+
+// Creates the next version of model `key` (named `name`; args.name is not used) with its
+// tags, records it on its logged model, and writes its registration event: the whole write of a
+// new version, for CreateModelVersion and RegisterModel alike.
+Result<ModelVersion> InsertModelVersion(Connection& conn, int64_t key, const std::string& name,
+                                        const CreateModelVersionArgs& args) {
+  HK_TRY(resolved, ResolveSource(conn, args));
+
+  std::string model_id = resolved.model_id;
+  std::string run_id = args.run_id.empty() ? resolved.run_id : args.run_id;
+  if (!args.model_id.empty()) {
+    if (!model_id.empty() && model_id != args.model_id) {
+      return InvalidParameter(fmt::format(
+          "model_id '{}' does not match the logged model '{}' named by the source '{}'",
+          args.model_id, model_id, args.source));
+    }
+    HK_TRY(model, FindLoggedModel(conn, args.model_id));
+    if (!model) {
+      return Fail(ErrorCode::kResourceDoesNotExist,
+                  fmt::format("Logged model with ID '{}' not found.", args.model_id));
+    }
+    model_id = args.model_id;
+    if (run_id.empty()) run_id = model->source_run_id;
+  }
+
+  HK_TRY(next, conn.Prepare("SELECT coalesce(max(version), 0) + 1 FROM model_versions WHERE "
+                            "model_key = ?"));
+  next.Bind(1, key);
+  HK_TRY(has_next, next.Step());
+  if (!has_next) return Fail(ErrorCode::kInternalError, "no next version");
+  int64_t version = next.Int(0);
+  int64_t now = NowMillis();
+  HK_TRY(insert, conn.Prepare(
+                    "INSERT INTO model_versions (model_key, version, current_stage, description, "
+                    "source, storage_location, run_id, run_link, model_id, status, "
+                    "creation_time, last_updated_time) VALUES "
+                    "(?, ?, 'None', ?, ?, ?, ?, ?, ?, 'READY', ?, ?)"));
+  insert.Bind(1, key).Bind(2, version).Bind(3, args.description).Bind(4, args.source);
+  insert.Bind(5, resolved.storage_location).Bind(6, run_id).Bind(7, args.run_link);
+  insert.Bind(8, model_id).Bind(9, now).Bind(10, now);
+  HK_CHECK(insert.Run());
+  for (const Tag& tag : args.tags) HK_CHECK(UpsertVersionTag(conn, key, version, tag));
+  HK_CHECK(TouchModel(conn, key, now));
+  if (!model_id.empty()) {
+    HK_CHECK(RecordRegistrationTag(conn, model_id, name, std::to_string(version)));
+  }
+  HK_TRY(mv, LoadLiveVersion(conn, key, name, std::to_string(version)));
+  HK_CHECK(InsertVersionCreatedEvent(conn, mv, args.user_id, now));
+  return std::move(mv);
+}
+
+// Points `alias` of model `model_key` at its live version `version` (moving it if set).
+Result<void> SetAlias(Connection& conn, int64_t model_key, const std::string& name,
+                      const std::string& alias, const std::string& version) {
+  HK_TRY(mv, LoadLiveVersion(conn, model_key, name, version));
+  HK_TRY(stmt, conn.Prepare("INSERT INTO registered_model_aliases (model_key, alias, version) "
+                            "VALUES (?, ?, ?) ON CONFLICT (model_key, alias) DO UPDATE SET "
+                            "version = excluded.version"));
+  stmt.Bind(1, model_key).Bind(2, alias).Bind(3, *ParseInt64(mv.version));
+  return stmt.Run();
+}
+
+}  // namespace
+
+// ---- registered models ----------------------------------------------------------------------
+
+Result<RegisteredModel> SqliteRegistryStore::CreateRegisteredModel(
+    const CreateRegisteredModelArgs& args) {
+  auto conn = pool_->AcquireWriter();
+  HK_TRY(tx, Transaction::Begin(*conn, true));
+  HK_TRY(key, InsertRegisteredModel(*conn, args));
   HK_TRY(model, LoadRegisteredModel(*conn, key));
   HK_CHECK(tx.Commit());
   return std::move(model);
@@ -603,12 +676,7 @@ Result<void> SqliteRegistryStore::SetRegisteredModelAlias(const std::string& nam
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
   HK_TRY(key, FindModelKey(*conn, name));
-  HK_TRY(mv, LoadLiveVersion(*conn, key, name, version));
-  HK_TRY(stmt, conn->Prepare("INSERT INTO registered_model_aliases (model_key, alias, version) "
-                             "VALUES (?, ?, ?) ON CONFLICT (model_key, alias) DO UPDATE SET "
-                             "version = excluded.version"));
-  stmt.Bind(1, key).Bind(2, alias).Bind(3, *ParseInt64(mv.version));
-  HK_CHECK(stmt.Run());
+  HK_CHECK(SetAlias(*conn, key, name, alias, version));
   return tx.Commit();
 }
 
@@ -654,47 +722,7 @@ Result<ModelVersion> SqliteRegistryStore::CreateModelVersion(const CreateModelVe
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
   HK_TRY(key, FindModelKey(*conn, args.name));
-  HK_TRY(resolved, ResolveSource(*conn, args));
-
-  std::string model_id = resolved.model_id;
-  std::string run_id = args.run_id.empty() ? resolved.run_id : args.run_id;
-  if (!args.model_id.empty()) {
-    if (!model_id.empty() && model_id != args.model_id) {
-      return InvalidParameter(fmt::format(
-          "model_id '{}' does not match the logged model '{}' named by the source '{}'",
-          args.model_id, model_id, args.source));
-    }
-    HK_TRY(model, FindLoggedModel(*conn, args.model_id));
-    if (!model) {
-      return Fail(ErrorCode::kResourceDoesNotExist,
-                  fmt::format("Logged model with ID '{}' not found.", args.model_id));
-    }
-    model_id = args.model_id;
-    if (run_id.empty()) run_id = model->source_run_id;
-  }
-
-  HK_TRY(next, conn->Prepare("SELECT coalesce(max(version), 0) + 1 FROM model_versions WHERE "
-                             "model_key = ?"));
-  next.Bind(1, key);
-  HK_TRY(has_next, next.Step());
-  if (!has_next) return Fail(ErrorCode::kInternalError, "no next version");
-  int64_t version = next.Int(0);
-  int64_t now = NowMillis();
-  HK_TRY(insert, conn->Prepare(
-                     "INSERT INTO model_versions (model_key, version, current_stage, description, "
-                     "source, storage_location, run_id, run_link, model_id, status, "
-                     "creation_time, last_updated_time) VALUES "
-                     "(?, ?, 'None', ?, ?, ?, ?, ?, ?, 'READY', ?, ?)"));
-  insert.Bind(1, key).Bind(2, version).Bind(3, args.description).Bind(4, args.source);
-  insert.Bind(5, resolved.storage_location).Bind(6, run_id).Bind(7, args.run_link);
-  insert.Bind(8, model_id).Bind(9, now).Bind(10, now);
-  HK_CHECK(insert.Run());
-  for (const Tag& tag : args.tags) HK_CHECK(UpsertVersionTag(*conn, key, version, tag));
-  HK_CHECK(TouchModel(*conn, key, now));
-  if (!model_id.empty()) {
-    HK_CHECK(RecordRegistrationTag(*conn, model_id, args.name, std::to_string(version)));
-  }
-  HK_TRY(mv, LoadLiveVersion(*conn, key, args.name, std::to_string(version)));
+  HK_TRY(mv, InsertModelVersion(*conn, key, args.name, args));
   HK_CHECK(tx.Commit());
   return std::move(mv);
 }
@@ -900,6 +928,112 @@ Result<void> SqliteRegistryStore::DeleteModelVersionTag(const std::string& name,
   stmt.Bind(1, key).Bind(2, *ParseInt64(mv.version)).Bind(3, key_name);
   HK_CHECK(stmt.Run());
   return tx.Commit();
+}
+
+}  // namespace hokusai::store::sqlite
+
+
+namespace hokusai::store::sqlite {
+
+// ---- one-call registration ------------------------------------------------------------------
+
+Result<RegisterModelResult> SqliteRegistryStore::RegisterModel(const RegisterModelArgs& args) {
+  auto conn = pool_->AcquireWriter();
+  HK_TRY(tx, Transaction::Begin(*conn, true));
+  int64_t now = NowMillis();
+  RegisterModelResult result;
+  if (args.idempotency) {
+    const IdempotencyRecord& request = *args.idempotency;
+    // Expired answers go first, so an expired key is free again. Pruning here, under the writer
+    // lock the registration holds anyway, needs no background job; the index on created_ms keeps
+    // it cheap.
+    HK_TRY(prune, conn->Prepare("DELETE FROM idempotency_keys WHERE created_ms < ?"));
+    prune.Bind(1, now - kIdempotencyTtlMs);
+    HK_CHECK(prune.Run());
+    HK_TRY(stored, conn->Prepare("SELECT request_hash, status, response FROM idempotency_keys "
+                                 "WHERE user_id = ? AND key = ?"));
+    stored.Bind(1, request.user_id).Bind(2, request.key);
+    HK_TRY(found, stored.Step());
+    if (found) {
+      if (stored.Text(0) != request.request_hash) {
+        return Fail(ErrorCode::kResourceConflict,
+                    "Idempotency-Key was already used with a different request");
+      }
+      result.replayed = true;
+      result.status = static_cast<int>(stored.Int(1));
+      result.response = stored.Text(2);
+      HK_CHECK(tx.Commit());  // keeps the pruning
+      return result;
+    }
+  }
+
+  const std::string& name = args.model.name;
+  auto existing = FindModelKey(*conn, name);
+  if (!existing && existing.error().code != ErrorCode::kResourceDoesNotExist) {
+    return tl::unexpected(existing.error());
+  }
+  int64_t key = 0;
+  if (existing) {
+    if (args.require_new_model) {
+      return Fail(ErrorCode::kResourceAlreadyExists,
+                  fmt::format("Registered Model (name={}) already exists.", name));
+    }
+    key = *existing;
+  } else {
+    HK_TRY(created, InsertRegisteredModel(*conn, args.model));
+    key = created;
+    result.model_created = true;
+  }
+  HK_TRY(mv, InsertModelVersion(*conn, key, name, args.version));
+  if (args.alias) HK_CHECK(SetAlias(*conn, key, name, *args.alias, mv.version));
+  HK_TRY(model, LoadRegisteredModel(*conn, key));
+  // Reload: the alias (if any) now points at the version.
+  HK_TRY(version, LoadLiveVersion(*conn, key, name, mv.version));
+  if (args.render) result.response = args.render(model, version);
+  if (args.idempotency) {
+    result.status = args.idempotency->status;
+    HK_TRY(insert, conn->Prepare("INSERT INTO idempotency_keys (user_id, key, request_hash, "
+                                 "status, response, created_ms) VALUES (?, ?, ?, ?, ?, ?)"));
+    insert.Bind(1, args.idempotency->user_id).Bind(2, args.idempotency->key);
+    insert.Bind(3, args.idempotency->request_hash);
+    insert.Bind(4, static_cast<int64_t>(args.idempotency->status));
+    insert.Bind(5, result.response).Bind(6, now);
+    HK_CHECK(insert.Run());
+  }
+  HK_CHECK(tx.Commit());
+  result.model = std::move(model);
+  result.version = std::move(version);
+  return result;
+}
+
+Result<void> SqliteRegistryStore::SetStageAlias(const std::string& name,
+                                                const std::string& version,
+                                                const std::string& alias, const Tag& tag) {
+  auto conn = pool_->AcquireWriter();
+  HK_TRY(tx, Transaction::Begin(*conn, true));
+  HK_TRY(key, FindModelKey(*conn, name));
+  HK_CHECK(SetAlias(*conn, key, name, alias, version));
+  HK_CHECK(UpsertVersionTag(*conn, key, *ParseInt64(version), tag));
+  return tx.Commit();
+}
+
+Result<std::optional<IdempotencyRecord>> SqliteRegistryStore::GetIdempotencyRecord(
+    const std::string& user_id, const std::string& key) {
+  auto conn = pool_->Acquire();
+  HK_TRY(tx, Transaction::Begin(*conn, false));
+  HK_TRY(stmt, conn->Prepare("SELECT request_hash, status, response, created_ms FROM "
+                             "idempotency_keys WHERE user_id = ? AND key = ? AND created_ms >= ?"));
+  stmt.Bind(1, user_id).Bind(2, key).Bind(3, NowMillis() - kIdempotencyTtlMs);
+  HK_TRY(found, stmt.Step());
+  if (!found) return std::optional<IdempotencyRecord>();
+  IdempotencyRecord record;
+  record.user_id = user_id;
+  record.key = key;
+  record.request_hash = stmt.Text(0);
+  record.status = static_cast<int>(stmt.Int(1));
+  record.response = stmt.Text(2);
+  record.created_ms = stmt.Int(3);
+  return std::optional<IdempotencyRecord>(std::move(record));
 }
 
 }  // namespace hokusai::store::sqlite

@@ -1,6 +1,9 @@
 // RegistryStore on SQLite, over the same database (and connection pool) as the tracking store:
 // model-version sources are checked against runs and logged models in the same transaction
 // that creates the version. Each call runs in one transaction (BEGIN IMMEDIATE for writes).
+// Every new version also writes its registration event (registration_events, the outbox read
+// by SqliteEventStore) in that transaction: no version without its event, no event without its
+// version.
 #pragma once
 
 #include <memory>
@@ -59,6 +62,12 @@ class SqliteRegistryStore final : public RegistryStore {
                                   const Tag& tag) override;
   Result<void> DeleteModelVersionTag(const std::string& name, const std::string& version,
                                      const std::string& key) override;
+
+  Result<RegisterModelResult> RegisterModel(const RegisterModelArgs& args) override;
+  Result<void> SetStageAlias(const std::string& name, const std::string& version,
+                             const std::string& alias, const Tag& tag) override;
+  Result<std::optional<IdempotencyRecord>> GetIdempotencyRecord(const std::string& user_id,
+                                                                 const std::string& key) override;
 
  private:
   std::shared_ptr<ConnectionPool> pool_;

@@ -64,6 +64,7 @@ class SqliteRegistryStoreTest : public ::testing::Test {
     std::filesystem::create_directories(dir_);
     auto pool = OpenDatabase(SqliteOptions{(dir_ / "mlflow.db").string(), 2, "NORMAL"});
     ASSERT_TRUE(pool.has_value()) << pool.error().message;
+    pool_ = *pool;
     tracking_ = std::make_unique<SqliteTrackingStore>(*pool);
     registry_ = std::make_unique<SqliteRegistryStore>(*pool);
     auto id = tracking_->CreateExperiment("exp", "", {});
@@ -80,6 +81,7 @@ class SqliteRegistryStoreTest : public ::testing::Test {
   void TearDown() override {
     registry_.reset();
     tracking_.reset();
+    pool_.reset();
     std::error_code ignored;
     std::filesystem::remove_all(dir_, ignored);
   }
@@ -119,6 +121,55 @@ class SqliteRegistryStoreTest : public ::testing::Test {
     auto model = tracking_->CreateLoggedModel(args);
     EXPECT_TRUE(model.has_value()) << (model ? "" : model.error().message);
     return model ? *model : LoggedModel{};
+  }
+
+  // The single integer `sql` selects, straight from the database.
+  int64_t Count(const std::string& sql) {
+    auto conn = pool_->Acquire();
+    auto stmt = conn->Prepare(sql);
+    EXPECT_TRUE(stmt.has_value()) << (stmt ? "" : stmt.error().message);
+    if (!stmt) return -1;
+    auto row = stmt->Step();
+    EXPECT_TRUE(row.has_value() && *row);
+    return row && *row ? stmt->Int(0) : -1;
+  }
+
+  std::string Text(const std::string& sql) {
+    auto conn = pool_->Acquire();
+    auto stmt = conn->Prepare(sql);
+    EXPECT_TRUE(stmt.has_value()) << (stmt ? "" : stmt.error().message);
+    if (!stmt) return {};
+    auto row = stmt->Step();
+    EXPECT_TRUE(row.has_value() && *row);
+    return row && *row ? stmt->Text(0) : std::string();
+  }
+
+  RegisterModelArgs Registration(const std::string& name, const std::string& alias = "") {
+    RegisterModelArgs args;
+    args.model.name = name;
+    args.model.description = "registered " + name;
+    args.model.tags = {{"team", "vision"}};
+    args.model.owner = "acme";
+    args.version.source = "runs:/" + run_.run_id + "/model";
+    args.version.parsed_source = RunSource(run_.run_id, "model");
+    args.version.tags = {{"version_label", "v1.0.0"}, {"metric.accuracy", "0.9"}};
+    args.version.user_id = "acme";
+    if (!alias.empty()) args.alias = alias;
+    args.render = [](const RegisteredModel& model, const ModelVersion& version) {
+      return model.name + "/" + version.version;
+    };
+    return args;
+  }
+
+  RegisterModelArgs WithKey(RegisterModelArgs args, const std::string& key,
+                            const std::string& hash) {
+    IdempotencyRecord record;
+    record.user_id = "acme";
+    record.key = key;
+    record.request_hash = hash;
+    record.status = 201;
+    args.idempotency = record;
+    return args;
   }
 
   RegisteredModel Get(const std::string& name) {
@@ -168,6 +219,7 @@ class SqliteRegistryStoreTest : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
+  std::shared_ptr<ConnectionPool> pool_;
   std::unique_ptr<SqliteTrackingStore> tracking_;
   std::unique_ptr<SqliteRegistryStore> registry_;
   std::string experiment_id_;
@@ -793,6 +845,220 @@ TEST_F(SqliteRegistryStoreTest, SearchVersionsLeavesOutPrompts) {
   EXPECT_EQ(SearchVersions(""), std::vector<std::string>{"m/1"});
   EXPECT_EQ(SearchVersions("tags.`mlflow.prompt.is_prompt` = 'true'"),
             std::vector<std::string>{"p/1"});
+}
+
+// ---- registration events (outbox) -----------------------------------------------------------
+
+TEST_F(SqliteRegistryStoreTest, CreateModelVersionWritesItsRegistrationEvent) {
+  NewModel("m");
+  CreateModelVersionArgs args;
+  args.name = "m";
+  args.source = "runs:/" + run_.run_id + "/model";
+  args.parsed_source = RunSource(run_.run_id, "model");
+  args.tags = {{"k", "v"}};
+  args.user_id = "alice";
+  ASSERT_TRUE(registry_->CreateModelVersion(args));
+  EXPECT_EQ(Count("SELECT count(*) FROM registration_events"), 1);
+  EXPECT_EQ(Text("SELECT type || ' ' || model_name || ' ' || version FROM registration_events"),
+            "model_version.created m 1");
+  std::string event_id = Text("SELECT event_id FROM registration_events");
+  ASSERT_EQ(event_id.size(), 36u);
+  EXPECT_EQ(event_id[14], '4');  // UUID version 4
+  std::string payload = Text("SELECT payload FROM registration_events");
+  EXPECT_NE(payload.find("\"event_id\":\"" + event_id + "\""), std::string::npos) << payload;
+  EXPECT_NE(payload.find("\"type\":\"model_version.created\""), std::string::npos);
+  EXPECT_NE(payload.find("\"model_name\":\"m\""), std::string::npos);
+  EXPECT_NE(payload.find("\"version\":\"1\""), std::string::npos);
+  EXPECT_NE(payload.find("\"run_id\":\"" + run_.run_id + "\""), std::string::npos);
+  EXPECT_NE(payload.find("\"user_id\":\"alice\""), std::string::npos);
+  EXPECT_NE(payload.find("\"tags\":{\"k\":\"v\"}"), std::string::npos);
+  EXPECT_NE(payload.find("\"created_at\":\""), std::string::npos);
+  EXPECT_EQ(payload.find("model_id"), std::string::npos);  // none for a run source
+  EXPECT_EQ(Count("SELECT json_valid(payload) FROM registration_events"), 1);
+}
+
+TEST_F(SqliteRegistryStoreTest, AFailedCreateModelVersionWritesNoEvent) {
+  NewModel("m");
+  auto bad = TryVersion("m", RunSource("0123456789abcdef0123456789abcdef", "model"),
+                        "runs:/0123456789abcdef0123456789abcdef/model");
+  ASSERT_FALSE(bad);
+  auto missing = TryVersion("nope", RunSource(run_.run_id, "model"));
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(Count("SELECT count(*) FROM registration_events"), 0);
+  NewVersion("m");
+  NewVersion("m");
+  EXPECT_EQ(Count("SELECT count(*) FROM registration_events"), 2);
+  EXPECT_EQ(Count("SELECT count(DISTINCT event_id) FROM registration_events"), 2);
+}
+
+// ---- one-call registration ------------------------------------------------------------------
+
+TEST_F(SqliteRegistryStoreTest, RegisterModelCreatesModelVersionAliasAndEventTogether) {
+  auto result = registry_->RegisterModel(WithKey(Registration("m", "champion"), "k1", "h1"));
+  ASSERT_TRUE(result.has_value()) << result.error().message;
+  EXPECT_TRUE(result->model_created);
+  EXPECT_FALSE(result->replayed);
+  EXPECT_EQ(result->status, 201);
+  EXPECT_EQ(result->response, "m/1");
+  EXPECT_EQ(result->version.version, "1");
+  EXPECT_EQ(result->version.aliases, std::vector<std::string>{"champion"});
+  EXPECT_EQ(Find(result->version.tags, "version_label"), "v1.0.0");
+  EXPECT_EQ(result->model.description, "registered m");
+  EXPECT_EQ(Find(result->model.tags, "team"), "vision");
+  ASSERT_EQ(result->model.aliases.size(), 1u);
+  EXPECT_EQ(result->model.aliases[0].version, "1");
+  EXPECT_EQ(Count("SELECT count(*) FROM registered_model_permissions WHERE user_id = 'acme' AND "
+                  "permission = 'MANAGE'"),
+            1);
+  EXPECT_EQ(Count("SELECT count(*) FROM registration_events WHERE model_name = 'm'"), 1);
+  auto stored = registry_->GetIdempotencyRecord("acme", "k1");
+  ASSERT_TRUE(stored.has_value()) << stored.error().message;
+  ASSERT_TRUE(stored->has_value());
+  EXPECT_EQ((*stored)->request_hash, "h1");
+  EXPECT_EQ((*stored)->status, 201);
+  EXPECT_EQ((*stored)->response, "m/1");
+  EXPECT_GT((*stored)->created_ms, 0);
+}
+
+TEST_F(SqliteRegistryStoreTest, RegisterModelIntoAnExistingModelLeavesItsDescriptionAndTags) {
+  NewModel("m", {{"team", "search"}});
+  NewVersion("m");
+  auto result = registry_->RegisterModel(Registration("m", "champion"));
+  ASSERT_TRUE(result.has_value()) << result.error().message;
+  EXPECT_FALSE(result->model_created);
+  EXPECT_EQ(result->version.version, "2");
+  EXPECT_EQ(result->response, "m/2");  // rendered even without an idempotency key
+  EXPECT_EQ(result->model.description, "about m");
+  EXPECT_EQ(Find(result->model.tags, "team"), "search");
+  EXPECT_EQ(Count("SELECT count(*) FROM registered_model_permissions"), 0);
+  // A second registration moves the alias.
+  auto again = registry_->RegisterModel(Registration("m", "champion"));
+  ASSERT_TRUE(again.has_value()) << again.error().message;
+  auto by_alias = registry_->GetModelVersionByAlias("m", "champion");
+  ASSERT_TRUE(by_alias.has_value());
+  EXPECT_EQ(by_alias->version, "3");
+  EXPECT_EQ(Count("SELECT count(*) FROM registration_events"), 3);
+}
+
+TEST_F(SqliteRegistryStoreTest, RegisterModelWithABadSourceCreatesNothing) {
+  RegisterModelArgs args = WithKey(Registration("m", "champion"), "k1", "h1");
+  args.version.source = "runs:/0123456789abcdef0123456789abcdef/model";
+  args.version.parsed_source = RunSource("0123456789abcdef0123456789abcdef", "model");
+  auto result = registry_->RegisterModel(args);
+  ASSERT_FALSE(result.has_value());
+  ExpectError(result.error(), ErrorCode::kInvalidParameterValue);
+  for (std::string table :
+       {"registered_models", "registered_model_tags", "registered_model_permissions",
+        "model_versions", "model_version_tags", "registered_model_aliases",
+        "registration_events", "idempotency_keys"}) {
+    EXPECT_EQ(Count("SELECT count(*) FROM " + table), 0) << table;
+  }
+  EXPECT_EQ(Count("SELECT count(*) FROM logged_model_tags"), 0);
+  // The same key is free for the corrected request.
+  auto fixed = registry_->RegisterModel(WithKey(Registration("m"), "k1", "h2"));
+  ASSERT_TRUE(fixed.has_value()) << fixed.error().message;
+}
+
+TEST_F(SqliteRegistryStoreTest, RegisterModelWithABadSourceLeavesAnExistingModelUntouched) {
+  NewModel("m");
+  NewVersion("m");
+  int64_t updated = Get("m").last_updated_timestamp;
+  RegisterModelArgs args = Registration("m", "champion");
+  args.version.parsed_source = LoggedModelSource("m-0123456789abcdef0123456789abcdef");
+  args.version.source = "models:/m-0123456789abcdef0123456789abcdef";
+  ASSERT_FALSE(registry_->RegisterModel(args));
+  EXPECT_EQ(Count("SELECT count(*) FROM model_versions"), 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM registered_model_aliases"), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM registration_events"), 1);
+  EXPECT_EQ(Get("m").last_updated_timestamp, updated);
+}
+
+TEST_F(SqliteRegistryStoreTest, RegisterModelReplaysTheSameKeyAndHashWithoutWriting) {
+  auto first = registry_->RegisterModel(WithKey(Registration("m"), "k1", "h1"));
+  ASSERT_TRUE(first.has_value()) << first.error().message;
+  int render_calls = 0;
+  RegisterModelArgs args = WithKey(Registration("m"), "k1", "h1");
+  args.render = [&](const RegisteredModel&, const ModelVersion&) {
+    ++render_calls;
+    return std::string("second");
+  };
+  auto second = registry_->RegisterModel(args);
+  ASSERT_TRUE(second.has_value()) << second.error().message;
+  EXPECT_TRUE(second->replayed);
+  EXPECT_EQ(second->status, 201);
+  EXPECT_EQ(second->response, "m/1");
+  EXPECT_EQ(render_calls, 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM model_versions"), 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM registration_events"), 1);
+}
+
+TEST_F(SqliteRegistryStoreTest, RegisterModelRefusesTheSameKeyWithADifferentHash) {
+  ASSERT_TRUE(registry_->RegisterModel(WithKey(Registration("m"), "k1", "h1")));
+  auto conflict = registry_->RegisterModel(WithKey(Registration("m"), "k1", "h2"));
+  ASSERT_FALSE(conflict.has_value());
+  ExpectError(conflict.error(), ErrorCode::kResourceConflict);
+  EXPECT_EQ(HttpStatusFor(conflict.error().code), 409);
+  EXPECT_EQ(Count("SELECT count(*) FROM model_versions"), 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM registration_events"), 1);
+}
+
+TEST_F(SqliteRegistryStoreTest, IdempotencyKeysAreScopedPerUser) {
+  ASSERT_TRUE(registry_->RegisterModel(WithKey(Registration("m"), "k1", "h1")));
+  RegisterModelArgs other = WithKey(Registration("m"), "k1", "h2");
+  other.idempotency->user_id = "bob";
+  auto result = registry_->RegisterModel(other);
+  ASSERT_TRUE(result.has_value()) << result.error().message;
+  EXPECT_FALSE(result->replayed);
+  EXPECT_EQ(result->version.version, "2");
+  auto none = registry_->GetIdempotencyRecord("carol", "k1");
+  ASSERT_TRUE(none.has_value());
+  EXPECT_FALSE(none->has_value());
+}
+
+TEST_F(SqliteRegistryStoreTest, ExpiredIdempotencyKeysAreIgnoredAndPruned) {
+  ASSERT_TRUE(registry_->RegisterModel(WithKey(Registration("m"), "k1", "h1")));
+  {
+    auto conn = pool_->AcquireWriter();
+    ASSERT_TRUE(conn->Exec("UPDATE idempotency_keys SET created_ms = created_ms - 86400001"));
+  }
+  auto expired = registry_->GetIdempotencyRecord("acme", "k1");
+  ASSERT_TRUE(expired.has_value());
+  EXPECT_FALSE(expired->has_value());
+  // The key is usable again, with another body, and the old row is gone.
+  auto fresh = registry_->RegisterModel(WithKey(Registration("m"), "k1", "h2"));
+  ASSERT_TRUE(fresh.has_value()) << fresh.error().message;
+  EXPECT_FALSE(fresh->replayed);
+  EXPECT_EQ(Count("SELECT count(*) FROM idempotency_keys"), 1);
+  EXPECT_EQ(Text("SELECT request_hash FROM idempotency_keys"), "h2");
+}
+
+TEST_F(SqliteRegistryStoreTest, SetStageAliasMovesTheAliasAndTagsTheVersionTogether) {
+  NewModel("m");
+  NewVersion("m");
+  NewVersion("m");
+  ASSERT_TRUE(registry_->SetStageAlias("m", "1", "production", {"lifecycle_stage", "Production"}));
+  ASSERT_TRUE(registry_->SetStageAlias("m", "2", "production", {"lifecycle_stage", "Production"}));
+  auto by_alias = registry_->GetModelVersionByAlias("m", "production");
+  ASSERT_TRUE(by_alias.has_value());
+  EXPECT_EQ(by_alias->version, "2");
+  EXPECT_EQ(Find(by_alias->tags, "lifecycle_stage"), "Production");
+  auto missing = registry_->SetStageAlias("m", "9", "staging", {"lifecycle_stage", "Staging"});
+  ASSERT_FALSE(missing.has_value());
+  ExpectError(missing.error(), ErrorCode::kResourceDoesNotExist);
+  EXPECT_EQ(Count("SELECT count(*) FROM model_version_tags WHERE value = 'Staging'"), 0);
+}
+
+TEST_F(SqliteRegistryStoreTest, RegisterModelRecordsALoggedModelSource) {
+  LoggedModel logged = NewLoggedModel("clf");
+  RegisterModelArgs args = Registration("m");
+  args.version.source = "models:/" + logged.model_id;
+  args.version.parsed_source = LoggedModelSource(logged.model_id);
+  auto result = registry_->RegisterModel(args);
+  ASSERT_TRUE(result.has_value()) << result.error().message;
+  EXPECT_EQ(result->version.model_id, logged.model_id);
+  EXPECT_EQ(result->version.run_id, run_.run_id);
+  std::string payload = Text("SELECT payload FROM registration_events");
+  EXPECT_NE(payload.find("\"model_id\":\"" + logged.model_id + "\""), std::string::npos);
 }
 
 }  // namespace
