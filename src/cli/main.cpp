@@ -227,6 +227,11 @@ int Serve(const ServeOptions& options) {
     deps.artifacts = artifact_repository->get();
     deps.events = &event_store;
     deps.events_committed = [d = dispatcher->get()] { d->Wake(); };
+    if (upstream) {
+      deps.registration_unavailable =
+          "The registration API (/api/v1/models) is not available in gateway mode yet; register "
+          "through the MLflow API (mlflow.register_model), which the gateway forwards";
+    }
     registered = hokusai_api::RegisterHokusaiRoutes(table, std::move(deps));
   }
   if (!registered || table.routes().size() >= kMetricSlots) {

@@ -43,6 +43,9 @@ struct HokusaiApiDeps {
   store::EventStore* events = nullptr;
   // Called after a registration or replay commits, to deliver its event now (may be empty).
   std::function<void()> events_committed;
+  // Non-empty: the registration routes (/api/v1/models...) answer 501 NOT_IMPLEMENTED with this
+  // message (gateway mode, where models live in the upstream).
+  std::string registration_unavailable;
 };
 
 // Adds the Hokusai routes to `table`. Every route runs on the blocking pool and declares its

@@ -182,6 +182,12 @@ Result<ResolvedSource> ResolveModelUri(Context& ctx, const Request& request,
   return InvalidParameter(fmt::format("'model_uri' '{}' names no model", uri));
 }
 
+// 501 when this server does not keep the registry itself (gateway mode).
+Result<void> RegistrationAvailable(const Context& ctx) {
+  if (ctx.deps.registration_unavailable.empty()) return {};
+  return Fail(ErrorCode::kNotImplemented, ctx.deps.registration_unavailable);
+}
+
 Response JsonWithStatus(std::string body, int status, bool replayed) {
   Response response = Response::Json(std::move(body), status);
   if (replayed) response.headers.emplace_back("Idempotent-Replayed", "true");
@@ -189,6 +195,7 @@ Response JsonWithStatus(std::string body, int status, bool replayed) {
 }
 
 Result<Response> Register(Context& ctx, const Request& request, RegistrationKind kind) {
+  HK_CHECK(RegistrationAvailable(ctx));
   HK_TRY(input, ParseRegistration(request, kind));
   HK_TRY(idempotency_key, ParseIdempotencyKey(request));
   std::string user = mlflow_api::CallerId(request);
@@ -255,6 +262,7 @@ Result<Response> Register(Context& ctx, const Request& request, RegistrationKind
 // The target of a registration: the model it writes into, or the name it will create.
 Result<http::Target> RegistrationTarget(Context& ctx, const Request& request,
                                         RegistrationKind kind) {
+  HK_CHECK(RegistrationAvailable(ctx));
   HK_TRY(input, ParseRegistration(request, kind));
   http::Target target;
   auto existing = ctx.deps.registry.GetRegisteredModel(input.model_name);
@@ -286,20 +294,23 @@ Result<http::Target> RegisterBaselineTarget(Context& ctx, const Request& request
   return RegistrationTarget(ctx, request, RegistrationKind::kBaseline);
 }
 
-Result<http::Target> ModelVersionTarget(Context& /*ctx*/, const Request& request) {
+Result<http::Target> ModelVersionTarget(Context& ctx, const Request& request) {
+  HK_CHECK(RegistrationAvailable(ctx));
   HK_TRY(ref, ParseModelVersionRef(request));
   http::Target target;
   target.model_names.push_back(std::move(ref.name));
   return target;
 }
 
-Result<http::Target> ModelListTarget(Context& /*ctx*/, const Request& /*request*/) {
+Result<http::Target> ModelListTarget(Context& ctx, const Request& /*request*/) {
+  HK_CHECK(RegistrationAvailable(ctx));
   http::Target target;
   target.listing = true;
   return target;
 }
 
 Result<Response> ListModels(Context& ctx, const Request& request) {
+  HK_CHECK(RegistrationAvailable(ctx));
   HK_TRY(query, ParseModelListQuery(request));
   store::SearchRegistryArgs search;
   search.visibility = mlflow_api::ModelVisibility(request);
@@ -336,12 +347,14 @@ Result<Response> ListModels(Context& ctx, const Request& request) {
 }
 
 Result<Response> GetModel(Context& ctx, const Request& request) {
+  HK_CHECK(RegistrationAvailable(ctx));
   HK_TRY(ref, ParseModelVersionRef(request));
   HK_TRY(version, ctx.deps.registry.GetModelVersion(ref.name, ref.version));
   return Response::Json(registration::VersionBody(version, true));
 }
 
 Result<Response> TransitionModel(Context& ctx, const Request& request) {
+  HK_CHECK(RegistrationAvailable(ctx));
   HK_TRY(ref, ParseModelVersionRef(request));
   HK_TRY(stage, ParseTransitionStage(request));
   std::string alias = stage;
