@@ -45,7 +45,7 @@ if [ "$status" -eq 0 ]; then
     --target=mlflow) || status=$?
 fi
 if [ "$status" -eq 0 ]; then
-  log "the client journeys, keys and tenants through the gateway (--upstream) to a real mlflow server"
+  log "the client journeys and key tests through the gateway (--upstream) to a real mlflow server"
   (cd "$REPO_ROOT" && "$pinned/bin/python" -m pytest tests/integration -q -p no:cacheprovider \
     --target=gateway) || status=$?
 fi
