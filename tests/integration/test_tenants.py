@@ -34,7 +34,7 @@ M, RM, MV = MLFLOW, MLFLOW + "/registered-models", MLFLOW + "/model-versions"
 OWN_CREATES = {("POST", M + "/experiments/create"), ("POST", RM + "/create")}
 # Searches that answer 200 with what the caller may read (principle 6): checked for filtering.
 LISTINGS = {("POST", M + "/experiments/search"), ("GET", M + "/experiments/search"),
-            ("GET", RM + "/search"), ("GET", MV + "/search")}
+            ("GET", RM + "/search"), ("GET", MV + "/search"), ("GET", "/api/v1/models")}
 
 AIMED_AT_B = sorted(k for k, b in BUILDERS.items()
                     if b.resource in ("experiment", "model") and k not in OWN_CREATES | LISTINGS)
@@ -173,6 +173,8 @@ def test_isolated_searches_hide_b(isolated):
         ("model-versions/search", h.get(t.url + MV + "/search", params={"max_results": 1000})),
         ("model-versions/search by B's name", h.get(t.url + MV + "/search", params={"filter": f"name = '{t.b.rm}'"})),
         ("model-versions/search by B's run", h.get(t.url + MV + "/search", params={"filter": f"run_id = '{t.b.run}'"})),
+        ("GET /api/v1/models", h.get(t.url + "/api/v1/models", params={"max_results": 1000})),
+        ("GET /api/v1/models by B's name", h.get(t.url + "/api/v1/models", params={"name": t.b.rm})),
     ]
     for what, resp in checks:
         assert resp.status_code == 200, f"A {what} -> {resp.status_code} {resp.text[:300]}"
