@@ -4,6 +4,7 @@
 #include <simdjson.h>
 #include <spdlog/spdlog.h>
 
+#include "auth/scopes.hpp"
 #include "json/writer.hpp"
 #include "mlflow_api/caller.hpp"
 #include "mlflow_api/request_args.hpp"
@@ -14,27 +15,6 @@ namespace {
 using http::Method;
 using http::Request;
 using http::Response;
-
-// GLOB with only `*` special, as the native store's SQL applies name patterns.
-bool GlobMatch(std::string_view pattern, std::string_view text) {
-  std::size_t p = 0, t = 0, star = std::string_view::npos, mark = 0;
-  while (t < text.size()) {
-    if (p < pattern.size() && pattern[p] == '*') {
-      star = p++;
-      mark = t;
-    } else if (p < pattern.size() && pattern[p] == text[t]) {
-      ++p;
-      ++t;
-    } else if (star != std::string_view::npos) {
-      p = star + 1;
-      t = ++mark;
-    } else {
-      return false;
-    }
-  }
-  while (p < pattern.size() && pattern[p] == '*') ++p;
-  return p == pattern.size();
-}
 
 std::string_view ListKey(Listing kind) {
   switch (kind) {
@@ -151,7 +131,7 @@ Result<bool> Visible(store::AuthStore& auth, const store::Visibility& visibility
   if (!visibility.name_patterns.empty()) {
     bool matched = false;
     for (const std::string& pattern : visibility.name_patterns) {
-      if (GlobMatch(pattern, name)) {
+      if (auth::GlobMatch(pattern, name)) {
         matched = true;
         break;
       }
