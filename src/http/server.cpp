@@ -356,13 +356,26 @@ Server::Impl::Match Server::Impl::MatchRoute(const bhttp::request_header<>& head
   return match;
 }
 
+namespace {
+
+// A JSON route's body must say it is JSON (security principle 7), whether it is handled here or
+// forwarded.
+Result<void> CheckJsonContentType(const Route& route, const Request& request) {
+  if (route.body == BodyKind::kJson && !request.body.empty() &&
+      !IsJsonContentType(request.content_type)) {
+    return Fail(ErrorCode::kInvalidParameterValue,
+                "Bad Request. Content-Type must be 'application/json'");
+  }
+  return {};
+}
+
+}  // namespace
+
 asio::awaitable<Result<Response>> Server::Impl::Invoke(Match& match) {
   const auto* route = match.route;
   Request& request = match.request;
-  if (route->body == BodyKind::kJson && !request.body.empty() &&
-      !IsJsonContentType(request.content_type)) {
-    co_return Fail(ErrorCode::kInvalidParameterValue,
-                   "Bad Request. Content-Type must be 'application/json'");
+  if (auto json = CheckJsonContentType(*route, request); !json) {
+    co_return tl::unexpected(json.error());
   }
   bool gated = route->access.operation != Operation::kPublic;
   auto invoke = [this, route, &request, gated]() -> Result<Response> {
@@ -509,10 +522,8 @@ asio::awaitable<bool> Server::Impl::Send(beast::tcp_stream& stream, Response&& r
 asio::awaitable<Result<Response>> Server::Impl::AdmitForward(Match& match) {
   const Route* route = match.route;
   Request& request = match.request;
-  if (route->body == BodyKind::kJson && !request.body.empty() &&
-      !IsJsonContentType(request.content_type)) {
-    co_return Fail(ErrorCode::kInvalidParameterValue,
-                   "Bad Request. Content-Type must be 'application/json'");
+  if (auto json = CheckJsonContentType(*route, request); !json) {
+    co_return tl::unexpected(json.error());
   }
   if (route->access.operation == Operation::kPublic) co_return Response{};
   co_return co_await OnPool<Response>(blocking, [&]() -> Result<Response> {
