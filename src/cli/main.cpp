@@ -174,6 +174,32 @@ int Serve(const ServeOptions& options) {
                         return experiment.name;
                       });
 
+  if (!options.webhook_secret_flag.empty()) {
+    spdlog::critical("--webhook-secret is not accepted on the command line (it would show in "
+                     "`ps`); set the environment variable HOKUSAI_WEBHOOK_SECRET instead");
+    return 2;
+  }
+  // Registration events: written by the registry store with each new version (in gateway mode
+  // once the upstream acknowledged it), delivered by the dispatcher's thread.
+  store::sqlite::SqliteEventStore event_store(tracking->pool());
+  events::WebhookConfig webhooks;
+  webhooks.endpoints = options.webhook_urls;
+  // The HMAC key is read from the environment only: a flag would show in `ps`.
+  if (const char* secret = std::getenv("HOKUSAI_WEBHOOK_SECRET")) webhooks.secret = secret;
+  webhooks.max_attempts = options.webhook_max_attempts;
+  webhooks.backoff_base_ms = options.webhook_backoff_ms;
+  webhooks.timeout_ms = static_cast<int64_t>(options.webhook_timeout * 1000);
+  auto dispatcher = events::WebhookDispatcher::Create(event_store, std::move(webhooks));
+  if (!dispatcher) {
+    spdlog::critical("--webhook-*: {}", dispatcher.error().message);
+    return 2;
+  }
+  std::unique_ptr<hokusai_api::ModelCatalog> upstream_catalog;
+  if (upstream) {
+    upstream->UseEvents(event_store, [d = dispatcher->get()] { d->Wake(); });
+    upstream_catalog = upstream->MakeCatalog(registry);
+  }
+
   http::RouteTable table;
   http::RequestMetrics metrics(kMetricSlots);
   Result<void> registered;
@@ -200,26 +226,6 @@ int Serve(const ServeOptions& options) {
                                                   [&upstream] { return upstream->HealthResponse(); }})
                                         : nullptr);
   }
-  if (!options.webhook_secret_flag.empty()) {
-    spdlog::critical("--webhook-secret is not accepted on the command line (it would show in "
-                     "`ps`); set the environment variable HOKUSAI_WEBHOOK_SECRET instead");
-    return 2;
-  }
-  // Registration events: written by the registry store with each new version, delivered by
-  // the dispatcher's thread.
-  store::sqlite::SqliteEventStore event_store(tracking->pool());
-  events::WebhookConfig webhooks;
-  webhooks.endpoints = options.webhook_urls;
-  // The HMAC key is read from the environment only: a flag would show in `ps`.
-  if (const char* secret = std::getenv("HOKUSAI_WEBHOOK_SECRET")) webhooks.secret = secret;
-  webhooks.max_attempts = options.webhook_max_attempts;
-  webhooks.backoff_base_ms = options.webhook_backoff_ms;
-  webhooks.timeout_ms = static_cast<int64_t>(options.webhook_timeout * 1000);
-  auto dispatcher = events::WebhookDispatcher::Create(event_store, std::move(webhooks));
-  if (!dispatcher) {
-    spdlog::critical("--webhook-*: {}", dispatcher.error().message);
-    return 2;
-  }
   if (registered) {
     hokusai_api::HokusaiApiDeps deps{keys.get(), *authenticator, gate,     limiter,
                                      audit,      auth_store,     *tracking, registry,
@@ -227,11 +233,7 @@ int Serve(const ServeOptions& options) {
     deps.artifacts = artifact_repository->get();
     deps.events = &event_store;
     deps.events_committed = [d = dispatcher->get()] { d->Wake(); };
-    if (upstream) {
-      deps.registration_unavailable =
-          "The registration API (/api/v1/models) is not available in gateway mode yet; register "
-          "through the MLflow API (mlflow.register_model), which the gateway forwards";
-    }
+    deps.catalog = upstream_catalog.get();
     registered = hokusai_api::RegisterHokusaiRoutes(table, std::move(deps));
   }
   if (!registered || table.routes().size() >= kMetricSlots) {

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "auth/scopes.hpp"
+#include "gateway/upstream_catalog.hpp"
 #include "json/writer.hpp"
 #include "mlflow_api/caller.hpp"
 #include "mlflow_api/request_args.hpp"
@@ -108,6 +109,24 @@ http::Forward Recording(store::AuthStore& auth, Recorder record) {
   return forward;
 }
 
+// Runs after a 2xx only, like Recording; an answer without a readable version is logged.
+http::Forward Announcing(VersionCreated version_created) {
+  http::Forward forward;
+  forward.after = [version_created](const Request& request,
+                                    Response&& response) -> Result<Response> {
+    if (!Success(response.status)) return std::move(response);
+    auto version = ParseUpstreamModelVersion(UpstreamConfig{}, response.body, "/model_version");
+    if (!version) {
+      spdlog::error("gateway: model-versions/create answered without a readable version; no "
+                    "registration event written");
+      return std::move(response);
+    }
+    version_created(*version, mlflow_api::CallerId(request));
+    return std::move(response);
+  };
+  return forward;
+}
+
 http::Forward Filtering(store::AuthStore& auth, Listing kind) {
   http::Forward forward;
   forward.after = [&auth, kind](const Request& request, Response&& response) -> Result<Response> {
@@ -186,8 +205,8 @@ Result<std::string> FilterListing(store::AuthStore& auth, const store::Visibilit
   return out;
 }
 
-http::ForwardFor MakeForwardFor(store::AuthStore& auth) {
-  return [&auth](const http::Route& route) -> http::Forward {
+http::ForwardFor MakeForwardFor(store::AuthStore& auth, VersionCreated version_created) {
+  return [&auth, version_created](const http::Route& route) -> http::Forward {
     constexpr std::string_view kRoot = "/api/2.0/mlflow/";
     if (!route.path.starts_with(kRoot)) return {};
     std::string_view path = std::string_view(route.path).substr(kRoot.size());
@@ -202,6 +221,9 @@ http::ForwardFor MakeForwardFor(store::AuthStore& auth) {
     }
     if (path == "registered-models/delete" && route.method == Method::kDelete) {
       return Recording(auth, DropModelRows);
+    }
+    if (path == "model-versions/create" && route.method == Method::kPost && version_created) {
+      return Announcing(version_created);
     }
     if (path == "experiments/search") return Filtering(auth, Listing::kExperiments);
     if (path == "registered-models/search") return Filtering(auth, Listing::kRegisteredModels);

@@ -4,23 +4,32 @@
 //   gives the caller MANAGE on the returned experiment_id; registered-models/create MANAGE on
 //   the name; registered-models/rename moves the model's permission rows to the new name;
 //   registered-models/delete drops them.
+// - Events: model-versions/create calls `version_created` with the new version, so versions
+//   registered with the stock client get their registration event as in native mode.
 // - Listings (security principle 6): experiments/search, registered-models/search and
 //   model-versions/search answers are filtered to what the caller may read, with the rule the
 //   native store applies in SQL (store::Visibility). A filtered page may hold fewer items than
 //   max_results; next_page_token is the upstream's, so paging still reaches every item.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "http/router.hpp"
 #include "store/auth_store.hpp"
+#include "store/types.hpp"
 
 namespace hokusai::gateway {
 
-// The Forward each gateway route gets. `auth` must outlive the route table.
-http::ForwardFor MakeForwardFor(store::AuthStore& auth);
+// Called after the upstream created a model version through model-versions/create (the
+// registration event); the version as the upstream answered it and the caller's user id.
+using VersionCreated = std::function<void(const store::ModelVersion&, const std::string&)>;
+
+// The Forward each gateway route gets. `auth` must outlive the route table; `version_created`
+// may be empty.
+http::ForwardFor MakeForwardFor(store::AuthStore& auth, VersionCreated version_created);
 
 // The kinds of list the filter knows.
 enum class Listing { kExperiments, kRegisteredModels, kModelVersions };

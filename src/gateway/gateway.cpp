@@ -3,12 +3,14 @@
 #include <algorithm>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "auth/key_service.hpp"
 #include "auth/principal.hpp"
 #include "gateway/forward_hooks.hpp"
 #include "gateway/header_policy.hpp"
 #include "gateway/health.hpp"
+#include "gateway/upstream_catalog.hpp"
 #include "mlflow_api/artifacts_api.hpp"
 #include "mlflow_api/registry_api.hpp"
 #include "mlflow_api/tracking_api.hpp"
@@ -54,8 +56,29 @@ Result<std::unique_ptr<Gateway>> Gateway::Create(const GatewayOptions& options,
       new Gateway(std::move(*config), options.trusted_proxies, auth));
 }
 
+void Gateway::UseEvents(store::EventStore& events, std::function<void()> committed) {
+  events_ = &events;
+  events_committed_ = std::move(committed);
+}
+
+std::unique_ptr<hokusai_api::ModelCatalog> Gateway::MakeCatalog(store::RegistryStore& local) {
+  return MakeUpstreamCatalog(client_, locator_, auth_, local, *events_);
+}
+
 Result<void> Gateway::RegisterRoutes(http::RouteTable& table) {
-  http::ForwardFor forward_for = MakeForwardFor(auth_);
+  VersionCreated version_created;
+  if (events_ != nullptr) {
+    version_created = [this](const store::ModelVersion& version, const std::string& user) {
+      auto event = events_->AppendVersionCreated(version, user);
+      if (!event) {
+        spdlog::error("gateway: registration event for '{}' version {} not written: {}",
+                      version.name, version.version, event.error().message);
+        return;
+      }
+      if (events_committed_) events_committed_();
+    };
+  }
+  http::ForwardFor forward_for = MakeForwardFor(auth_, std::move(version_created));
   HK_CHECK(mlflow_api::RegisterTrackingRoutes(table, locator_, forward_for));
   HK_CHECK(mlflow_api::RegisterRegistryRoutes(table, locator_, forward_for));
   HK_CHECK(mlflow_api::RegisterArtifactRoutes(table, locator_, forward_for));

@@ -3,6 +3,7 @@
 // keys and permissions as native mode. Built once by cli/ and read-only afterwards.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -10,9 +11,12 @@
 #include "common/error.hpp"
 #include "gateway/upstream.hpp"
 #include "gateway/upstream_locator.hpp"
+#include "hokusai_api/model_catalog.hpp"
 #include "http/proxy.hpp"
 #include "http/router.hpp"
 #include "store/auth_store.hpp"
+#include "store/event_store.hpp"
+#include "store/registry_store.hpp"
 
 namespace hokusai::gateway {
 
@@ -33,9 +37,18 @@ class Gateway {
   static Result<std::unique_ptr<Gateway>> Create(const GatewayOptions& options,
                                                  store::AuthStore& auth);
 
+  // Registration events for versions created through the gateway's model-versions/create:
+  // written to `events`, then `committed` is called (may be empty). Call before RegisterRoutes;
+  // `events` must outlive the gateway. Without it no events are written.
+  void UseEvents(store::EventStore& events, std::function<void()> committed);
+
   // The MLflow tracking, registry and artifact routes (native declarations, forwarded) and the
   // MLflow UI's static routes (any valid key).
   Result<void> RegisterRoutes(http::RouteTable& table);
+
+  // The registration API's catalog on the upstream (upstream_catalog.hpp): idempotency records
+  // in `local`, events in the store given to UseEvents (required). Both must outlive it.
+  std::unique_ptr<hokusai_api::ModelCatalog> MakeCatalog(store::RegistryStore& local);
 
   // What the server needs to relay.
   std::shared_ptr<const http::ProxyConfig> ProxyConfig();
@@ -62,6 +75,8 @@ class Gateway {
   UpstreamLocator locator_;
   std::vector<std::string> trusted_proxies_;
   store::AuthStore& auth_;
+  store::EventStore* events_ = nullptr;
+  std::function<void()> events_committed_;
   http::UpstreamMetrics metrics_;
 };
 

@@ -127,6 +127,9 @@ Result<http::ClientResponse> UpstreamClient::Call(http::Method method,
   if (method == http::Method::kPost) {
     headers.emplace_back("Content-Type", "application/json");
     answer = http::HttpPost(url, headers, json_body, timeout);
+  } else if (method == http::Method::kDelete) {
+    headers.emplace_back("Content-Type", "application/json");
+    answer = http::HttpDelete(url, headers, json_body, timeout);
   } else {
     answer = http::HttpGet(url, headers, timeout);
   }

@@ -61,7 +61,7 @@ class UpstreamClient {
   explicit UpstreamClient(UpstreamConfig config) : config_(std::move(config)) {}
   virtual ~UpstreamClient() = default;
 
-  // GET or POST `canonical_path` (mapped as UpstreamTarget does). Any HTTP status is an answer;
+  // GET, POST or DELETE `canonical_path` (mapped as UpstreamTarget does). Any HTTP status is an answer;
   // errors are TEMPORARILY_UNAVAILABLE naming the upstream. Virtual for tests.
   virtual Result<http::ClientResponse> Call(http::Method method, std::string_view canonical_path,
                                             const http::QueryParams& query,

@@ -28,6 +28,10 @@ class UpstreamLocator final : public mlflow_api::ResourceLocator {
   Result<std::string> ExperimentOfArtifactPath(std::string_view path) override;
   Result<std::string> ExperimentName(const std::string& experiment_id) override;
 
+  // A run's or logged model's experiment and artifact root (cached).
+  Result<mlflow_api::ArtifactOwner> Run(const std::string& run_id);
+  Result<mlflow_api::ArtifactOwner> LoggedModel(const std::string& model_id);
+
   // Upstream calls made so far (tests: cache hits make none).
   std::size_t calls() const;
 
@@ -36,8 +40,6 @@ class UpstreamLocator final : public mlflow_api::ResourceLocator {
     std::unordered_map<std::string, mlflow_api::ArtifactOwner> entries;
     std::deque<std::string> order;
   };
-  Result<mlflow_api::ArtifactOwner> Run(const std::string& run_id);
-  Result<mlflow_api::ArtifactOwner> LoggedModel(const std::string& model_id);
   Result<mlflow_api::ArtifactOwner> Cached(Cache& cache, const std::string& id,
                                            const std::function<Result<mlflow_api::ArtifactOwner>()>& fetch);
   // GET `path` on the upstream; the parsed JSON body on 200, the upstream's error otherwise.

@@ -2,6 +2,8 @@
 // call the service or store -> write JSON. Internal to hokusai_api/.
 #pragma once
 
+#include <memory>
+
 #include "common/error.hpp"
 #include "hokusai_api/failure_throttle.hpp"
 #include "hokusai_api/hokusai_api.hpp"
@@ -20,6 +22,8 @@ struct Context {
 
   HokusaiApiDeps deps;
   FailureThrottle throttle;  // /api/v1/keys/validate brute-force guard
+  std::unique_ptr<ModelCatalog> own_catalog;  // when deps.catalog is null
+  ModelCatalog* catalog;                      // deps.catalog or own_catalog
 };
 
 // Keys (keys.cpp).

@@ -13,6 +13,7 @@
 #include "auth/key_service.hpp"
 #include "auth/rate_limiter.hpp"
 #include "common/error.hpp"
+#include "hokusai_api/model_catalog.hpp"
 #include "http/router.hpp"
 #include "store/auth_store.hpp"
 #include "store/event_store.hpp"
@@ -43,9 +44,9 @@ struct HokusaiApiDeps {
   store::EventStore* events = nullptr;
   // Called after a registration or replay commits, to deliver its event now (may be empty).
   std::function<void()> events_committed;
-  // Non-empty: the registration routes (/api/v1/models...) answer 501 NOT_IMPLEMENTED with this
-  // message (gateway mode, where models live in the upstream).
-  std::string registration_unavailable;
+  // Where the registration API reads and writes models; null: this server's own stores
+  // (tracking, registry, artifacts above). Gateway mode passes the upstream's.
+  ModelCatalog* catalog = nullptr;
 };
 
 // Adds the Hokusai routes to `table`. Every route runs on the blocking pool and declares its

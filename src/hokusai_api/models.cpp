@@ -23,8 +23,6 @@ namespace {
 
 using store::ModelVersionSource;
 
-constexpr std::string_view kArtifactsPrefix = "mlflow-artifacts:/";
-
 Error NotFound(std::string message) {
   return Error{ErrorCode::kResourceDoesNotExist, std::move(message)};
 }
@@ -54,12 +52,6 @@ Result<void> RequireWritableModel(Context& ctx, const Request& request, const st
   return {};
 }
 
-// Whether the repository directory `dir` holds a model (its MLmodel file).
-bool HasModelAt(Context& ctx, const std::string& dir) {
-  return ctx.deps.artifacts != nullptr &&
-         ctx.deps.artifacts->OpenReader(artifacts::JoinArtifactPath(dir, "MLmodel")).has_value();
-}
-
 // What a registration will point at, resolved from server-side state.
 struct ResolvedSource {
   std::string source;
@@ -68,57 +60,40 @@ struct ResolvedSource {
   std::string model_id;
 };
 
+// The catalog's answer, with RESOURCE_DOES_NOT_EXIST replaced by `not_found`.
+template <typename T>
+Result<T> OrNotFound(Result<T> found, const std::string& not_found) {
+  if (!found && found.error().code == ErrorCode::kResourceDoesNotExist) {
+    return tl::unexpected(NotFound(not_found));
+  }
+  return found;
+}
+
 // A run's model at `path`: the logged model the run produced under that name (MLflow 3 clients
 // log models as logged models), else a model directory in the run's own artifacts.
 Result<ResolvedSource> ResolveRunModel(Context& ctx, const Request& request,
                                        const std::string& run_id, const std::string& path) {
   std::string missing = fmt::format("Run '{}' not found", run_id);
-  auto run = ctx.deps.tracking.GetRun(run_id);
-  if (!run) {
-    if (run.error().code == ErrorCode::kResourceDoesNotExist) {
-      return tl::unexpected(NotFound(missing));
-    }
-    return tl::unexpected(run.error());
-  }
-  HK_CHECK(RequireReadable(ctx, request, http::Resource::kExperiment, run->info.experiment_id,
-                           missing));
+  HK_TRY(run, OrNotFound(ctx.catalog->GetRun(run_id), missing));
+  HK_CHECK(RequireReadable(ctx, request, http::Resource::kExperiment, run.experiment_id, missing));
 
-  store::SearchLoggedModelsArgs search;
-  search.experiment_ids = {run->info.experiment_id};
-  store::Clause by_run;
-  by_run.key = "source_run_id";
-  by_run.string_value = run_id;
-  store::Clause by_name;
-  by_name.key = "name";
-  by_name.string_value = path;
-  search.filter = {by_run, by_name};
-  search.max_results = 1;
-  store::LoggedModelOrder newest;
-  newest.key = "creation_timestamp";
-  newest.ascending = false;
-  search.order_by = {newest};
-  HK_TRY(logged, ctx.deps.tracking.SearchLoggedModels(search));
+  HK_TRY(logged, ctx.catalog->NewestLoggedModel(run.experiment_id, run_id, path));
   ResolvedSource out;
   out.run_id = run_id;
-  if (!logged.first.empty()) {
-    const store::LoggedModel& model = logged.first.front();
-    out.model_id = model.model_id;
-    out.source = "models:/" + model.model_id;
+  if (logged) {
+    out.model_id = *logged;
+    out.source = "models:/" + *logged;
     out.parsed.kind = ModelVersionSource::Kind::kLoggedModel;
-    out.parsed.model_id = model.model_id;
+    out.parsed.model_id = *logged;
     return out;
   }
-
-  std::string_view root = run->info.artifact_uri;
-  if (root.starts_with(kArtifactsPrefix)) {
-    root.remove_prefix(kArtifactsPrefix.size());
-    if (HasModelAt(ctx, artifacts::JoinArtifactPath(root, path))) {
-      out.source = fmt::format("runs:/{}/{}", run_id, path);
-      out.parsed.kind = ModelVersionSource::Kind::kRun;
-      out.parsed.run_id = run_id;
-      out.parsed.path = path;
-      return out;
-    }
+  HK_TRY(has_model, ctx.catalog->RunHasModel(run_id, run, path));
+  if (has_model) {
+    out.source = fmt::format("runs:/{}/{}", run_id, path);
+    out.parsed.kind = ModelVersionSource::Kind::kRun;
+    out.parsed.run_id = run_id;
+    out.parsed.path = path;
+    return out;
   }
   return tl::unexpected(
       NotFound(fmt::format("Run '{}' has no model at artifact path '{}'", run_id, path)));
@@ -136,30 +111,19 @@ Result<ResolvedSource> ResolveModelUri(Context& ctx, const Request& request,
     case Kind::kRun:
       return ResolveRunModel(ctx, request, parsed.run_id, parsed.path.empty() ? "model" : parsed.path);
     case Kind::kLoggedModel: {
-      auto model = ctx.deps.tracking.GetLoggedModel(parsed.model_id);
-      if (!model) {
-        if (model.error().code == ErrorCode::kResourceDoesNotExist) {
-          return tl::unexpected(NotFound(missing));
-        }
-        return tl::unexpected(model.error());
-      }
-      HK_CHECK(RequireReadable(ctx, request, http::Resource::kExperiment, model->experiment_id,
+      HK_TRY(model, OrNotFound(ctx.catalog->GetLoggedModel(parsed.model_id), missing));
+      HK_CHECK(RequireReadable(ctx, request, http::Resource::kExperiment, model.experiment_id,
                                missing));
-      out.model_id = model->model_id;
-      out.run_id = model->source_run_id;
+      out.model_id = parsed.model_id;
+      out.run_id = model.source_run_id;
       return out;
     }
     case Kind::kModelVersion: {
       HK_CHECK(RequireReadable(ctx, request, http::Resource::kModel, parsed.name, missing));
-      auto version = ctx.deps.registry.GetModelVersion(parsed.name, parsed.version);
-      if (!version) {
-        if (version.error().code == ErrorCode::kResourceDoesNotExist) {
-          return tl::unexpected(NotFound(missing));
-        }
-        return tl::unexpected(version.error());
-      }
-      out.run_id = version->run_id;
-      out.model_id = version->model_id;
+      HK_TRY(version,
+             OrNotFound(ctx.catalog->GetModelVersion(parsed.name, parsed.version), missing));
+      out.run_id = version.run_id;
+      out.model_id = version.model_id;
       return out;
     }
     case Kind::kRunArtifacts:
@@ -167,10 +131,17 @@ Result<ResolvedSource> ResolveModelUri(Context& ctx, const Request& request,
       std::string path = parsed.kind == Kind::kRunArtifacts
                              ? parsed.experiment_id + "/" + parsed.run_id + "/artifacts"
                              : parsed.experiment_id + "/models/" + parsed.model_id + "/artifacts";
-      auto experiment = mlflow_api::ExperimentOfArtifactPath(ctx.deps.tracking, path);
-      if (!experiment) return tl::unexpected(NotFound(missing));
+      auto experiment = ctx.catalog->ExperimentOfArtifactPath(path);
+      if (!experiment) {
+        if (experiment.error().code == ErrorCode::kTemporarilyUnavailable) {
+          return tl::unexpected(experiment.error());
+        }
+        return tl::unexpected(NotFound(missing));
+      }
       HK_CHECK(RequireReadable(ctx, request, http::Resource::kExperiment, *experiment, missing));
-      if (!HasModelAt(ctx, artifacts::JoinArtifactPath(path, parsed.path))) {
+      HK_TRY(has_model,
+             ctx.catalog->HasModelAtArtifactPath(artifacts::JoinArtifactPath(path, parsed.path)));
+      if (!has_model) {
         return tl::unexpected(NotFound(fmt::format("No model (MLmodel) at '{}'", uri)));
       }
       if (parsed.kind == Kind::kRunArtifacts) out.run_id = parsed.run_id;
@@ -182,12 +153,6 @@ Result<ResolvedSource> ResolveModelUri(Context& ctx, const Request& request,
   return InvalidParameter(fmt::format("'model_uri' '{}' names no model", uri));
 }
 
-// 501 when this server does not keep the registry itself (gateway mode).
-Result<void> RegistrationAvailable(const Context& ctx) {
-  if (ctx.deps.registration_unavailable.empty()) return {};
-  return Fail(ErrorCode::kNotImplemented, ctx.deps.registration_unavailable);
-}
-
 Response JsonWithStatus(std::string body, int status, bool replayed) {
   Response response = Response::Json(std::move(body), status);
   if (replayed) response.headers.emplace_back("Idempotent-Replayed", "true");
@@ -195,7 +160,6 @@ Response JsonWithStatus(std::string body, int status, bool replayed) {
 }
 
 Result<Response> Register(Context& ctx, const Request& request, RegistrationKind kind) {
-  HK_CHECK(RegistrationAvailable(ctx));
   HK_TRY(input, ParseRegistration(request, kind));
   HK_TRY(idempotency_key, ParseIdempotencyKey(request));
   std::string user = mlflow_api::CallerId(request);
@@ -205,11 +169,15 @@ Result<Response> Register(Context& ctx, const Request& request, RegistrationKind
     record = store::IdempotencyRecord{user, *idempotency_key,
                                       RegistrationFingerprint(input, kind), 201, "", 0};
     // Answer a repeat before resolving anything: the first request's run may be gone by now.
-    HK_TRY(existing, ctx.deps.registry.GetIdempotencyRecord(user, *idempotency_key));
+    HK_TRY(existing, ctx.catalog->GetIdempotencyRecord(user, *idempotency_key));
     if (existing) {
       if (existing->request_hash != record->request_hash) {
         return Fail(ErrorCode::kResourceConflict,
                     "This Idempotency-Key was already used with a different request");
+      }
+      if (existing->status == 0) {
+        return Fail(ErrorCode::kResourceConflict,
+                    "A request with this Idempotency-Key is still in progress; retry later");
       }
       return JsonWithStatus(existing->response, existing->status, true);
     }
@@ -240,18 +208,15 @@ Result<Response> Register(Context& ctx, const Request& request, RegistrationKind
   };
   // The gate authorized either a write into an existing model or a create; a model created by
   // someone else since must not be written into without EDIT on it.
-  auto existing = ctx.deps.registry.GetRegisteredModel(input.model_name);
-  if (!existing && existing.error().code != ErrorCode::kResourceDoesNotExist) {
-    return tl::unexpected(existing.error());
-  }
-  if (existing) HK_CHECK(RequireWritableModel(ctx, request, input.model_name));
-  args.require_new_model = !existing;
-  auto result = ctx.deps.registry.RegisterModel(args);
+  HK_TRY(exists, ctx.catalog->ModelExists(input.model_name));
+  if (exists) HK_CHECK(RequireWritableModel(ctx, request, input.model_name));
+  args.require_new_model = !exists;
+  auto result = ctx.catalog->RegisterModel(args);
   if (!result && args.require_new_model &&
       result.error().code == ErrorCode::kResourceAlreadyExists) {
     HK_CHECK(RequireWritableModel(ctx, request, input.model_name));
     args.require_new_model = false;
-    result = ctx.deps.registry.RegisterModel(args);
+    result = ctx.catalog->RegisterModel(args);
   }
   if (!result) return tl::unexpected(result.error());
   if (result->replayed) return JsonWithStatus(std::move(result->response), result->status, true);
@@ -262,16 +227,13 @@ Result<Response> Register(Context& ctx, const Request& request, RegistrationKind
 // The target of a registration: the model it writes into, or the name it will create.
 Result<http::Target> RegistrationTarget(Context& ctx, const Request& request,
                                         RegistrationKind kind) {
-  HK_CHECK(RegistrationAvailable(ctx));
   HK_TRY(input, ParseRegistration(request, kind));
   http::Target target;
-  auto existing = ctx.deps.registry.GetRegisteredModel(input.model_name);
-  if (existing) {
+  HK_TRY(exists, ctx.catalog->ModelExists(input.model_name));
+  if (exists) {
     target.model_names.push_back(input.model_name);
-  } else if (existing.error().code == ErrorCode::kResourceDoesNotExist) {
-    target.new_name = input.model_name;
   } else {
-    return tl::unexpected(existing.error());
+    target.new_name = input.model_name;
   }
   return target;
 }
@@ -294,23 +256,20 @@ Result<http::Target> RegisterBaselineTarget(Context& ctx, const Request& request
   return RegistrationTarget(ctx, request, RegistrationKind::kBaseline);
 }
 
-Result<http::Target> ModelVersionTarget(Context& ctx, const Request& request) {
-  HK_CHECK(RegistrationAvailable(ctx));
+Result<http::Target> ModelVersionTarget(Context& /*ctx*/, const Request& request) {
   HK_TRY(ref, ParseModelVersionRef(request));
   http::Target target;
   target.model_names.push_back(std::move(ref.name));
   return target;
 }
 
-Result<http::Target> ModelListTarget(Context& ctx, const Request& /*request*/) {
-  HK_CHECK(RegistrationAvailable(ctx));
+Result<http::Target> ModelListTarget(Context& /*ctx*/, const Request& /*request*/) {
   http::Target target;
   target.listing = true;
   return target;
 }
 
 Result<Response> ListModels(Context& ctx, const Request& request) {
-  HK_CHECK(RegistrationAvailable(ctx));
   HK_TRY(query, ParseModelListQuery(request));
   store::SearchRegistryArgs search;
   search.visibility = mlflow_api::ModelVisibility(request);
@@ -331,7 +290,7 @@ Result<Response> ListModels(Context& ctx, const Request& request) {
                      store::OrderTerm{store::EntityKind::kAttribute, "version_number", false}};
   search.max_results = query.max_results;
   search.offset = query.offset;
-  HK_TRY(page, ctx.deps.registry.SearchModelVersions(search));
+  HK_TRY(page, ctx.catalog->SearchModelVersions(search));
   json::Writer w;
   w.BeginObject().Key("models").BeginArray();
   for (const store::ModelVersion& version : page.first) {
@@ -347,21 +306,19 @@ Result<Response> ListModels(Context& ctx, const Request& request) {
 }
 
 Result<Response> GetModel(Context& ctx, const Request& request) {
-  HK_CHECK(RegistrationAvailable(ctx));
   HK_TRY(ref, ParseModelVersionRef(request));
-  HK_TRY(version, ctx.deps.registry.GetModelVersion(ref.name, ref.version));
+  HK_TRY(version, ctx.catalog->GetModelVersion(ref.name, ref.version));
   return Response::Json(registration::VersionBody(version, true));
 }
 
 Result<Response> TransitionModel(Context& ctx, const Request& request) {
-  HK_CHECK(RegistrationAvailable(ctx));
   HK_TRY(ref, ParseModelVersionRef(request));
   HK_TRY(stage, ParseTransitionStage(request));
   std::string alias = stage;
   for (char& c : alias) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  HK_CHECK(ctx.deps.registry.SetStageAlias(
+  HK_CHECK(ctx.catalog->SetStageAlias(
       ref.name, ref.version, alias, store::Tag{std::string(registration::kLifecycleStageTag), stage}));
-  HK_TRY(version, ctx.deps.registry.GetModelVersion(ref.name, ref.version));
+  HK_TRY(version, ctx.catalog->GetModelVersion(ref.name, ref.version));
   return Response::Json(registration::VersionBody(version, true));
 }
 

@@ -10,7 +10,10 @@ namespace hokusai::hokusai_api {
 
 Context::Context(HokusaiApiDeps d)
     : deps(std::move(d)),
-      throttle(api_limits::kFailureLockoutSeconds * 1000, api_limits::kMaxThrottledClients) {}
+      throttle(api_limits::kFailureLockoutSeconds * 1000, api_limits::kMaxThrottledClients),
+      own_catalog(deps.catalog ? nullptr
+                               : MakeStoreCatalog(deps.tracking, deps.registry, deps.artifacts)),
+      catalog(deps.catalog ? deps.catalog : own_catalog.get()) {}
 
 namespace {
 

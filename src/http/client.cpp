@@ -273,4 +273,9 @@ Result<ClientResponse> HttpGet(const std::string& url, const HeaderList& headers
   return Send(bhttp::verb::get, url, headers, std::string(), timeout);
 }
 
+Result<ClientResponse> HttpDelete(const std::string& url, const HeaderList& headers,
+                                  const std::string& body, std::chrono::milliseconds timeout) {
+  return Send(bhttp::verb::delete_, url, headers, body, timeout);
+}
+
 }  // namespace hokusai::http

@@ -59,4 +59,8 @@ Result<ClientResponse> HttpPost(const std::string& url, const HeaderList& header
 Result<ClientResponse> HttpGet(const std::string& url, const HeaderList& headers,
                                std::chrono::milliseconds timeout);
 
+// The same for a DELETE, with a body (MLflow's delete endpoints take JSON).
+Result<ClientResponse> HttpDelete(const std::string& url, const HeaderList& headers,
+                                  const std::string& body, std::chrono::milliseconds timeout);
+
 }  // namespace hokusai::http

@@ -86,6 +86,10 @@ struct CreateModelVersionArgs {
 
 // A stored answer to a request made with an `Idempotency-Key`, per user. `request_hash`
 // identifies the request body; `status` and `response` are what was answered the first time.
+// How long a reservation (an answer not yet known) holds its key: a server that died in the
+// middle of a request must not block the key for the full 24 hours.
+inline constexpr int64_t kIdempotencyReservationMs = 10 * 60 * 1000;
+
 struct IdempotencyRecord {
   std::string user_id;
   std::string key;
@@ -226,9 +230,22 @@ class RegistryStore {
   // lifecycle_stage). Errors as SetRegisteredModelAlias.
   virtual Result<void> SetStageAlias(const std::string& name, const std::string& version,
                                      const std::string& alias, const Tag& tag) = 0;
-  // The live (younger than 24 h) record for (user_id, key), or nullopt.
+  // The live (younger than 24 h) record for (user_id, key), or nullopt. A reservation (status
+  // 0, below) is live for kIdempotencyReservationMs only.
   virtual Result<std::optional<IdempotencyRecord>> GetIdempotencyRecord(
       const std::string& user_id, const std::string& key) = 0;
+
+  // Gateway mode, where the registration is written to the upstream registry and only its
+  // idempotency record is kept here. Reserve, in one transaction: the live record for
+  // (request.user_id, request.key) when there is one (nothing written), else a reservation —
+  // the request's hash with status 0 and no response — and nullopt. Complete gives the
+  // reservation its answer; Release drops it (the request failed: the key is free again).
+  virtual Result<std::optional<IdempotencyRecord>> ReserveIdempotencyKey(
+      const IdempotencyRecord& request) = 0;
+  virtual Result<void> CompleteIdempotencyKey(const std::string& user_id, const std::string& key,
+                                              int status, const std::string& response) = 0;
+  virtual Result<void> ReleaseIdempotencyKey(const std::string& user_id,
+                                             const std::string& key) = 0;
 };
 
 }  // namespace hokusai::store

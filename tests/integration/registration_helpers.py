@@ -289,6 +289,60 @@ def log_run_with_model(srv: ServerProcess, key: str, sk_model, *, experiment: st
                          legacy_path=legacy_path)
 
 
+@dataclass
+class World:
+    srv: ServerProcess
+    dev_key: str
+    other_key: str
+    reader_key: str
+    run: LoggedRun      # model `a` logged as "model" and also saved under "legacy"
+    run_b: LoggedRun    # model `b` logged as "model"
+    bare_run: str       # a run of the developer's with no model at all
+
+
+# --------------------------------------------------------------------------------------------------
+# Registration bodies and answers
+# --------------------------------------------------------------------------------------------------
+
+
+def run_source(run: LoggedRun) -> str:
+    """Where a registration from `run` (artifact_path "model") must point: its logged model on an
+    MLflow 3 client, its artifact directory on a 2.x client."""
+    return f"models:/{run.model_id}" if run.model_id else f"runs:/{run.run_id}/model"
+
+
+def full_body(w: World, name: str, **over) -> dict:
+    body = {
+        "model_name": name,
+        "model_type": "classifier",
+        "mlflow_run_id": w.run.run_id,
+        "version": "v1.0.0",
+        "metrics": {"accuracy": 0.97, "f1": 0.5},
+        "metadata": {"dataset": "iris"},
+        "tags": {"team": "ml"},
+        "alias": "champion",
+        "description": "iris classifier",
+    }
+    body.update(over)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def assert_registration(body: dict, *, name: str, version: str, model_type: str, label,
+                        metrics: dict, run_id, source: str) -> None:
+    assert set(body) == REGISTRATION_FIELDS, f"fields: {sorted(body)}"
+    assert body["model_id"] == f"{name}/{version}", body
+    assert body["model_name"] == name, body
+    assert body["version"] == version, body
+    assert body["version_label"] == label, body
+    assert body["model_type"] == model_type, body
+    assert body["metrics"] == metrics, body
+    assert body["status"] == "registered", body
+    assert body["mlflow_run_id"] == run_id, body
+    assert body["source"] == source, body
+    stamp = parse_rfc3339(body["registration_timestamp"])
+    assert abs(stamp.timestamp() - time.time()) < 3600, body["registration_timestamp"]
+
+
 def predictions(srv: ServerProcess, key: str, model_uri: str, X):
     import numpy as np
 

@@ -164,20 +164,6 @@ def test_whoami_and_keys_api_answer_locally(gw, keys, upstream):
     assert direct(upstream, "GET", "/api/v1/whoami").status_code == 404
 
 
-def test_registration_api_is_a_clear_501_in_gateway_mode(gw, keys, upstream):
-    """Models live upstream: the one-call registration API refuses plainly (docs/registration.md)
-    instead of registering into the gateway's own empty store, and the upstream is left alone."""
-    before = ok(direct(upstream, "GET", "/api/2.0/mlflow/registered-models/search"))
-    body = {"model_name": unique("gw-reg"), "model_type": "t",
-            "mlflow_run_id": "0123456789abcdef0123456789abcdef"}
-    for path in ("/api/v1/models/register", "/api/v1/models/baseline"):
-        err = assert_mlflow_error(call(gw, keys["dev_a"], "POST", path, json=body), 501, path)
-        assert err["error_code"] == "NOT_IMPLEMENTED" and "gateway mode" in err["message"], err
-    for path in ("/api/v1/models", "/api/v1/models/x/1"):
-        assert_mlflow_error(call(gw, keys["dev_a"], "GET", path), 501, path)
-    assert ok(direct(upstream, "GET", "/api/2.0/mlflow/registered-models/search")) == before
-
-
 # --------------------------------------------------------------------------------------------------
 # A reader key writes nothing
 # --------------------------------------------------------------------------------------------------

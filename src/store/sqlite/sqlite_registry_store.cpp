@@ -937,6 +937,44 @@ namespace hokusai::store::sqlite {
 
 // ---- one-call registration ------------------------------------------------------------------
 
+namespace {
+
+// Drops expired answers and abandoned reservations, so their keys are free again, then reads
+// the record for (user_id, key). Pruning here, under the writer lock the caller holds anyway,
+// needs no background job; the index on created_ms keeps it cheap.
+Result<std::optional<IdempotencyRecord>> PruneAndFindIdempotency(Connection& conn,
+                                                                 const std::string& user_id,
+                                                                 const std::string& key,
+                                                                 int64_t now) {
+  HK_TRY(prune, conn.Prepare("DELETE FROM idempotency_keys WHERE created_ms < ? OR "
+                             "(status = 0 AND created_ms < ?)"));
+  prune.Bind(1, now - kIdempotencyTtlMs).Bind(2, now - kIdempotencyReservationMs);
+  HK_CHECK(prune.Run());
+  HK_TRY(stored, conn.Prepare("SELECT request_hash, status, response, created_ms FROM "
+                              "idempotency_keys WHERE user_id = ? AND key = ?"));
+  stored.Bind(1, user_id).Bind(2, key);
+  HK_TRY(found, stored.Step());
+  if (!found) return std::optional<IdempotencyRecord>();
+  IdempotencyRecord record;
+  record.user_id = user_id;
+  record.key = key;
+  record.request_hash = stored.Text(0);
+  record.status = static_cast<int>(stored.Int(1));
+  record.response = stored.Text(2);
+  record.created_ms = stored.Int(3);
+  return std::optional<IdempotencyRecord>(std::move(record));
+}
+
+Result<void> InsertIdempotency(Connection& conn, const IdempotencyRecord& record, int64_t now) {
+  HK_TRY(insert, conn.Prepare("INSERT INTO idempotency_keys (user_id, key, request_hash, "
+                              "status, response, created_ms) VALUES (?, ?, ?, ?, ?, ?)"));
+  insert.Bind(1, record.user_id).Bind(2, record.key).Bind(3, record.request_hash);
+  insert.Bind(4, static_cast<int64_t>(record.status)).Bind(5, record.response).Bind(6, now);
+  return insert.Run();
+}
+
+}  // namespace
+
 Result<RegisterModelResult> SqliteRegistryStore::RegisterModel(const RegisterModelArgs& args) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
@@ -944,24 +982,19 @@ Result<RegisterModelResult> SqliteRegistryStore::RegisterModel(const RegisterMod
   RegisterModelResult result;
   if (args.idempotency) {
     const IdempotencyRecord& request = *args.idempotency;
-    // Expired answers go first, so an expired key is free again. Pruning here, under the writer
-    // lock the registration holds anyway, needs no background job; the index on created_ms keeps
-    // it cheap.
-    HK_TRY(prune, conn->Prepare("DELETE FROM idempotency_keys WHERE created_ms < ?"));
-    prune.Bind(1, now - kIdempotencyTtlMs);
-    HK_CHECK(prune.Run());
-    HK_TRY(stored, conn->Prepare("SELECT request_hash, status, response FROM idempotency_keys "
-                                 "WHERE user_id = ? AND key = ?"));
-    stored.Bind(1, request.user_id).Bind(2, request.key);
-    HK_TRY(found, stored.Step());
+    HK_TRY(found, PruneAndFindIdempotency(*conn, request.user_id, request.key, now));
     if (found) {
-      if (stored.Text(0) != request.request_hash) {
+      if (found->request_hash != request.request_hash) {
         return Fail(ErrorCode::kResourceConflict,
                     "Idempotency-Key was already used with a different request");
       }
+      if (found->status == 0) {
+        return Fail(ErrorCode::kResourceConflict,
+                    "A request with this Idempotency-Key is still in progress; retry later");
+      }
       result.replayed = true;
-      result.status = static_cast<int>(stored.Int(1));
-      result.response = stored.Text(2);
+      result.status = found->status;
+      result.response = std::move(found->response);
       HK_CHECK(tx.Commit());  // keeps the pruning
       return result;
     }
@@ -992,13 +1025,9 @@ Result<RegisterModelResult> SqliteRegistryStore::RegisterModel(const RegisterMod
   if (args.render) result.response = args.render(model, version);
   if (args.idempotency) {
     result.status = args.idempotency->status;
-    HK_TRY(insert, conn->Prepare("INSERT INTO idempotency_keys (user_id, key, request_hash, "
-                                 "status, response, created_ms) VALUES (?, ?, ?, ?, ?, ?)"));
-    insert.Bind(1, args.idempotency->user_id).Bind(2, args.idempotency->key);
-    insert.Bind(3, args.idempotency->request_hash);
-    insert.Bind(4, static_cast<int64_t>(args.idempotency->status));
-    insert.Bind(5, result.response).Bind(6, now);
-    HK_CHECK(insert.Run());
+    IdempotencyRecord answered = *args.idempotency;
+    answered.response = result.response;
+    HK_CHECK(InsertIdempotency(*conn, answered, now));
   }
   HK_CHECK(tx.Commit());
   result.model = std::move(model);
@@ -1022,8 +1051,11 @@ Result<std::optional<IdempotencyRecord>> SqliteRegistryStore::GetIdempotencyReco
   auto conn = pool_->Acquire();
   HK_TRY(tx, Transaction::Begin(*conn, false));
   HK_TRY(stmt, conn->Prepare("SELECT request_hash, status, response, created_ms FROM "
-                             "idempotency_keys WHERE user_id = ? AND key = ? AND created_ms >= ?"));
-  stmt.Bind(1, user_id).Bind(2, key).Bind(3, NowMillis() - kIdempotencyTtlMs);
+                             "idempotency_keys WHERE user_id = ? AND key = ? AND created_ms >= ? "
+                             "AND (status <> 0 OR created_ms >= ?)"));
+  int64_t now = NowMillis();
+  stmt.Bind(1, user_id).Bind(2, key).Bind(3, now - kIdempotencyTtlMs);
+  stmt.Bind(4, now - kIdempotencyReservationMs);
   HK_TRY(found, stmt.Step());
   if (!found) return std::optional<IdempotencyRecord>();
   IdempotencyRecord record;
@@ -1034,6 +1066,45 @@ Result<std::optional<IdempotencyRecord>> SqliteRegistryStore::GetIdempotencyReco
   record.response = stmt.Text(2);
   record.created_ms = stmt.Int(3);
   return std::optional<IdempotencyRecord>(std::move(record));
+}
+
+Result<std::optional<IdempotencyRecord>> SqliteRegistryStore::ReserveIdempotencyKey(
+    const IdempotencyRecord& request) {
+  auto conn = pool_->AcquireWriter();
+  HK_TRY(tx, Transaction::Begin(*conn, true));
+  int64_t now = NowMillis();
+  HK_TRY(found, PruneAndFindIdempotency(*conn, request.user_id, request.key, now));
+  if (!found) {
+    IdempotencyRecord reservation = request;
+    reservation.status = 0;
+    reservation.response.clear();
+    HK_CHECK(InsertIdempotency(*conn, reservation, now));
+  }
+  HK_CHECK(tx.Commit());
+  return found;
+}
+
+Result<void> SqliteRegistryStore::CompleteIdempotencyKey(const std::string& user_id,
+                                                         const std::string& key, int status,
+                                                         const std::string& response) {
+  auto conn = pool_->AcquireWriter();
+  HK_TRY(stmt, conn->Prepare("UPDATE idempotency_keys SET status = ?, response = ? WHERE "
+                             "user_id = ? AND key = ? AND status = 0"));
+  stmt.Bind(1, static_cast<int64_t>(status)).Bind(2, response).Bind(3, user_id).Bind(4, key);
+  HK_CHECK(stmt.Run());
+  if (conn->Changes() == 0) {
+    return Fail(ErrorCode::kResourceDoesNotExist, "No reservation for this Idempotency-Key");
+  }
+  return {};
+}
+
+Result<void> SqliteRegistryStore::ReleaseIdempotencyKey(const std::string& user_id,
+                                                        const std::string& key) {
+  auto conn = pool_->AcquireWriter();
+  HK_TRY(stmt, conn->Prepare("DELETE FROM idempotency_keys WHERE user_id = ? AND key = ? AND "
+                             "status = 0"));
+  stmt.Bind(1, user_id).Bind(2, key);
+  return stmt.Run();
 }
 
 }  // namespace hokusai::store::sqlite

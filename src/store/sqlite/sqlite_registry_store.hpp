@@ -68,6 +68,11 @@ class SqliteRegistryStore final : public RegistryStore {
                              const std::string& alias, const Tag& tag) override;
   Result<std::optional<IdempotencyRecord>> GetIdempotencyRecord(const std::string& user_id,
                                                                  const std::string& key) override;
+  Result<std::optional<IdempotencyRecord>> ReserveIdempotencyKey(
+      const IdempotencyRecord& request) override;
+  Result<void> CompleteIdempotencyKey(const std::string& user_id, const std::string& key,
+                                      int status, const std::string& response) override;
+  Result<void> ReleaseIdempotencyKey(const std::string& user_id, const std::string& key) override;
 
  private:
   std::shared_ptr<ConnectionPool> pool_;

@@ -26,7 +26,7 @@ class ForwardHooksTest : public ::testing::Test {
         store::sqlite::SqliteOptions{(dir_ / "reg.db").string(), 2, "NORMAL"});
     ASSERT_TRUE(pool.has_value()) << pool.error().message;
     auth_ = std::make_unique<store::sqlite::SqliteAuthStore>(*pool);
-    forward_for_ = MakeForwardFor(*auth_);
+    forward_for_ = MakeForwardFor(*auth_, {});
   }
   void TearDown() override {
     auth_.reset();
