@@ -207,6 +207,24 @@ class UpstreamCatalog final : public hokusai_api::ModelCatalog {
     return ParseUpstreamModelVersion(client_.config(), body, "/model_version");
   }
 
+  Result<void> RequireExperiment(const std::string& experiment_id) override {
+    HK_CHECK(Ask(Method::kGet, Path("experiments/get"), {{"experiment_id", experiment_id}}));
+    return {};
+  }
+
+  Result<void> RequireModel(const std::string& name) override {
+    HK_CHECK(Ask(Method::kGet, Path("registered-models/get"), {{"name", name}}));
+    return {};
+  }
+
+  Result<void> AnchorExperimentPermissions(const std::string& experiment_id) override {
+    return auth_.EnsureUpstreamExperiment(experiment_id);
+  }
+
+  Result<void> AnchorModelPermissions(const std::string& name) override {
+    return auth_.EnsureUpstreamModel(name);
+  }
+
   Result<std::optional<store::IdempotencyRecord>> GetIdempotencyRecord(
       const std::string& user_id, const std::string& key) override {
     return local_.GetIdempotencyRecord(user_id, key);

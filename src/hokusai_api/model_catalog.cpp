@@ -74,6 +74,22 @@ class StoreCatalog final : public ModelCatalog {
     return registry_.GetModelVersion(name, version);
   }
 
+  Result<void> RequireExperiment(const std::string& experiment_id) override {
+    HK_CHECK(tracking_.GetExperiment(experiment_id));
+    return {};
+  }
+
+  Result<void> RequireModel(const std::string& name) override {
+    HK_CHECK(registry_.GetRegisteredModel(name));
+    return {};
+  }
+
+  // Permission rows hang off the stores' own rows, which exist when Require* passed.
+  Result<void> AnchorExperimentPermissions(const std::string& /*experiment_id*/) override {
+    return {};
+  }
+  Result<void> AnchorModelPermissions(const std::string& /*name*/) override { return {}; }
+
   Result<std::optional<store::IdempotencyRecord>> GetIdempotencyRecord(
       const std::string& user_id, const std::string& key) override {
     return registry_.GetIdempotencyRecord(user_id, key);

@@ -1,5 +1,6 @@
-// Where the registration API (spec §3) finds runs and logged models and keeps registered models:
-// this server's own stores in native mode, the upstream MLflow server in gateway mode. The
+// Where the registration API (spec §3) finds runs and logged models and keeps registered models,
+// and where MLflow's permission endpoints find the resources they grant on: this server's own
+// stores in native mode, the upstream MLflow server in gateway mode. The
 // rules — what a caller may read, what a registration resolves to, which permission a write
 // needs — stay in models.cpp; a catalog only answers and writes.
 #pragma once
@@ -46,6 +47,14 @@ class ModelCatalog {
   virtual Result<bool> ModelExists(const std::string& name) = 0;
   virtual Result<store::ModelVersion> GetModelVersion(const std::string& name,
                                                       const std::string& version) = 0;
+
+  // MLflow's permission endpoints. Require*: RESOURCE_DOES_NOT_EXIST when there is no such
+  // experiment or model. Anchor*: what the local store needs before a permission row on the
+  // resource can be written (gateway mode: a placeholder row; native: nothing).
+  virtual Result<void> RequireExperiment(const std::string& experiment_id) = 0;
+  virtual Result<void> RequireModel(const std::string& name) = 0;
+  virtual Result<void> AnchorExperimentPermissions(const std::string& experiment_id) = 0;
+  virtual Result<void> AnchorModelPermissions(const std::string& name) = 0;
 
   // Writes, with RegistryStore's contracts: all or nothing, idempotency records per user.
   virtual Result<std::optional<store::IdempotencyRecord>> GetIdempotencyRecord(

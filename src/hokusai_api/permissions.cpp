@@ -21,17 +21,19 @@ struct PermissionKind {
   Result<void> (store::AuthStore::*set)(const std::string&, const std::string&,
                                         store::Permission);
   Result<void> (store::AuthStore::*remove)(const std::string&, const std::string&);
+  // Before a new row: what the store needs to hold it (ModelCatalog).
+  Result<void> (ModelCatalog::*anchor)(const std::string&);
 };
 
 constexpr PermissionKind kExperiment{
     "experiment_id", "experiment_permission", "Experiment",
     &store::AuthStore::GetExperimentPermission, &store::AuthStore::SetExperimentPermission,
-    &store::AuthStore::DeleteExperimentPermission};
+    &store::AuthStore::DeleteExperimentPermission, &ModelCatalog::AnchorExperimentPermissions};
 
 constexpr PermissionKind kModel{
     "name", "registered_model_permission", "Registered model",
     &store::AuthStore::GetModelPermission, &store::AuthStore::SetModelPermission,
-    &store::AuthStore::DeleteModelPermission};
+    &store::AuthStore::DeleteModelPermission, &ModelCatalog::AnchorModelPermissions};
 
 Error PermissionNotFound(const PermissionKind& kind, const PermissionInput& input) {
   return Error{ErrorCode::kResourceDoesNotExist,
@@ -84,6 +86,7 @@ Result<Response> CreatePermission(Context& ctx, const Request& request,
                 fmt::format("{} permission ({}={}, username={}) already exists", kind.label,
                             kind.id_field, input.resource_id, input.username));
   }
+  HK_CHECK((ctx.catalog->*kind.anchor)(input.resource_id));
   HK_CHECK((ctx.deps.store.*kind.set)(input.resource_id, input.username, *input.permission));
   return PermissionResponse(kind, input, *input.permission);
 }
@@ -118,17 +121,17 @@ Result<Response> DeletePermission(Context& ctx, const Request& request,
 
 Result<http::Target> ExperimentPermissionTarget(Context& ctx, const Request& request) {
   HK_TRY(experiment_id, ParsePermissionResource(request, kExperiment.id_field));
-  HK_TRY(experiment, ctx.deps.tracking.GetExperiment(experiment_id));
+  HK_CHECK(ctx.catalog->RequireExperiment(experiment_id));
   http::Target target;
-  target.experiment_ids.push_back(experiment.experiment_id);
+  target.experiment_ids.push_back(std::move(experiment_id));
   return target;
 }
 
 Result<http::Target> ModelPermissionTarget(Context& ctx, const Request& request) {
   HK_TRY(name, ParsePermissionResource(request, kModel.id_field));
-  HK_TRY(model, ctx.deps.registry.GetRegisteredModel(name));
+  HK_CHECK(ctx.catalog->RequireModel(name));
   http::Target target;
-  target.model_names.push_back(model.name);
+  target.model_names.push_back(std::move(name));
   return target;
 }
 

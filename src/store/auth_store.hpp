@@ -158,6 +158,15 @@ class AuthStore {
                                                 const std::string& /*user_id*/) {
     return Fail(ErrorCode::kNotImplemented, "this store does not record upstream ownership");
   }
+  // A placeholder for the upstream experiment `experiment_id` (an integer id) or registered model
+  // `name` without any permission row, so that permissions can be granted on resources created
+  // around the gateway. Idempotent.
+  virtual Result<void> EnsureUpstreamExperiment(const std::string& /*experiment_id*/) {
+    return Fail(ErrorCode::kNotImplemented, "this store does not record upstream ownership");
+  }
+  virtual Result<void> EnsureUpstreamModel(const std::string& /*name*/) {
+    return Fail(ErrorCode::kNotImplemented, "this store does not record upstream ownership");
+  }
   // The model's permission rows follow a rename to `new_name`. Nothing recorded: no-op.
   virtual Result<void> RenameUpstreamModel(const std::string& /*name*/,
                                            const std::string& /*new_name*/) {

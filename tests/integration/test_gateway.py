@@ -374,6 +374,45 @@ def test_admin_sees_everything_through_the_gateway(gw, owned):
     assert owned["exp_name"] in [x["name"] for x in exps["experiments"]]
 
 
+def test_permissions_can_be_granted_on_resources_created_around_the_gateway(gw, upstream, keys):
+    """An experiment and a model that already existed upstream (created directly, not through the
+    gateway) follow --default-permission (NO_PERMISSIONS here) until an admin grants on them
+    through MLflow's permission endpoints on the gateway; unknown ones are 404 there."""
+    b = keys["dev_b"]
+    user_b = ok(call(gw, b, "GET", "/api/v1/whoami"))["user_id"]
+    exp_id = ok(direct(upstream, "POST", API_PREFIX + "/experiments/create",
+                       json={"name": unique("gw-around")}))["experiment_id"]
+    model = unique("gw-around-model")
+    ok(direct(upstream, "POST", API_PREFIX + "/registered-models/create", json={"name": model}))
+
+    assert_forbidden(call(gw, b, "GET", API_PREFIX + "/experiments/get", params={"experiment_id": exp_id}), "exp")
+    assert_forbidden(call(gw, b, "GET", API_PREFIX + "/registered-models/get", params={"name": model}), "model")
+
+    admin = gw.admin_key
+    ok(call(gw, admin, "POST", API_PREFIX + "/experiments/permissions/create",
+            json={"experiment_id": exp_id, "username": user_b, "permission": "READ"}))
+    ok(call(gw, admin, "POST", API_PREFIX + "/registered-models/permissions/create",
+            json={"name": model, "username": user_b, "permission": "READ"}))
+    got = ok(call(gw, admin, "GET", API_PREFIX + "/experiments/permissions/get",
+                  params={"experiment_id": exp_id, "username": user_b}))
+    assert got["experiment_permission"]["permission"] == "READ", got
+
+    assert ok(call(gw, b, "GET", API_PREFIX + "/experiments/get",
+                   params={"experiment_id": exp_id}))["experiment"]["experiment_id"] == exp_id
+    assert ok(call(gw, b, "GET", API_PREFIX + "/registered-models/get",
+                   params={"name": model}))["registered_model"]["name"] == model
+    # READ is not EDIT.
+    assert_forbidden(call(gw, b, "PATCH", API_PREFIX + "/registered-models/update",
+                          json={"name": model, "description": "no"}), "update")
+
+    for path, body in ((API_PREFIX + "/experiments/permissions/create",
+                        {"experiment_id": "987654321", "username": user_b, "permission": "READ"}),
+                       (API_PREFIX + "/registered-models/permissions/create",
+                        {"name": unique("gw-nowhere"), "username": user_b, "permission": "READ"})):
+        err = assert_mlflow_error(call(gw, admin, "POST", path, json=body), 404, path)
+        assert err["error_code"] == "RESOURCE_DOES_NOT_EXIST", err
+
+
 # --------------------------------------------------------------------------------------------------
 # Operations: /health/mlflow, /ready, an upstream that is down or slow
 # --------------------------------------------------------------------------------------------------

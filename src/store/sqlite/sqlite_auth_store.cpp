@@ -453,6 +453,23 @@ Result<void> SqliteAuthStore::DeleteModelPermission(const std::string& name,
 namespace {
 
 // The placeholder model row for `name`, created when missing; returns its key.
+// The experiment's row, a placeholder (`hokusai-gateway:<id>`, no artifact location) when there
+// is none; the id as an integer.
+Result<int64_t> EnsureExperimentRow(Connection& conn, const std::string& experiment_id) {
+  auto id = ParseInt64(experiment_id);
+  if (!id) {
+    return InvalidParameter(
+        fmt::format("Upstream experiment id '{}' is not an integer", experiment_id));
+  }
+  int64_t now = NowMillis();
+  HK_TRY(insert, conn.Prepare("INSERT OR IGNORE INTO experiments (experiment_id, name, "
+                              "artifact_location, creation_time, last_update_time) VALUES "
+                              "(?, ?, '', ?, ?)"));
+  insert.Bind(1, *id).Bind(2, fmt::format("hokusai-gateway:{}", *id)).Bind(3, now).Bind(4, now);
+  HK_CHECK(insert.Run());
+  return *id;
+}
+
 Result<int64_t> EnsureModelRow(Connection& conn, const std::string& name) {
   HK_TRY(find, conn.Prepare("SELECT model_key FROM registered_models WHERE name = ?"));
   find.Bind(1, name);
@@ -486,20 +503,10 @@ Result<std::optional<std::pair<int64_t, bool>>> FindModelRow(Connection& conn,
 
 Result<void> SqliteAuthStore::RecordUpstreamExperimentOwner(const std::string& experiment_id,
                                                             const std::string& user_id) {
-  auto id = ParseInt64(experiment_id);
-  if (!id) {
-    return InvalidParameter(
-        fmt::format("Upstream experiment id '{}' is not an integer", experiment_id));
-  }
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
-  int64_t now = NowMillis();
-  HK_TRY(insert, conn->Prepare("INSERT OR IGNORE INTO experiments (experiment_id, name, "
-                               "artifact_location, creation_time, last_update_time) VALUES "
-                               "(?, ?, '', ?, ?)"));
-  insert.Bind(1, *id).Bind(2, fmt::format("hokusai-gateway:{}", *id)).Bind(3, now).Bind(4, now);
-  HK_CHECK(insert.Run());
-  HK_CHECK(UpsertPermission(*conn, kExperimentPermissions, *id, user_id, Permission::kManage));
+  HK_TRY(id, EnsureExperimentRow(*conn, experiment_id));
+  HK_CHECK(UpsertPermission(*conn, kExperimentPermissions, id, user_id, Permission::kManage));
   return tx.Commit();
 }
 
@@ -509,6 +516,20 @@ Result<void> SqliteAuthStore::RecordUpstreamModelOwner(const std::string& name,
   HK_TRY(tx, Transaction::Begin(*conn, true));
   HK_TRY(key, EnsureModelRow(*conn, name));
   HK_CHECK(UpsertPermission(*conn, kModelPermissions, key, user_id, Permission::kManage));
+  return tx.Commit();
+}
+
+Result<void> SqliteAuthStore::EnsureUpstreamExperiment(const std::string& experiment_id) {
+  auto conn = pool_->AcquireWriter();
+  HK_TRY(tx, Transaction::Begin(*conn, true));
+  HK_CHECK(EnsureExperimentRow(*conn, experiment_id));
+  return tx.Commit();
+}
+
+Result<void> SqliteAuthStore::EnsureUpstreamModel(const std::string& name) {
+  auto conn = pool_->AcquireWriter();
+  HK_TRY(tx, Transaction::Begin(*conn, true));
+  HK_CHECK(EnsureModelRow(*conn, name));
   return tx.Commit();
 }
 

@@ -74,6 +74,8 @@ class SqliteAuthStore final : public AuthStore {
                                              const std::string& user_id) override;
   Result<void> RecordUpstreamModelOwner(const std::string& name,
                                         const std::string& user_id) override;
+  Result<void> EnsureUpstreamExperiment(const std::string& experiment_id) override;
+  Result<void> EnsureUpstreamModel(const std::string& name) override;
   Result<void> RenameUpstreamModel(const std::string& name, const std::string& new_name) override;
   Result<void> ForgetUpstreamModel(const std::string& name) override;
 
