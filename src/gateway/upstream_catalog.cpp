@@ -24,6 +24,9 @@ using store::ModelVersion;
 constexpr std::string_view kRegistry = "/api/2.0/mlflow/";
 // Upstream search pages: big enough that a listing needs few requests.
 constexpr int64_t kSearchPage = 1000;
+// A listing reads at most this many upstream pages (a million versions); an upstream that pages
+// on beyond that, or repeats its token, is treated as broken rather than followed forever.
+constexpr int kMaxSearchPages = 1000;
 // Logged models of one run are few; this bounds the scan for a name among them.
 constexpr int kMaxLoggedModelPages = 20;
 
@@ -305,6 +308,7 @@ class UpstreamCatalog final : public hokusai_api::ModelCatalog {
     int64_t skip = args.offset;
     std::vector<ModelVersion> page;
     std::string token;
+    int pages = 0;
     do {
       http::QueryParams query{{"max_results", std::to_string(kSearchPage)},
                               {"order_by", "name ASC"},
@@ -331,7 +335,11 @@ class UpstreamCatalog final : public hokusai_api::ModelCatalog {
           page.push_back(std::move(version));
         }
       }
-      token = StringAt(root, "/next_page_token").value_or("");
+      std::string next = StringAt(root, "/next_page_token").value_or("");
+      if (!next.empty() && (next == token || ++pages >= kMaxSearchPages)) {
+        return tl::unexpected(Malformed(client_.config(), "an end to its model-version pages"));
+      }
+      token = std::move(next);
     } while (!token.empty());
     return std::pair(std::move(page), false);
   }

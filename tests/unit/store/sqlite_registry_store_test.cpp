@@ -1061,5 +1061,151 @@ TEST_F(SqliteRegistryStoreTest, RegisterModelRecordsALoggedModelSource) {
   EXPECT_NE(payload.find("\"model_id\":\"" + logged.model_id + "\""), std::string::npos);
 }
 
+// ---- idempotency reservations (gateway mode) -------------------------------------------------
+
+TEST_F(SqliteRegistryStoreTest, ReserveIdempotencyKeyReturnsNothingThenThePendingRecord) {
+  IdempotencyRecord request = *WithKey(Registration("m"), "k1", "h1").idempotency;
+  request.response = "ignored";
+  auto first = registry_->ReserveIdempotencyKey(request);
+  ASSERT_TRUE(first.has_value()) << first.error().message;
+  EXPECT_FALSE(first->has_value());
+  auto second = registry_->ReserveIdempotencyKey(request);
+  ASSERT_TRUE(second.has_value()) << second.error().message;
+  ASSERT_TRUE(second->has_value());
+  EXPECT_EQ((*second)->request_hash, "h1");
+  EXPECT_EQ((*second)->status, 0);
+  EXPECT_EQ((*second)->response, "");
+  EXPECT_GT((*second)->created_ms, 0);
+  // Another hash finds the same reservation and writes nothing.
+  request.request_hash = "h2";
+  auto other = registry_->ReserveIdempotencyKey(request);
+  ASSERT_TRUE(other.has_value() && other->has_value());
+  EXPECT_EQ((*other)->request_hash, "h1");
+  EXPECT_EQ(Count("SELECT count(*) FROM idempotency_keys"), 1);
+  auto stored = registry_->GetIdempotencyRecord("acme", "k1");
+  ASSERT_TRUE(stored.has_value() && stored->has_value());
+  EXPECT_EQ((*stored)->status, 0);
+  // Per user: bob's key of the same name is his own.
+  request.user_id = "bob";
+  EXPECT_FALSE(registry_->ReserveIdempotencyKey(request)->has_value());
+  EXPECT_EQ(Count("SELECT count(*) FROM idempotency_keys"), 2);
+}
+
+TEST_F(SqliteRegistryStoreTest, CompleteIdempotencyKeyStoresTheAnswerOnce) {
+  ASSERT_FALSE(*registry_->ReserveIdempotencyKey(*WithKey(Registration("m"), "k1", "h1").idempotency));
+  ASSERT_TRUE(registry_->CompleteIdempotencyKey("acme", "k1", 201, R"({"version":"1"})"));
+  auto stored = registry_->GetIdempotencyRecord("acme", "k1");
+  ASSERT_TRUE(stored.has_value() && stored->has_value());
+  EXPECT_EQ((*stored)->request_hash, "h1");
+  EXPECT_EQ((*stored)->status, 201);
+  EXPECT_EQ((*stored)->response, R"({"version":"1"})");
+  // Reserving again finds the answer.
+  auto again = registry_->ReserveIdempotencyKey(*WithKey(Registration("m"), "k1", "h1").idempotency);
+  ASSERT_TRUE(again.has_value() && again->has_value());
+  EXPECT_EQ((*again)->status, 201);
+  EXPECT_EQ((*again)->response, R"({"version":"1"})");
+  // A completed record is no reservation: it cannot be completed again.
+  auto twice = registry_->CompleteIdempotencyKey("acme", "k1", 200, "other");
+  ASSERT_FALSE(twice.has_value());
+  ExpectError(twice.error(), ErrorCode::kResourceDoesNotExist);
+  EXPECT_EQ((*registry_->GetIdempotencyRecord("acme", "k1"))->response, R"({"version":"1"})");
+}
+
+TEST_F(SqliteRegistryStoreTest, CompleteIdempotencyKeyWithoutAReservationIsNotFound) {
+  auto missing = registry_->CompleteIdempotencyKey("acme", "k1", 201, "body");
+  ASSERT_FALSE(missing.has_value());
+  ExpectError(missing.error(), ErrorCode::kResourceDoesNotExist);
+  // Another user's reservation of the key is not this user's.
+  IdempotencyRecord bob = *WithKey(Registration("m"), "k1", "h1").idempotency;
+  bob.user_id = "bob";
+  ASSERT_FALSE(*registry_->ReserveIdempotencyKey(bob));
+  missing = registry_->CompleteIdempotencyKey("acme", "k1", 201, "body");
+  ASSERT_FALSE(missing.has_value());
+  ExpectError(missing.error(), ErrorCode::kResourceDoesNotExist);
+  EXPECT_EQ((*registry_->GetIdempotencyRecord("bob", "k1"))->status, 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM idempotency_keys"), 1);
+}
+
+TEST_F(SqliteRegistryStoreTest, ReleaseIdempotencyKeyDropsOnlyPendingReservations) {
+  ASSERT_FALSE(*registry_->ReserveIdempotencyKey(*WithKey(Registration("m"), "k1", "h1").idempotency));
+  ASSERT_TRUE(registry_->ReleaseIdempotencyKey("acme", "k1"));
+  EXPECT_FALSE(registry_->GetIdempotencyRecord("acme", "k1")->has_value());
+  // The key is free again, for any body.
+  EXPECT_FALSE(registry_->ReserveIdempotencyKey(*WithKey(Registration("m"), "k1", "h2").idempotency)
+                   ->has_value());
+  // A completed answer is kept.
+  ASSERT_FALSE(*registry_->ReserveIdempotencyKey(*WithKey(Registration("m"), "k2", "h1").idempotency));
+  ASSERT_TRUE(registry_->CompleteIdempotencyKey("acme", "k2", 201, "done"));
+  ASSERT_TRUE(registry_->ReleaseIdempotencyKey("acme", "k2"));
+  EXPECT_EQ((*registry_->GetIdempotencyRecord("acme", "k2"))->response, "done");
+  // So is a record the native registration wrote; releasing an unknown key is no error.
+  ASSERT_TRUE(registry_->RegisterModel(WithKey(Registration("m"), "k3", "h1")));
+  ASSERT_TRUE(registry_->ReleaseIdempotencyKey("acme", "k3"));
+  EXPECT_EQ((*registry_->GetIdempotencyRecord("acme", "k3"))->response, "m/1");
+  EXPECT_TRUE(registry_->ReleaseIdempotencyKey("acme", "nope"));
+  EXPECT_EQ(Count("SELECT count(*) FROM idempotency_keys"), 3);
+}
+
+TEST_F(SqliteRegistryStoreTest, AnIdempotencyReservationLapsesAfterItsWindow) {
+  ASSERT_FALSE(*registry_->ReserveIdempotencyKey(*WithKey(Registration("m"), "k1", "h1").idempotency));
+  ASSERT_FALSE(*registry_->ReserveIdempotencyKey(*WithKey(Registration("m"), "k2", "h1").idempotency));
+  ASSERT_TRUE(registry_->CompleteIdempotencyKey("acme", "k2", 201, "done"));
+  // Age both records (the store reads the clock; the rows are moved back instead).
+  {
+    auto conn = pool_->AcquireWriter();
+    ASSERT_TRUE(conn->Exec("UPDATE idempotency_keys SET created_ms = created_ms - " +
+                           std::to_string(kIdempotencyReservationMs + 1000)));
+  }
+  // The abandoned reservation no longer counts; the answer does (it lives 24 hours).
+  EXPECT_FALSE(registry_->GetIdempotencyRecord("acme", "k1")->has_value());
+  EXPECT_EQ((*registry_->GetIdempotencyRecord("acme", "k2"))->status, 201);
+  // Reserving prunes it: the key is free for another body.
+  auto fresh = registry_->ReserveIdempotencyKey(*WithKey(Registration("m"), "k1", "h2").idempotency);
+  ASSERT_TRUE(fresh.has_value()) << fresh.error().message;
+  EXPECT_FALSE(fresh->has_value());
+  EXPECT_EQ(Text("SELECT request_hash FROM idempotency_keys WHERE key = 'k1'"), "h2");
+  EXPECT_EQ(Count("SELECT count(*) FROM idempotency_keys"), 2);
+}
+
+TEST_F(SqliteRegistryStoreTest, AnIdempotencyReservationInsideItsWindowStillHoldsTheKey) {
+  ASSERT_FALSE(*registry_->ReserveIdempotencyKey(*WithKey(Registration("m"), "k1", "h1").idempotency));
+  {
+    auto conn = pool_->AcquireWriter();
+    ASSERT_TRUE(conn->Exec("UPDATE idempotency_keys SET created_ms = created_ms - " +
+                           std::to_string(kIdempotencyReservationMs - 60000)));
+  }
+  EXPECT_EQ((*registry_->GetIdempotencyRecord("acme", "k1"))->status, 0);
+  auto held = registry_->ReserveIdempotencyKey(*WithKey(Registration("m"), "k1", "h2").idempotency);
+  ASSERT_TRUE(held.has_value() && held->has_value());
+  EXPECT_EQ((*held)->request_hash, "h1");
+}
+
+TEST_F(SqliteRegistryStoreTest, AnIdempotencyReservationBlocksTheNativeRegistration) {
+  ASSERT_FALSE(*registry_->ReserveIdempotencyKey(*WithKey(Registration("m"), "k1", "h1").idempotency));
+  auto pending = registry_->RegisterModel(WithKey(Registration("m"), "k1", "h1"));
+  ASSERT_FALSE(pending.has_value());
+  ExpectError(pending.error(), ErrorCode::kResourceConflict);
+  EXPECT_NE(pending.error().message.find("progress"), std::string::npos) << pending.error().message;
+  EXPECT_EQ(Count("SELECT count(*) FROM model_versions"), 0);
+  // Once released, the registration goes through and stores its answer.
+  ASSERT_TRUE(registry_->ReleaseIdempotencyKey("acme", "k1"));
+  auto done = registry_->RegisterModel(WithKey(Registration("m"), "k1", "h1"));
+  ASSERT_TRUE(done.has_value()) << done.error().message;
+  EXPECT_EQ((*registry_->GetIdempotencyRecord("acme", "k1"))->status, 201);
+}
+
+TEST_F(SqliteRegistryStoreTest, ExpiredIdempotencyAnswersAreFreedByReserve) {
+  ASSERT_TRUE(registry_->RegisterModel(WithKey(Registration("m"), "k1", "h1")));
+  {
+    auto conn = pool_->AcquireWriter();
+    ASSERT_TRUE(conn->Exec("UPDATE idempotency_keys SET created_ms = created_ms - 86400001"));
+  }
+  auto fresh = registry_->ReserveIdempotencyKey(*WithKey(Registration("m"), "k1", "h2").idempotency);
+  ASSERT_TRUE(fresh.has_value()) << fresh.error().message;
+  EXPECT_FALSE(fresh->has_value());
+  EXPECT_EQ(Count("SELECT count(*) FROM idempotency_keys"), 1);
+  EXPECT_EQ(Count("SELECT status FROM idempotency_keys"), 0);
+}
+
 }  // namespace
 }  // namespace hokusai::store::sqlite
