@@ -238,20 +238,7 @@ class UpstreamCatalog final : public hokusai_api::ModelCatalog {
     const std::optional<store::IdempotencyRecord>& idempotency = args.idempotency;
     if (idempotency) {
       HK_TRY(found, local_.ReserveIdempotencyKey(*idempotency));
-      if (found) {
-        if (found->request_hash != idempotency->request_hash) {
-          return Fail(ErrorCode::kResourceConflict,
-                      "Idempotency-Key was already used with a different request");
-        }
-        if (found->status == 0) {
-          return Fail(ErrorCode::kResourceConflict,
-                      "A request with this Idempotency-Key is still in progress; retry later");
-        }
-        result.replayed = true;
-        result.status = found->status;
-        result.response = std::move(found->response);
-        return result;
-      }
+      if (found) return store::ReplayIdempotent(*found, idempotency->request_hash);
     }
     auto written = WriteRegistration(args, result);
     if (written) {

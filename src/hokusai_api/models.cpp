@@ -171,15 +171,8 @@ Result<Response> Register(Context& ctx, const Request& request, RegistrationKind
     // Answer a repeat before resolving anything: the first request's run may be gone by now.
     HK_TRY(existing, ctx.catalog->GetIdempotencyRecord(user, *idempotency_key));
     if (existing) {
-      if (existing->request_hash != record->request_hash) {
-        return Fail(ErrorCode::kResourceConflict,
-                    "This Idempotency-Key was already used with a different request");
-      }
-      if (existing->status == 0) {
-        return Fail(ErrorCode::kResourceConflict,
-                    "A request with this Idempotency-Key is still in progress; retry later");
-      }
-      return JsonWithStatus(existing->response, existing->status, true);
+      HK_TRY(replayed, store::ReplayIdempotent(*existing, record->request_hash));
+      return JsonWithStatus(std::move(replayed.response), replayed.status, true);
     }
   }
 

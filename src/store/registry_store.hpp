@@ -143,6 +143,13 @@ struct SearchRegistryArgs {
   std::optional<Visibility> visibility;
 };
 
+// The answer to a request carrying an Idempotency-Key whose record `found` exists: the stored
+// answer (replayed) when it is the same request (`request_hash`) and was answered;
+// RESOURCE_CONFLICT when the key was used with another request or its first request is still in
+// progress (a reservation, status 0).
+Result<RegisterModelResult> ReplayIdempotent(const IdempotencyRecord& found,
+                                             std::string_view request_hash);
+
 class RegistryStore {
  public:
   virtual ~RegistryStore() = default;

@@ -300,6 +300,19 @@ class World:
     bare_run: str       # a run of the developer's with no model at all
 
 
+def build_world(srv: ServerProcess, models, dev_user: str, other_user: str, reader_user: str) -> World:
+    """Keys for a developer, a second developer and a reader, and the developer's runs: model `a`
+    logged as "model" and also saved under "legacy", model `b` logged as "model", and a bare run."""
+    dev_key = srv.create_key(dev_user, "developer")["api_key"]
+    other_key = srv.create_key(other_user, "developer")["api_key"]
+    reader_key = srv.create_key(reader_user, "reader")["api_key"]
+    exp = unique("reg-exp")
+    run = log_run_with_model(srv, dev_key, models.a, experiment=exp, legacy_path="legacy")
+    run_b = log_run_with_model(srv, dev_key, models.b, experiment=exp)
+    bare = srv.api(dev_key).create_run(run.experiment_id)
+    return World(srv, dev_key, other_key, reader_key, run, run_b, bare)
+
+
 # --------------------------------------------------------------------------------------------------
 # Registration bodies and answers
 # --------------------------------------------------------------------------------------------------

@@ -31,8 +31,8 @@ import requests
 
 from itest_helpers import API_PREFIX, ServerProcess, register_secret, unique
 from registration_helpers import (DETAILED_FIELDS, WebhookReceiver, World, assert_registration,
-                                  created, error_body, events_of, full_body, list_all_models,
-                                  log_run_with_model, mlflow_client, ok, predictions, register,
+                                  build_world, created, error_body, events_of, full_body,
+                                  list_all_models, mlflow_client, ok, predictions, register,
                                   run_source, tracking_as, v1, wait_for)
 
 pytestmark = pytest.mark.hokusai_only  # the Hokusai binary in gateway mode
@@ -74,14 +74,7 @@ def gw(upstream, hook, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def world(gw, models) -> World:
-    dev_key = gw.create_key(DEV_USER, "developer")["api_key"]
-    other_key = gw.create_key(OTHER_USER, "developer")["api_key"]
-    reader_key = gw.create_key(READER_USER, "reader")["api_key"]
-    exp = unique("gwreg-exp")
-    run = log_run_with_model(gw, dev_key, models.a, experiment=exp, legacy_path="legacy")
-    run_b = log_run_with_model(gw, dev_key, models.b, experiment=exp)
-    bare = gw.api(dev_key).create_run(run.experiment_id)
-    return World(gw, dev_key, other_key, reader_key, run, run_b, bare)
+    return build_world(gw, models, DEV_USER, OTHER_USER, READER_USER)
 
 
 def direct(upstream, method: str, path: str, **kw) -> requests.Response:

@@ -24,7 +24,7 @@ import pytest
 
 from itest_helpers import ServerProcess, unique
 from registration_helpers import (DETAILED_FIELDS, REGISTRATION_FIELDS, LoggedRun, World,
-                                  assert_nothing_for_model, assert_registration, created,
+                                  assert_nothing_for_model, assert_registration, build_world, created,
                                   error_body, events_of, full_body, list_all_models,
                                   log_run_with_model, mlflow_client, ok, parse_rfc3339,
                                   predictions, register, run_source, snapshot_diff,
@@ -39,14 +39,7 @@ READER_USER = "reg-reader"
 
 @pytest.fixture(scope="module")
 def world(server, models) -> World:
-    dev_key = server.create_key(DEV_USER, "developer")["api_key"]
-    other_key = server.create_key(OTHER_USER, "developer")["api_key"]
-    reader_key = server.create_key(READER_USER, "reader")["api_key"]
-    exp = unique("reg-exp")
-    run = log_run_with_model(server, dev_key, models.a, experiment=exp, legacy_path="legacy")
-    run_b = log_run_with_model(server, dev_key, models.b, experiment=exp)
-    bare = server.api(dev_key).create_run(run.experiment_id)
-    return World(server, dev_key, other_key, reader_key, run, run_b, bare)
+    return build_world(server, models, DEV_USER, OTHER_USER, READER_USER)
 
 
 # --------------------------------------------------------------------------------------------------

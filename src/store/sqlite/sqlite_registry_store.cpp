@@ -984,19 +984,9 @@ Result<RegisterModelResult> SqliteRegistryStore::RegisterModel(const RegisterMod
     const IdempotencyRecord& request = *args.idempotency;
     HK_TRY(found, PruneAndFindIdempotency(*conn, request.user_id, request.key, now));
     if (found) {
-      if (found->request_hash != request.request_hash) {
-        return Fail(ErrorCode::kResourceConflict,
-                    "Idempotency-Key was already used with a different request");
-      }
-      if (found->status == 0) {
-        return Fail(ErrorCode::kResourceConflict,
-                    "A request with this Idempotency-Key is still in progress; retry later");
-      }
-      result.replayed = true;
-      result.status = found->status;
-      result.response = std::move(found->response);
+      HK_TRY(replayed, ReplayIdempotent(*found, request.request_hash));
       HK_CHECK(tx.Commit());  // keeps the pruning
-      return result;
+      return replayed;
     }
   }
 
