@@ -111,6 +111,40 @@ struct SessionState {
   bool busy = false;
 };
 
+// The buffer a streamed body passes through, one chunk at a time. Leased from a small per-thread
+// pool and never zero-filled: allocating and clearing a fresh megabyte for every relayed or
+// streamed answer cost more CPU than everything else a small forwarded request does (memset and
+// page faults were a fifth of the gateway's profile).
+class ChunkLease {
+ public:
+  ChunkLease() {
+    auto& pool = Pool();
+    if (pool.empty()) {
+      data_.reset(new char[limits::kStreamChunkBytes]);
+    } else {
+      data_ = std::move(pool.back());
+      pool.pop_back();
+    }
+  }
+  ~ChunkLease() {
+    auto& pool = Pool();
+    if (pool.size() < kKeptPerThread) pool.push_back(std::move(data_));
+  }
+  ChunkLease(const ChunkLease&) = delete;
+  ChunkLease& operator=(const ChunkLease&) = delete;
+
+  char* data() { return data_.get(); }
+  static constexpr std::size_t size() { return limits::kStreamChunkBytes; }
+
+ private:
+  static constexpr std::size_t kKeptPerThread = 8;
+  static std::vector<std::unique_ptr<char[]>>& Pool() {
+    thread_local std::vector<std::unique_ptr<char[]>> pool;
+    return pool;
+  }
+  std::unique_ptr<char[]> data_;
+};
+
 // ---- gateway mode: the upstream side -------------------------------------------------------
 
 // Idle upstream connections older than this are not reused: MLflow's servers close idle
@@ -322,7 +356,18 @@ asio::awaitable<void> Server::Impl::Accept() {
       continue;
     }
     socket.set_option(tcp::no_delay(true), ec);
-    asio::co_spawn(*workers[worker], Session(std::move(socket), worker), asio::detached);
+    // A session that ends by an exception closes its connection; say so instead of silently.
+    asio::co_spawn(*workers[worker], Session(std::move(socket), worker),
+                   [](std::exception_ptr failure) {
+                     if (!failure) return;
+                     try {
+                       std::rethrow_exception(failure);
+                     } catch (const std::exception& e) {
+                       spdlog::error("connection closed by an internal error: {}", e.what());
+                     } catch (...) {
+                       spdlog::error("connection closed by an internal error");
+                     }
+                   });
   }
 }
 
@@ -426,7 +471,7 @@ asio::awaitable<Result<Response>> Server::Impl::ReceiveUpload(
   }
   std::unique_ptr<UploadHandler> upload = std::move(*opened);
 
-  std::vector<char> chunk(limits::kStreamChunkBytes);
+  ChunkLease chunk;
   beast::error_code ec;
   while (!parser.is_done()) {
     parser.get().body().data = chunk.data();
@@ -487,7 +532,7 @@ asio::awaitable<bool> Server::Impl::Send(beast::tcp_stream& stream, Response&& r
   co_await bhttp::async_write_header(stream, serializer,
                                      asio::redirect_error(asio::use_awaitable, ec));
   if (ec || head) co_return !ec;
-  std::vector<char> chunk(limits::kStreamChunkBytes);
+  ChunkLease chunk;
   int64_t remaining = response.stream->Size();
   ByteSource& source = *response.stream;
   while (remaining > 0) {
@@ -716,7 +761,7 @@ asio::awaitable<Server::Impl::Relayed> Server::Impl::ForwardStreamed(
   co_await bhttp::async_write_header(upstream.stream, serializer,
                                      asio::redirect_error(asio::use_awaitable, ec));
   // One chunk in memory at a time: read from the client, write to the upstream, repeat.
-  std::vector<char> chunk(limits::kStreamChunkBytes);
+  ChunkLease chunk;
   bool client_broken = false;
   while (!ec && !parser.is_done()) {
     parser.get().body().data = chunk.data();
@@ -862,7 +907,7 @@ asio::awaitable<Server::Impl::Relayed> Server::Impl::RelayAnswer(
     if (upstream_reusable && parser.is_done()) UpstreamRelease(worker, std::move(conn));
     co_return Relayed{std::nullopt, status, true};
   }
-  std::vector<char> chunk(limits::kStreamChunkBytes);
+  ChunkLease chunk;
   while (!parser.is_done()) {
     parser.get().body().data = chunk.data();
     parser.get().body().size = chunk.size();

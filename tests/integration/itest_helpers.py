@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 import uuid
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -811,10 +812,16 @@ def _recv_until(sock: socket.socket, buf: bytearray, predicate, deadline: float)
     return True
 
 
+# Bytes read past the end of a response (the start of the next one, when the server answered
+# pipelined requests in one segment), per socket, for the next read_response on it.
+_UNREAD: "weakref.WeakKeyDictionary[socket.socket, bytearray]" = weakref.WeakKeyDictionary()
+
+
 def read_response(sock: socket.socket, timeout: float = 15.0, head_only: bool = False) -> RawResponse:
-    """Reads one HTTP/1.1 response (Content-Length or chunked or read-to-close) from sock."""
+    """Reads one HTTP/1.1 response (Content-Length or chunked or read-to-close) from sock. Bytes
+    received after it are kept for the next call on the same socket (pipelined answers)."""
     deadline = time.monotonic() + timeout
-    buf = bytearray()
+    buf = _UNREAD.pop(sock, bytearray())
     got_head = _recv_until(sock, buf, lambda b: b"\r\n\r\n" in b, deadline)
     if not got_head:
         return RawResponse(None, "", {}, b"", bytes(buf), closed=True,
@@ -836,6 +843,8 @@ def read_response(sock: socket.socket, timeout: float = 15.0, head_only: bool = 
         n = int(headers["content-length"])
         if not _recv_until(sock, body, lambda b: len(b) >= n, deadline):
             closed = True
+        if len(body) > n:
+            _UNREAD[sock] = bytearray(body[n:])
         body = body[:n]
     elif headers.get("transfer-encoding", "").lower() == "chunked":
         decoded = bytearray()
@@ -852,6 +861,8 @@ def read_response(sock: socket.socket, timeout: float = 15.0, head_only: bool = 
             decoded.extend(body[:size])
             body = body[size + 2:]
             if size == 0:
+                if body:
+                    _UNREAD[sock] = bytearray(body)
                 break
         body = decoded
     elif status not in (204, 304) and not (100 <= status < 200):

@@ -96,15 +96,56 @@ Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path,
   return conn;
 }
 
-Connection::~Connection() { sqlite3_close_v2(db_); }
+Connection::~Connection() {
+  for (auto& [text, statements] : idle_) {
+    for (sqlite3_stmt* stmt : statements) sqlite3_finalize(stmt);
+  }
+  sqlite3_close_v2(db_);
+}
 
 Result<Statement> Connection::Prepare(std::string_view sql) {
+  auto it = idle_.find(std::string(sql));
+  if (it != idle_.end() && !it->second.empty()) {
+    sqlite3_stmt* stmt = it->second.back();
+    it->second.pop_back();
+    --cached_count_;
+    return Statement(db_, stmt, this);
+  }
   sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), 0, &stmt, nullptr) !=
-      SQLITE_OK) {
+  if (sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                         &stmt, nullptr) != SQLITE_OK) {
     return tl::unexpected(SqliteError(db_, "prepare"));
   }
-  return Statement(db_, stmt);
+  return Statement(db_, stmt, this);
+}
+
+void Connection::Recycle(sqlite3_stmt* stmt) {
+  sqlite3_reset(stmt);
+  sqlite3_clear_bindings(stmt);
+  const char* text = sqlite3_sql(stmt);
+  if (text != nullptr && cached_count_ < kMaxCachedStatements) {
+    auto& idle = idle_[text];
+    if (idle.size() < kMaxIdlePerText) {
+      idle.push_back(stmt);
+      ++cached_count_;
+      return;
+    }
+  }
+  sqlite3_finalize(stmt);
+}
+
+Statement::~Statement() {
+  if (stmt_ == nullptr) return;
+  if (owner_ != nullptr) {
+    owner_->Recycle(stmt_);
+  } else {
+    sqlite3_finalize(stmt_);
+  }
+}
+
+Result<void> Connection::Run(std::string_view sql) {
+  HK_TRY(stmt, Prepare(sql));
+  return stmt.Run();
 }
 
 Result<void> Connection::Exec(std::string_view sql) {
@@ -154,18 +195,18 @@ void ConnectionPool::Release(std::unique_ptr<Connection> conn) {
 }
 
 Result<Transaction> Transaction::Begin(Connection& conn, bool write) {
-  if (auto ok = conn.Exec(write ? "BEGIN IMMEDIATE" : "BEGIN"); !ok) {
+  if (auto ok = conn.Run(write ? "BEGIN IMMEDIATE" : "BEGIN"); !ok) {
     return tl::unexpected(ok.error());
   }
   return Transaction(conn);
 }
 
 Transaction::~Transaction() {
-  if (open_) (void)conn_->Exec("ROLLBACK");
+  if (open_) (void)conn_->Run("ROLLBACK");
 }
 
 Result<void> Transaction::Commit() {
-  auto ok = conn_->Exec("COMMIT");
+  auto ok = conn_->Run("COMMIT");
   if (ok) open_ = false;
   return ok;
 }

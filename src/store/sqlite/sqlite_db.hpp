@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <sqlite3.h>
@@ -17,15 +18,21 @@
 
 namespace hokusai::store::sqlite {
 
+class Connection;
+
+// A prepared statement. Made by Connection::Prepare, which keeps it for reuse: destroying a
+// Statement resets it and hands it back to its connection's cache.
 class Statement {
  public:
-  Statement(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
-  Statement(Statement&& other) noexcept : db_(other.db_), stmt_(other.stmt_) {
+  Statement(sqlite3* db, sqlite3_stmt* stmt, Connection* owner = nullptr)
+      : db_(db), stmt_(stmt), owner_(owner) {}
+  Statement(Statement&& other) noexcept
+      : db_(other.db_), stmt_(other.stmt_), owner_(other.owner_) {
     other.stmt_ = nullptr;
   }
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
-  ~Statement() { sqlite3_finalize(stmt_); }
+  ~Statement();
 
   // Bind by 1-based index. Strings are copied by SQLite (SQLITE_TRANSIENT).
   Statement& Bind(int index, std::string_view value);
@@ -47,6 +54,7 @@ class Statement {
  private:
   sqlite3* db_;
   sqlite3_stmt* stmt_;
+  Connection* owner_;
 };
 
 class Connection {
@@ -57,13 +65,30 @@ class Connection {
                                                    const std::string& synchronous);
   ~Connection();
 
+  // A statement for `sql`, reused from earlier calls with the same text when one is idle
+  // (parsing and planning cost more than most of the queries themselves). The same text may be
+  // in use more than once at a time (nested loops): each use gets its own statement.
   Result<Statement> Prepare(std::string_view sql);
+  // One statement without parameters or rows (BEGIN, COMMIT, ...), through the cache.
+  Result<void> Run(std::string_view sql);
+  // Any number of statements, parsed every time (migrations, pragmas).
   Result<void> Exec(std::string_view sql);
   int64_t Changes() const { return sqlite3_changes64(db_); }
+  // Statements kept for reuse (tests).
+  std::size_t CachedStatements() const { return cached_count_; }
 
  private:
+  friend class Statement;
   explicit Connection(sqlite3* db) : db_(db) {}
+  // Takes back a statement its Statement is done with: reset, unbound, kept or finalized.
+  void Recycle(sqlite3_stmt* stmt);
+
+  // Bounds: texts built from requests (searches) vary, so the cache must not grow with them.
+  static constexpr std::size_t kMaxCachedStatements = 256;
+  static constexpr std::size_t kMaxIdlePerText = 4;
   sqlite3* db_;
+  std::unordered_map<std::string, std::vector<sqlite3_stmt*>> idle_;
+  std::size_t cached_count_ = 0;
 };
 
 // A store error from SQLite, logged with its detail; the client sees a generic message.
