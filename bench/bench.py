@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import http.client as httpclient
 import json
 import os
 import platform
@@ -25,16 +26,19 @@ import re
 import shlex
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
-NOISE_THRESHOLD = 0.20  # fraction of one CPU
+NOISE_THRESHOLD = 0.20  # fraction of one CPU, for one process
+NOISE_TOTAL_THRESHOLD = 0.30  # fraction of one CPU, all unrelated user processes together
 HERE = os.path.dirname(os.path.abspath(__file__))
 METRICS_PER_REQUEST = 1000
 
@@ -139,8 +143,10 @@ class NoiseMonitor:
     """
 
     def __init__(self, exclude_roots: list[int], interval: float = 0.5,
-                 label_roots: dict[str, int] | None = None):
+                 label_roots: dict[str, int] | None = None, rss_root: int | None = None):
         self.exclude_roots = exclude_roots
+        self.rss_root = rss_root  # when set, the peak RSS of this process tree is sampled too
+        self.peak_rss = 0
         self.label_roots = label_roots or {}
         self.interval = interval
         self.stop_evt = threading.Event()
@@ -159,6 +165,8 @@ class NoiseMonitor:
 
     def _sample(self, first: bool):
         self._refresh_excluded()
+        if self.rss_root:
+            self.peak_rss = max(self.peak_rss, tree_rss_bytes(self.rss_root))
         # Own utime+stime only: a shell's cutime jumps by a whole child's lifetime when it reaps
         # it, which would show up as a > 100% burst.
         for pid, (comm, ppid, cpu, _with_children, start) in all_procs().items():
@@ -189,10 +197,13 @@ class NoiseMonitor:
         self._sample(first=False)
         wall = max(time.monotonic() - self.wall0, 1e-6)
         busy, kbusy = [], []
+        total = 0.0
         for key, last in self.last.items():
             if self.names.get(key) == "__excluded__" or key[0] in self.excluded:
                 continue
             frac = (last - self.base[key]) / CLK_TCK / wall
+            if key not in self.kthread:
+                total += frac
             if frac > NOISE_THRESHOLD:
                 name = self.names[key]
                 for label, root in self.label_roots.items():
@@ -201,6 +212,9 @@ class NoiseMonitor:
                 (kbusy if key in self.kthread else busy).append((name, key[0], frac))
         busy.sort(key=lambda x: -x[2])
         kbusy.sort(key=lambda x: -x[2])
+        if not busy and total > NOISE_TOTAL_THRESHOLD:
+            # several processes each under the per-process threshold (e.g. three compilers at 15%)
+            busy.append(("other processes together", 0, total))
         return busy, kbusy
 
 
@@ -266,9 +280,14 @@ class Server:
         self.env = env
         self.headers: dict[str, str] = {}  # sent on every request (seeding, checks and wrk)
         self.proc: subprocess.Popen | None = None
+        self.kind = name      # "hokusai" or "mlflow": the servers of one kind share a store
+        self.variant = ""     # e.g. "default workers", "2 workers"
+        self.peak_rss = 0     # bytes, sampled during measured runs
+        self.started_at = 0.0
 
     def start(self, pidfile: str):
-        self.logf = open(self.logpath, "wb")
+        self.logf = open(self.logpath, "ab")
+        self.started_at = time.monotonic()
         self.proc = subprocess.Popen(
             self.argv, stdout=self.logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True, env=self.env)
@@ -403,9 +422,10 @@ def parse_wrk(out: str) -> dict:
 
 
 def wrk_cmd(url: str, conns: int, seconds: float, script: str | None, args: list[str],
-            headers: dict[str, str] | None = None):
-    threads = min(2, conns)
-    cmd = ["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{seconds:g}s", "--latency",
+            headers: dict[str, str] | None = None, threads: int | None = None):
+    threads = threads or min(2, conns)
+    secs = max(1, int(-(-seconds // 1)))  # wrk takes whole seconds
+    cmd = ["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{secs}s", "--latency",
            "--timeout", "30s"]
     for k, v in (headers or {}).items():
         cmd += ["-H", f"{k}: {v}"]
@@ -455,77 +475,651 @@ def create_api_key(hokusai_bin: str, store_uri: str, env: dict) -> str:
 
 
 # --------------------------------------------------------------------------------------------
+# a keep-alive client for seeding, checks and the Python-driven workloads (W4)
+
+API = "/api/2.0/mlflow"
+T0_MS = 1_700_000_000_000
+
+
+class ServerError(RuntimeError):
+    """A server answered with an unexpected status (or unexpected content) during seeding or a check."""
+
+    def __init__(self, kind: str, msg: str):
+        super().__init__(msg)
+        self.kind = kind
+
+
+class Client:
+    """One keep-alive HTTP/1.1 connection to a server, sending the server's headers (the key)."""
+
+    def __init__(self, srv: Server, timeout: float = 300.0):
+        self.srv, self.timeout, self.conn = srv, timeout, None
+
+    def raw(self, method: str, path: str, body=None, headers=None):
+        data = None
+        h = dict(self.srv.headers)
+        h.update(headers or {})
+        if body is not None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            h["Content-Type"] = "application/json"
+        for attempt in (0, 1):
+            fresh = self.conn is None
+            if fresh:
+                self.conn = httpclient.HTTPConnection("127.0.0.1", self.srv.port, timeout=self.timeout)
+            try:
+                self.conn.request(method, path, data, h)
+                r = self.conn.getresponse()
+                return r.status, r.read()
+            except (httpclient.HTTPException, OSError):
+                self.conn.close()
+                self.conn = None
+                if fresh or attempt:  # only a stale kept-alive connection is retried
+                    raise
+        raise AssertionError("unreachable")
+
+    def call(self, method: str, path: str, body=None, ok=(200,), headers=None):
+        st, raw = self.raw(method, path, body, headers)
+        if st not in ok:
+            raise ServerError(self.srv.kind, f"{self.srv.name}: {method} {path.split('?')[0]} -> {st}: "
+                                             f"{raw[:300]!r}")
+        s = raw.lstrip()[:1]
+        return json.loads(raw) if s in (b"{", b"[") else raw
+
+    def close(self):
+        if self.conn:
+            self.conn.close()
+            self.conn = None
+
+
+def parallel(srv: Server, items, fn, threads: int, what: str):
+    """Calls fn(client, item) for every item from `threads` threads (each with its own keep-alive
+    connection); logs progress with the rate and an ETA; returns the results in item order."""
+    items = list(items)
+    n = len(items)
+    out = [None] * n
+    lock = threading.Lock()
+    state = {"next": 0, "done": 0, "err": None}
+    t0 = time.monotonic()
+    step = max(1, n // 10)
+
+    def worker():
+        c = Client(srv)
+        try:
+            while True:
+                with lock:
+                    if state["err"] or state["next"] >= n:
+                        return
+                    i = state["next"]
+                    state["next"] += 1
+                out[i] = fn(c, items[i])
+                with lock:
+                    state["done"] += 1
+                    d = state["done"]
+                if d % step == 0 and d < n:
+                    el = time.monotonic() - t0
+                    log(f"  {what} on {srv.name}: {d}/{n}, {d / el:.0f}/s, ETA {(n - d) * el / d:.0f}s")
+        except BaseException as e:  # noqa: BLE001 - handed to the caller
+            with lock:
+                state["err"] = state["err"] or e
+        finally:
+            c.close()
+
+    ts = [threading.Thread(target=worker, daemon=True) for _ in range(max(1, min(threads, n)))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    if state["err"]:
+        raise state["err"]
+    el = time.monotonic() - t0
+    log(f"  {what} on {srv.name}: {n} in {el:.1f}s ({n / max(el, 1e-9):.0f}/s, {threads} threads)")
+    return out, el
+
+
+def health_ok(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            return s.recv(16).startswith((b"HTTP/1.1 200", b"HTTP/1.0 200"))
+    except OSError:
+        return False
+
+
+def write_secret(path: str, text: str):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+# --------------------------------------------------------------------------------------------
 # workloads
 
 
 class Workload:
-    def __init__(self, wid, label, conns, path_fn, script=None, args_fn=None, metrics=0):
-        self.wid, self.label, self.conns = wid, label, conns
+    """One measured configuration, run against every server of the kinds in `kinds`.
+
+    kind: "wrk" (wrk with path/script/args), "loop" (a Python call repeated sequentially for the run's
+    duration: W4), "transfer" (curl: W8), "startup" (W10).
+    """
+
+    def __init__(self, wid, label, kind="wrk", conns=1, threads=None, path_fn=None, script=None,
+                 args_fn=None, metrics=0, prepare=None, verify=None, kinds=("hokusai", "mlflow"),
+                 targets=None, loop_fn=None, direction=None, group=None, requires=None):
+        self.wid, self.label, self.kind, self.conns, self.threads = wid, label, kind, conns, threads
         self.path_fn, self.script, self.args_fn, self.metrics = path_fn, script, args_fn, metrics
+        self.prepare, self.verify, self.kinds = prepare, verify, kinds
+        self.targets = targets or {}   # metric key -> (">=" or "<=", value)
+        self.loop_fn, self.direction = loop_fn, direction
+        self.group = group or wid
+        self.requires = requires  # a ctx key set up by seeding; the workload is skipped without it
 
 
-def run_one(srv: Server, other: Server, wl: Workload, ctx: dict, seconds: float, warmup: float):
-    url = srv.base + wl.path_fn(ctx[srv.name])
-    args = wl.args_fn(ctx[srv.name]) if wl.args_fn else []
-    labels = {f"idle bench {other.name}": other.pid}
-    pre_busy, load = precheck_noise([srv.pid], labels, 1.0)
+def others_labels(srv: Server, servers: list[Server]) -> dict[str, int]:
+    return {f"idle bench {s.name}": s.pid for s in servers if s is not srv and s.proc and s.proc.poll() is None}
+
+
+def log_pre_busy(pre_busy, load, what):
     if pre_busy:
-        log(f"  pre-check: busy before {wl.label} on {srv.name}: "
+        log(f"  pre-check: busy before {what}: "
             + ", ".join(f"{n}[{p}] {f*100:.0f}%" for n, p, f in pre_busy[:3]) + f" (load {load})")
-    result = {"warmup": None}
+
+
+def finish_common(r: dict, srv: Server, mon: NoiseMonitor, cpu0: int, cpu1: int, rss0: int):
+    busy, kbusy = mon.stop()
+    r["cpu_us_per_req"] = (cpu1 - cpu0) / CLK_TCK * 1e6 / max(r["requests"], 1)
+    r["cpu_ms_per_req"] = r["cpu_us_per_req"] / 1000.0
+    r["cpu_cores"] = (cpu1 - cpu0) / CLK_TCK / max(r["duration_s"], 1e-6)
+    rss1 = tree_rss_bytes(srv.pid)
+    r["rss_mib"] = rss1 / (1 << 20)
+    r["rss_before_mib"] = rss0 / (1 << 20)
+    r["peak_rss_mib"] = max(mon.peak_rss, rss0, rss1) / (1 << 20)
+    srv.peak_rss = max(srv.peak_rss, mon.peak_rss, rss1)
+    r["noisy"] = busy
+    r["kbusy"] = kbusy
+
+
+def run_wrk(srv: Server, servers: list[Server], wl: Workload, ctx: dict, prep: dict,
+            seconds: float, warmup: float):
+    url = srv.base + wl.path_fn(ctx)
+    labels = others_labels(srv, servers)
+    pre_busy, load = precheck_noise([srv.pid], labels, 1.0)
+    log_pre_busy(pre_busy, load, f"{wl.label} on {srv.name}")
+    result = {"warmup": None, "pre_busy": pre_busy}
     if warmup > 0:
         wcmd = wrk_cmd(url, wl.conns, warmup, wl.script,
-                       wl.args_fn(ctx[srv.name], warm=True) if wl.args_fn else [], srv.headers)
-        out = subprocess.run(wcmd, capture_output=True, text=True, timeout=warmup + 60).stdout
+                       wl.args_fn(ctx, prep, True) if wl.args_fn else [], srv.headers, wl.threads)
+        out = subprocess.run(wcmd, capture_output=True, text=True, timeout=warmup + 120).stdout
         result["warmup"] = parse_wrk(out)
-    cmd = wrk_cmd(url, wl.conns, seconds, wl.script, args, srv.headers)
-    mon = NoiseMonitor([srv.pid], label_roots=labels)
+    cmd = wrk_cmd(url, wl.conns, seconds, wl.script,
+                  wl.args_fn(ctx, prep, False) if wl.args_fn else [], srv.headers, wl.threads)
+    mon = NoiseMonitor([srv.pid], label_roots=labels, rss_root=srv.pid)
+    rss0 = tree_rss_bytes(srv.pid)
     cpu0 = tree_cpu_ticks(srv.pid)
     mon.start()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     mon.extra_exclude.add(p.pid)
     try:
-        out, _ = p.communicate(timeout=seconds + 90)
+        out, _ = p.communicate(timeout=seconds + 120)
     except subprocess.TimeoutExpired:
         p.kill()
         out, _ = p.communicate()
         raise RuntimeError(f"wrk hung: {show_cmd(cmd, srv.headers)}")
-    busy, kbusy = mon.stop()
     cpu1 = tree_cpu_ticks(srv.pid)
     r = parse_wrk(out)
     r.update(result)
     r["raw"] = out
     r["cmd"] = show_cmd(cmd, srv.headers)
-    r["cpu_us_per_req"] = (cpu1 - cpu0) / CLK_TCK * 1e6 / max(r["requests"], 1)
-    r["cpu_cores"] = (cpu1 - cpu0) / CLK_TCK / max(r["duration_s"], 1e-6)
-    r["rss_mib"] = tree_rss_bytes(srv.pid) / (1 << 20)
-    r["noisy"] = busy
-    r["kbusy"] = kbusy
-    r["pre_busy"] = pre_busy
+    finish_common(r, srv, mon, cpu0, cpu1, rss0)
     if wl.metrics:
         r["metrics_per_s"] = r["rps"] * wl.metrics
     return r
 
 
-def seed(srv: Server) -> dict:
-    base = srv.base + "/api/2.0/mlflow"
-    h = srv.headers
-    exp = http_json("POST", base + "/experiments/create", {"name": "bench-experiment"}, headers=h)
-    eid = exp["experiment_id"]
-    runs = {}
-    for c in (1, 4):  # one run per log-batch concurrency so row counts can be verified per run
-        d = http_json("POST", base + "/runs/create",
-                      {"experiment_id": eid, "start_time": int(time.time() * 1000),
-                       "run_name": f"bench-c{c}"}, headers=h)
-        runs[c] = d["run"]["info"]["run_id"]
-    # sanity: the read paths we load answer 200 with the seeded data
-    got = http_json("GET", base + f"/experiments/get?experiment_id={eid}", headers=h)
-    assert got["experiment"]["name"] == "bench-experiment", got
-    st, body = http("GET", srv.base + "/health", headers=h)
-    assert st == 200, (st, body)
-    # record whether the server really enforces authentication (no key -> expect 401 from hokusai)
-    st, _ = http("GET", base + f"/experiments/get?experiment_id={eid}")
-    return {"experiment_id": eid, "runs": runs, "status_without_key": st}
+def percentile(vals: list[float], q: float) -> float:
+    if not vals:
+        return float("nan")
+    s = sorted(vals)
+    k = max(0, min(len(s) - 1, int(round(q / 100.0 * len(s) + 0.5)) - 1))
+    return s[k]
+
+
+def run_loop(srv: Server, servers: list[Server], wl: Workload, ctx: dict, prep: dict,
+             seconds: float, warmup: float):
+    """Calls wl.loop_fn(client, ctx) back to back on one connection for `seconds` (at least 3 times)."""
+    labels = others_labels(srv, servers)
+    pre_busy, load = precheck_noise([srv.pid], labels, 1.0)
+    log_pre_busy(pre_busy, load, f"{wl.label} on {srv.name}")
+    c = Client(srv)
+    errors = 0
+    info: dict = {}
+    tw = time.monotonic()
+    while warmup > 0 and time.monotonic() - tw < warmup:  # at least one unmeasured call
+        wl.loop_fn(c, ctx, info)
+    mon = NoiseMonitor([srv.pid], label_roots=labels, rss_root=srv.pid)
+    rss0 = tree_rss_bytes(srv.pid)
+    cpu0 = tree_cpu_ticks(srv.pid)
+    mon.start()
+    lat = []
+    t0 = time.monotonic()
+    while (time.monotonic() - t0 < seconds or not lat) and errors < 5:
+        t = time.monotonic()
+        try:
+            wl.loop_fn(c, ctx, info)
+        except ServerError as e:
+            errors += 1
+            log(f"  error: {e}")
+            continue
+        lat.append((time.monotonic() - t) * 1000.0)
+    dur = time.monotonic() - t0
+    cpu1 = tree_cpu_ticks(srv.pid)
+    c.close()
+    r = {"requests": len(lat), "duration_s": dur, "rps": len(lat) / dur,
+         "p50_ms": percentile(lat, 50), "p99_ms": percentile(lat, 99), "non2xx": errors,
+         "sock": {"connect": 0, "read": 0, "write": 0, "timeout": 0}, "errors": errors,
+         "pre_busy": pre_busy, "cmd": wl.label + " (Python client, one keep-alive connection)"}
+    r.update(info)
+    finish_common(r, srv, mon, cpu0, cpu1, rss0)
+    return r
+
+
+def run_transfer(srv: Server, servers: list[Server], wl: Workload, ctx: dict, prep: dict,
+                 seconds: float, warmup: float):
+    """curl PUT (one upload) or GET (downloads back to back for >= 1 s, at most 20) of the W8 file."""
+    labels = others_labels(srv, servers)
+    pre_busy, load = precheck_noise([srv.pid], labels, 1.0)
+    log_pre_busy(pre_busy, load, f"{wl.label} on {srv.name}")
+    url = srv.base + ctx["w8_path"]
+    size = ctx["w8_size"]
+    base = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{time_total} %{size_upload} %{size_download}",
+            "-H", "@" + ctx["header_file"][srv.name]]
+    cmd = base + (["-T", ctx["w8_file"], url] if wl.direction == "up" else [url])
+    mon = NoiseMonitor([srv.pid], label_roots=labels, rss_root=srv.pid)
+    rss0 = tree_rss_bytes(srv.pid)
+    cpu0 = tree_cpu_ticks(srv.pid)
+    mon.start()
+    times, moved, bad, statuses = [], 0, 0, []
+    t0 = time.monotonic()
+    while True:
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        mon.extra_exclude.add(p.pid)
+        out, err = p.communicate(timeout=900)
+        try:
+            code, tt, up, down = out.split()
+            code, tt, nbytes = int(code), float(tt), int(float(up if wl.direction == "up" else down))
+        except ValueError:
+            code, tt, nbytes = 0, 0.0, 0
+        statuses.append(code)
+        if p.returncode != 0 or code not in (200, 201, 204) or nbytes != size:
+            bad += 1
+            log(f"  transfer failed: curl rc {p.returncode}, HTTP {code}, {nbytes} of {size} bytes "
+                f"{err.strip()[:200]}")
+        else:
+            times.append(tt)
+            moved += nbytes
+        el = time.monotonic() - t0
+        if wl.direction == "up" or el >= 1.0 or len(statuses) >= 20 or bad:
+            break
+    cpu1 = tree_cpu_ticks(srv.pid)
+    total_t = sum(times)
+    r = {"requests": len(statuses), "duration_s": max(total_t, 1e-9), "rps": len(times) / max(total_t, 1e-9),
+         "mb_per_s": moved / max(total_t, 1e-9) / 1e6,
+         "p50_ms": percentile([t * 1000 for t in times], 50), "p99_ms": percentile([t * 1000 for t in times], 99),
+         "non2xx": bad, "sock": {"connect": 0, "read": 0, "write": 0, "timeout": 0}, "errors": bad,
+         "pre_busy": pre_busy, "statuses": statuses,
+         "cmd": shlex.join(["curl", "-H", "@<header file with the key>"] + cmd[len(base):])}
+    finish_common(r, srv, mon, cpu0, cpu1, rss0)
+    r["cpu_ms_per_transfer"] = r["cpu_us_per_req"] / 1000.0
+    return r
+
+
+def run_startup(srv: Server, servers: list[Server], wl: Workload, ctx: dict, prep: dict,
+                seconds: float, warmup: float):
+    """Starts a fresh instance like `srv` (same store, new port) and times process start until
+    /health answers 200; then waits until it is idle and reads its tree's RSS; then stops it."""
+    labels = others_labels(srv, servers)
+    pre_busy, load = precheck_noise([srv.pid], labels, 1.0)
+    log_pre_busy(pre_busy, load, f"{wl.label} on {srv.name}")
+    port = free_port()
+    argv = list(srv.argv)
+    argv[argv.index("--port") + 1] = str(port)
+    inst = Server(srv.name + "-w10", argv, port, srv.logpath + ".w10", env=srv.env)
+    inst.kind, inst.variant = srv.kind, srv.variant
+    mon = NoiseMonitor([], label_roots=labels)
+    mon.start()
+    inst.start(ctx["pidfile"])
+    mon.exclude_roots = [inst.pid]
+    try:
+        while not health_ok(port):
+            if inst.proc.poll() is not None:
+                raise RuntimeError(f"{inst.name} exited with {inst.proc.returncode}: {tail(inst.logpath)}")
+            if time.monotonic() - inst.started_at > 180:
+                raise RuntimeError(f"{inst.name} not healthy after 180 s")
+            time.sleep(0.002)
+        start_ms = (time.monotonic() - inst.started_at) * 1000.0
+        peak = tree_rss_bytes(inst.pid)
+        # idle: until the tree used < 10% of a core for 3 s in a row (MLflow workers import for a while)
+        t0 = time.monotonic()
+        prev = tree_cpu_ticks(inst.pid)
+        quiet = 0
+        while time.monotonic() - t0 < 90 and quiet < 3:
+            for _ in range(10):
+                time.sleep(0.1)
+                peak = max(peak, tree_rss_bytes(inst.pid))
+            cur = tree_cpu_ticks(inst.pid)
+            quiet = quiet + 1 if (cur - prev) / CLK_TCK < 0.10 else 0
+            prev = cur
+        idle = tree_rss_bytes(inst.pid)
+        cpu = tree_cpu_ticks(inst.pid)
+        nproc = len(process_tree(inst.pid))
+    finally:
+        busy, kbusy = mon.stop()
+        inst.stop()
+    return {"requests": 1, "duration_s": start_ms / 1000, "start_ms": start_ms, "idle_rss_mib": idle / (1 << 20),
+            "startup_peak_rss_mib": peak / (1 << 20), "startup_cpu_ms": cpu / CLK_TCK * 1000,
+            "processes": nproc, "errors": 0, "non2xx": 0,
+            "sock": {"connect": 0, "read": 0, "write": 0, "timeout": 0}, "noisy": busy, "kbusy": kbusy,
+            "pre_busy": pre_busy, "cmd": shlex.join(argv[:2] + ["..."])}
+
+
+RUNNERS = {"wrk": run_wrk, "loop": run_loop, "transfer": run_transfer, "startup": run_startup}
+
+
+# --------------------------------------------------------------------------------------------
+# seeding (through each server's REST API) and verification
+
+
+def new_run(c: Client, eid: str, name: str, start: int | None = None) -> str:
+    d = c.call("POST", API + "/runs/create",
+               {"experiment_id": eid, "start_time": start or int(time.time() * 1000), "run_name": name})
+    return d["run"]["info"]["run_id"]
+
+
+def check(kind: str, cond: bool, msg: str):
+    if not cond:
+        raise ServerError(kind, msg)
+
+
+def seed_base(srv: Server, ctx: dict, a, kind_servers):
+    c = Client(srv)
+    eid = c.call("POST", API + "/experiments/create", {"name": "bench-experiment"})["experiment_id"]
+    got = c.call("GET", API + f"/experiments/get?experiment_id={eid}")
+    check(srv.kind, got.get("experiment", {}).get("name") == "bench-experiment",
+          f"{srv.name}: experiments/get returned {str(got)[:200]}")
+    for s in kind_servers:
+        st, body = http("GET", s.base + "/health", headers=s.headers)
+        check(s.kind, st == 200, f"{s.name}: /health -> {st}")
+    # does the server enforce authentication? (no key -> expect 401 from hokusai)
+    st, _ = http("GET", srv.base + API + f"/experiments/get?experiment_id={eid}")
+    ctx.update(experiment_id=eid, status_without_key=st)
+    c.close()
+
+
+def prep_w1(srv: Server, ctx: dict, wl: Workload, rep: int) -> dict:
+    c = Client(srv)
+    rid = new_run(c, ctx["experiment_id"], f"w1-c{wl.conns}-{srv.name}-{rep}")
+    c.close()
+    return {"run_id": rid}
+
+
+def metric_steps(srv: Server, run_id: str, key: str) -> int:
+    c = Client(srv)
+    steps = set()
+    token = None
+    while True:
+        q = f"run_id={run_id}&metric_key={key}&max_results=25000"
+        if token:
+            q += "&page_token=" + urllib.parse.quote(token, safe="")
+        d = c.call("GET", f"{API}/metrics/get-history?{q}")
+        for m in d.get("metrics", []):
+            steps.add(int(m.get("step", 0)))
+        token = d.get("next_page_token")
+        if not token:
+            c.close()
+            return len(steps)
+
+
+def verify_w1(srv: Server, ctx: dict, wl: Workload, prep: dict, r: dict) -> str:
+    ok_reqs = r["requests"] - r["non2xx"]
+    if r["warmup"]:
+        ok_reqs += r["warmup"]["requests"] - r["warmup"]["non2xx"]
+    slack = wl.conns * 2  # in-flight requests when wrk stops are not counted
+    counts = {k: metric_steps(srv, prep["run_id"], k) for k in ("m0", f"m{wl.metrics - 1}")}
+    good = all(ok_reqs <= v <= ok_reqs + slack for v in counts.values())
+    res = "ok" if good else (f"ROWS MISMATCH ({srv.name}: {counts} distinct steps vs "
+                             f"{ok_reqs} successful requests)")
+    log(f"  verify: {counts} distinct steps per key for {ok_reqs} counted requests -> {res}")
+    return res
+
+
+def seed_w2(srv: Server, ctx: dict, a, kind_servers):
+    c = Client(srv)
+    ctx["w2_experiment_id"] = c.call("POST", API + "/experiments/create", {"name": "w2-client-loop"})[
+        "experiment_id"]
+    c.close()
+
+
+W3_FILTER = "metrics.acc > 0.5 and params.optimizer = 'adam'"
+W3_ORDER = ["metrics.acc DESC"]
+W3_PAGE = 100
+
+
+def w3_acc(i: int) -> float:
+    return (i % 1000) / 1000.0
+
+
+def run_metric(run: dict, key: str):
+    for m in run.get("data", {}).get("metrics", []):
+        if m.get("key") == key:
+            return float(m.get("value", 0.0))
+    return None
+
+
+def seed_w3(srv: Server, ctx: dict, a, kind_servers):
+    """a.w3_runs runs, each with metric acc (0.000..0.999) and param optimizer (adam/sgd): one
+    runs/create and one log-batch per run, from a.seed_threads threads."""
+    n = a.w3_runs
+    c = Client(srv)
+    eid = c.call("POST", API + "/experiments/create", {"name": "w3-search"})["experiment_id"]
+
+    def one(cl: Client, i: int):
+        rid = new_run(cl, eid, f"w3-{i}", start=T0_MS + i)
+        cl.call("POST", API + "/runs/log-batch", {
+            "run_id": rid, "metrics": [{"key": "acc", "value": w3_acc(i), "timestamp": T0_MS, "step": 0}],
+            "params": [{"key": "optimizer", "value": "adam" if i % 2 == 0 else "sgd"}], "tags": []})
+
+    _, el = parallel(srv, range(n), one, a.seed_threads, f"W3 seeding {n} runs (runs/create + log-batch each)")
+    ctx["w3_seed_s"] = el
+    matches = [w3_acc(i) for i in range(n) if i % 2 == 0 and w3_acc(i) > 0.5]
+    body1 = {"experiment_ids": [eid], "filter": W3_FILTER, "order_by": W3_ORDER, "max_results": W3_PAGE}
+    d1 = c.call("POST", API + "/runs/search", body1)
+    runs1 = d1.get("runs", [])
+    accs1 = [run_metric(r, "acc") for r in runs1]
+    check(srv.kind, len(runs1) == min(W3_PAGE, len(matches)),
+          f"{srv.name}: runs/search page 1 has {len(runs1)} runs, expected {min(W3_PAGE, len(matches))}")
+    if matches:
+        check(srv.kind, accs1[0] == max(matches) and accs1 == sorted(accs1, reverse=True),
+              f"{srv.name}: runs/search page 1 not ordered by acc DESC from {max(matches)}: {accs1[:5]}")
+    ctx["w3_matches"] = len(matches)
+    body_dir = a.tmp
+    ctx["w3_body1"] = os.path.join(body_dir, f"w3-{srv.kind}-page1.json")
+    with open(ctx["w3_body1"], "w") as f:
+        json.dump(body1, f)
+    token = d1.get("next_page_token")
+    if len(matches) > W3_PAGE:
+        check(srv.kind, bool(token), f"{srv.name}: runs/search page 1 has no next_page_token")
+        body2 = dict(body1, page_token=token)
+        d2 = c.call("POST", API + "/runs/search", body2)
+        runs2 = d2.get("runs", [])
+        accs2 = [run_metric(r, "acc") for r in runs2]
+        ids1 = {r["info"]["run_id"] for r in runs1}
+        check(srv.kind, len(runs2) == min(W3_PAGE, len(matches) - W3_PAGE)
+              and not ids1 & {r["info"]["run_id"] for r in runs2}
+              and (not accs2 or max(accs2) <= min(accs1)),
+              f"{srv.name}: runs/search page 2 wrong: {len(runs2)} runs, acc {accs2[:3]}")
+        ctx["w3_body2"] = os.path.join(body_dir, f"w3-{srv.kind}-page2.json")
+        with open(ctx["w3_body2"], "w") as f:
+            json.dump(body2, f)
+    c.close()
+
+
+W4_PAGE = 25000  # the largest max_results either server accepts; the stock client pages like this
+TOKEN_RE = re.compile(rb'"next_page_token"\s*:\s*"([^"]*)"')
+
+
+def seed_w4(srv: Server, ctx: dict, a, kind_servers):
+    steps = a.w4_steps
+    c = Client(srv)
+    rid = new_run(c, ctx["experiment_id"], "w4-history")
+    c.close()
+
+    def one(cl: Client, s0: int):
+        cl.call("POST", API + "/runs/log-batch", {"run_id": rid, "metrics": [
+            {"key": "loss", "value": (s % 977) / 977.0, "timestamp": T0_MS + s, "step": s}
+            for s in range(s0, min(s0 + 1000, steps))], "params": [], "tags": []})
+
+    parallel(srv, range(0, steps, 1000), one, min(4, a.seed_threads), f"W4 seeding {steps} steps (log-batch)")
+    ctx["w4_run_id"] = rid
+    ctx["w4_steps"] = steps
+
+
+def loop_w4(c: Client, ctx: dict, info: dict):
+    """The whole history of the W4 metric, page by page (max_results=25000), as the stock client does."""
+    token, points, pages = None, 0, 0
+    while True:
+        q = f"run_id={ctx['w4_run_id']}&metric_key=loss&max_results={W4_PAGE}"
+        if token:
+            q += "&page_token=" + urllib.parse.quote(token, safe="")
+        st, raw = c.raw("GET", API + "/metrics/get-history?" + q)
+        if st != 200:
+            raise ServerError(c.srv.kind, f"{c.srv.name}: metrics/get-history -> {st}: {raw[:200]!r}")
+        pages += 1
+        points += raw.count(b'"key"')
+        m = TOKEN_RE.search(raw, max(0, len(raw) - 1000)) or TOKEN_RE.search(raw)
+        token = m.group(1).decode() if m else None
+        if not token or pages > 1000:
+            break
+    if points != ctx["w4_steps"]:
+        raise ServerError(c.srv.kind, f"{c.srv.name}: get-history returned {points} points in {pages} "
+                                      f"pages, expected {ctx['w4_steps']}")
+    info["pages"] = pages
+    info["points"] = points
+
+
+def seed_w5(srv: Server, ctx: dict, a, kind_servers):
+    c = Client(srv)
+    c.call("POST", API + "/registered-models/create", {"name": "w5-model"})
+    rid = new_run(c, ctx["experiment_id"], "w5-source")
+    v = c.call("POST", API + "/model-versions/create",
+               {"name": "w5-model", "source": f"runs:/{rid}/model", "run_id": rid})["model_version"]["version"]
+    c.call("POST", API + "/registered-models/alias", {"name": "w5-model", "alias": "champion", "version": v})
+    got = c.call("GET", API + "/registered-models/alias?name=w5-model&alias=champion")
+    check(srv.kind, str(got.get("model_version", {}).get("version")) == str(v),
+          f"{srv.name}: alias champion -> {str(got)[:200]}")
+    ctx["w5_run_id"] = rid
+    c.close()
+
+
+def seed_w7(srv: Server, ctx: dict, a, kind_servers):
+    """a.w7_keys reader keys through POST /api/v1/keys (admin key), kept in a 0600 file in the
+    scratch directory for lua/rotate_keys.lua. Never printed."""
+    def one(cl: Client, i: int) -> str:
+        d = cl.call("POST", "/api/v1/keys", {"name": f"w7-{i}", "template": "reader",
+                                             "rate_limit_per_hour": 1_000_000_000}, ok=(200, 201))
+        key = d.get("api_key")
+        check(srv.kind, isinstance(key, str) and bool(key), f"{srv.name}: POST /api/v1/keys gave no api_key")
+        return key
+
+    keys, el = parallel(srv, range(a.w7_keys), one, a.seed_threads, f"W7 creating {a.w7_keys} API keys")
+    ctx["w7_seed_s"] = el
+    for k in (keys[0], keys[-1]):  # a stored key authenticates a read
+        st, _ = http("GET", srv.base + API + f"/experiments/get?experiment_id={ctx['experiment_id']}",
+                     headers={"Authorization": f"Bearer {k}"})
+        check(srv.kind, st == 200, f"{srv.name}: experiments/get with a created reader key -> {st}")
+    ctx["w7_keyfile"] = os.path.join(a.tmp, "w7-keys")
+    write_secret(ctx["w7_keyfile"], "\n".join(keys) + "\n")
+
+
+def seed_w8(srv: Server, ctx: dict, a, kind_servers):
+    path = os.path.join(a.tmp, "w8.bin")
+    size = a.w8_mb * 1_000_000
+    if not os.path.exists(path):
+        with open(path, "wb") as f:
+            left = size
+            while left:
+                chunk = os.urandom(min(left, 1 << 20))
+                f.write(chunk)
+                left -= len(chunk)
+    c = Client(srv)
+    rid = new_run(c, ctx["experiment_id"], "w8-artifacts")
+    c.close()
+    ctx["w8_file"], ctx["w8_size"] = path, size
+    ctx["w8_path"] = f"/api/2.0/mlflow-artifacts/artifacts/{ctx['experiment_id']}/{rid}/artifacts/w8.bin"
+    ctx.setdefault("header_file", {})
+    for s in kind_servers:  # curl reads the key from a file (-H @file), so it is not on a command line
+        hf = os.path.join(a.tmp, f"headers-{s.name}")
+        write_secret(hf, "".join(f"{k}: {v}\n" for k, v in s.headers.items()))
+        ctx["header_file"][s.name] = hf
+
+
+SETUPS = {"W2": seed_w2, "W3": seed_w3, "W4": seed_w4, "W5": seed_w5, "W7": seed_w7, "W8": seed_w8}
+
+
+def build_workloads(a) -> list[Workload]:
+    lua = lambda name: os.path.join(HERE, "lua", name)  # noqa: E731
+    exp_get = lambda c: f"{API}/experiments/get?experiment_id={c['experiment_id']}"  # noqa: E731
+    W: list[Workload] = []
+    for c in (64, 1):
+        W.append(Workload("W0a", f"W0 GET /health c={c}", conns=c, path_fn=lambda x: "/health", group="W0",
+                          targets={"rps": (">=", 50_000)} if c == 64 else None))
+    for c in (64, 1):
+        W.append(Workload("W0b", f"W0 experiments/get c={c}", conns=c, path_fn=exp_get, group="W0",
+                          targets={"rps": (">=", 30_000)} if c == 64 else None))
+    for c in (1, 4, 16):
+        W.append(Workload(
+            "W1", f"W1 log-batch 1000 metrics c={c}", conns=c, path_fn=lambda x: API + "/runs/log-batch",
+            script=lua("log_batch.lua"), metrics=METRICS_PER_REQUEST, prepare=prep_w1, verify=verify_w1,
+            # disjoint step ranges for warm-up and measured run
+            args_fn=lambda x, prep, warm: [prep["run_id"], str(0 if warm else 500_000_000),
+                                           str(METRICS_PER_REQUEST)],
+            targets={"metrics_per_s": (">=", 200_000)}))
+    for c in (8, 32):
+        W.append(Workload(
+            "W2", f"W2 client loop (create, 10 x log-metric, update) c={c}", conns=c, threads=c,
+            path_fn=lambda x: API + "/runs/create", script=lua("client_loop.lua"),
+            args_fn=lambda x, prep, warm: [x["w2_experiment_id"], "10"], targets={"rps": (">=", 8_000)}))
+    W.append(Workload("W3", f"W3 runs/search {a.w3_runs} runs, first page c=1", conns=1,
+                      path_fn=lambda x: API + "/runs/search", script=lua("post_body.lua"),
+                      args_fn=lambda x, prep, warm: ["POST", API + "/runs/search", x["w3_body1"]],
+                      targets={"p50_ms": ("<=", 30)}))
+    W.append(Workload("W3", f"W3 runs/search {a.w3_runs} runs, page 2 (page_token) c=1", conns=1,
+                      path_fn=lambda x: API + "/runs/search", script=lua("post_body.lua"),
+                      args_fn=lambda x, prep, warm: ["POST", API + "/runs/search", x["w3_body2"]],
+                      requires="w3_body2"))
+    W.append(Workload("W4", f"W4 get-history {a.w4_steps}-step metric (all pages) c=1", kind="loop",
+                      loop_fn=loop_w4, targets={"p50_ms": ("<=", 80)}))
+    W.append(Workload("W5", "W5 model-versions/create + alias set c=4", conns=4, threads=4,
+                      path_fn=lambda x: API + "/model-versions/create", script=lua("registry_write.lua"),
+                      args_fn=lambda x, prep, warm: ["w5-model", x["w5_run_id"], "writer"]))
+    W.append(Workload("W5", "W5 get-by-alias c=64", conns=64,
+                      path_fn=lambda x: API + "/registered-models/alias?name=w5-model&alias=champion",
+                      targets={"rps": (">=", 20_000)}))
+    W.append(Workload("W7", f"W7 experiments/get c=64, one admin key, {a.w7_keys} keys stored", conns=64,
+                      path_fn=exp_get, kinds=("hokusai",)))
+    W.append(Workload("W7", f"W7 experiments/get c=64, rotating over {a.w7_keys} keys", conns=64,
+                      path_fn=exp_get, script=lua("rotate_keys.lua"), kinds=("hokusai",),
+                      args_fn=lambda x, prep, warm: [x["w7_keyfile"], exp_get(x)]))
+    W.append(Workload("W7", "W7 GET /health c=64 (public route, no key check)", conns=64,
+                      path_fn=lambda x: "/health", kinds=("hokusai",)))
+    W.append(Workload("W8", f"W8 artifact upload {a.w8_mb} MB (PUT mlflow-artifacts)", kind="transfer",
+                      direction="up"))
+    W.append(Workload("W8", f"W8 artifact download {a.w8_mb} MB (GET mlflow-artifacts)", kind="transfer",
+                      direction="down", targets={"mb_per_s": (">=", 800)}))
+    W.append(Workload("W10", "W10 start-up (fresh process, existing store)", kind="startup",
+                      targets={"start_ms": ("<=", 200), "idle_rss_mib": ("<=", 30)}))
+    return W
+
+
+ALL_IDS = ["W0", "W0a", "W0b", "W1", "W2", "W3", "W4", "W5", "W7", "W8", "W10"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -533,7 +1127,7 @@ def seed(srv: Server) -> dict:
 
 
 def fmt_num(v: float) -> str:
-    if v != v:
+    if v is None or v != v:
         return "n/a"
     if abs(v) >= 1000:
         return f"{v:,.0f}"
@@ -546,58 +1140,181 @@ def fmt_num(v: float) -> str:
     return f"{v:.3f}"
 
 
-def ratio(h: float, m: float, higher_better: bool) -> str:
+def ratio(h, m, higher_better: bool) -> str:
     try:
         r = h / m if higher_better else m / h
-    except ZeroDivisionError:
+    except (ZeroDivisionError, TypeError):
         return "n/a"
     if r != r or r in (float("inf"), float("-inf")):
         return "n/a"
-    return f"{r:.2f}x"
+    return f"{r:.2f}x" if r < 100 else f"{r:,.0f}x"
 
 
-def noise_note(tag: str, r: dict) -> list[str]:
+METRICS = {
+    "wrk": [("requests/s", "rps", True), ("p50 latency ms", "p50_ms", False),
+            ("p99 latency ms", "p99_ms", False), ("server CPU us/request", "cpu_us_per_req", False),
+            ("server RSS MiB (tree)", "rss_mib", False)],
+    "loop": [("whole histories/s", "rps", True), ("p50 ms (whole history)", "p50_ms", False),
+             ("p99 ms (whole history)", "p99_ms", False), ("server CPU ms/history", "cpu_ms_per_req", False),
+             ("server RSS MiB peak during run", "peak_rss_mib", False)],
+    "transfer": [("MB/s", "mb_per_s", True), ("p50 ms per transfer", "p50_ms", False),
+                 ("server CPU ms/transfer", "cpu_ms_per_transfer", False),
+                 ("server RSS MiB peak during run", "peak_rss_mib", False)],
+    "startup": [("start until /health 200, ms", "start_ms", False), ("idle RSS MiB (tree)", "idle_rss_mib", False),
+                ("peak RSS MiB during start-up", "startup_peak_rss_mib", False),
+                ("start-up CPU ms (tree)", "startup_cpu_ms", False)],
+}
+
+
+def metric_list(wl: Workload):
+    ms = list(METRICS[wl.kind])
+    if wl.metrics:
+        ms.insert(1, ("metrics/s", "metrics_per_s", True))
+    return ms
+
+
+def usable(reps: list[dict]) -> list[dict]:
+    """Repeats that count: the quiet ones, or all of them when every repeat was noisy."""
+    quiet = [r for r in reps if not r.get("noisy")]
+    return quiet or reps
+
+
+def agg(reps: list[dict], key: str):
+    vals = sorted(r[key] for r in usable(reps) if isinstance(r.get(key), (int, float)) and r[key] == r[key])
+    if not vals:
+        return None
+    return statistics.median(vals), vals[0], vals[-1]
+
+
+def cell(a) -> str:
+    if a is None:
+        return "n/a"
+    med, lo, hi = a
+    if fmt_num(lo) == fmt_num(hi):
+        return fmt_num(med)
+    return f"{fmt_num(med)} [{fmt_num(lo)}-{fmt_num(hi)}]"
+
+
+def best_mlflow(wl: Workload, reps: dict[str, list[dict]], servers: list[Server]):
+    """The MLflow variant with the best median of the workload's first metric."""
+    label, key, hb = metric_list(wl)[0]
+    best, best_v = None, None
+    for s in servers:
+        if s.kind != "mlflow" or s.name not in reps:
+            continue
+        a = agg(reps[s.name], key)
+        if a is None:
+            continue
+        if best is None or (a[0] > best_v if hb else a[0] < best_v):
+            best, best_v = s, a[0]
+    return best
+
+
+def target_text(t) -> str:
+    op, v = t
+    return ("≥ " if op == ">=" else "≤ ") + fmt_num(v)
+
+
+def target_met(t, value) -> bool:
+    op, v = t
+    return value >= v if op == ">=" else value <= v
+
+
+def noise_notes(name: str, reps: list[dict]) -> list[str]:
     notes = []
-    if r["noisy"]:
-        notes.append(f"noisy ({tag}: " + ", ".join(
-            f"{n}[{p}] {f*100:.0f}%" for n, p, f in r["noisy"][:2]) + ")")
-    if r["errors"]:
-        s = r["sock"]
-        notes.append(f"INVALID ({tag}: {r['non2xx']} non-2xx, socket c/r/w/t "
-                     f"{s['connect']}/{s['read']}/{s['write']}/{s['timeout']})")
+    noisy = [r for r in reps if r.get("noisy")]
+    if noisy and len(noisy) < len(reps):
+        notes.append(f"{name}: {len(noisy)}/{len(reps)} noisy runs rejected")
+    elif noisy:
+        procs = ", ".join(f"{n}[{p}] {f*100:.0f}%" for n, p, f in noisy[0]["noisy"][:2])
+        notes.append(f"noisy ({name}, all {len(reps)} runs: {procs})")
+    errs = sum(r["errors"] for r in reps)
+    if errs:
+        notes.append(f"INVALID ({name}: {errs} errors in {len(reps)} runs)")
+    for r in reps:
+        v = r.get("verify")
+        if v and v != "ok":
+            notes.append(v)
+            break
     return notes
 
 
-def build_rows(results):
+def build_rows(results, servers, targets_summary: list):
     rows = []
-    for wl, h, m in results:
-        notes = noise_note("hokusai", h) + noise_note("mlflow", m)
-        for extra in (h.get("verify"), m.get("verify")):
-            if extra and not extra.startswith("ok"):
-                notes.append(extra)
-        note = "; ".join(notes)
-        metrics = [("requests/s", "rps", True)]
-        if wl.metrics:
-            metrics.append(("metrics/s", "metrics_per_s", True))
-        metrics += [("p50 latency ms", "p50_ms", False), ("p99 latency ms", "p99_ms", False),
-                    ("server CPU us/request", "cpu_us_per_req", False),
-                    ("server RSS MiB (tree)", "rss_mib", False)]
-        for i, (label, key, hb) in enumerate(metrics):
-            rows.append([wl.label, label, fmt_num(h[key]), fmt_num(m[key]),
-                         ratio(h[key], m[key], hb), note if i == 0 else ""])
-        rows.append([wl.label, "errors (non-2xx + socket)", str(h["errors"]), str(m["errors"]),
-                     "", ""])
+    hk = next(s for s in servers if s.kind == "hokusai")
+    for wl, reps in results:
+        h = reps.get(hk.name)
+        ml = best_mlflow(wl, reps, servers)
+        m = reps.get(ml.name) if ml else None
+        notes = noise_notes("hokusai", h or []) + (noise_notes(ml.name, m) if m else [])
+        mls = [s for s in servers if s.kind == "mlflow" and s.name in reps]
+        if len(mls) > 1:
+            lab, key, _ = metric_list(wl)[0]
+            notes.insert(0, "mlflow = best of " + ", ".join(
+                f"{s.variant} {cell(agg(reps[s.name], key))}" for s in mls))
+        if "mlflow" not in wl.kinds:
+            notes.insert(0, "hokusai only")
+        for i, (label, key, hb) in enumerate(metric_list(wl)):
+            ha = agg(h, key) if h else None
+            ma = agg(m, key) if m else None
+            t = wl.targets.get(key)
+            met = ""
+            if t:
+                met = "n/a" if ha is None else ("yes" if target_met(t, ha[0]) else "NO")
+                targets_summary.append((wl.label, label, target_text(t), cell(ha), met))
+            rows.append([wl.label, label, cell(ha), cell(ma) if m else "-",
+                         ratio(ha[0], ma[0], hb) if ha and ma else "", target_text(t) if t else "", met,
+                         "; ".join(notes) if i == 0 else ""])
+        if wl.kind == "loop":
+            # flat memory: tree RSS before the first run and after the last one
+            hb_, ha_ = (h[0]["rss_before_mib"], h[-1]["rss_mib"]) if h else (None, None)
+            mb_, ma_ = (m[0]["rss_before_mib"], m[-1]["rss_mib"]) if m else (None, None)
+            flat = ("yes" if ha_ - hb_ <= 10 else "NO") if h else "n/a"
+            rows.append([wl.label, "RSS MiB before first -> after last run",
+                         f"{fmt_num(hb_)} -> {fmt_num(ha_)}" if h else "n/a",
+                         f"{fmt_num(mb_)} -> {fmt_num(ma_)}" if m else "-", "", "flat (≤ +10)", flat, ""])
+            targets_summary.append((wl.label, "flat memory (RSS growth ≤ 10 MiB)", "≤ +10",
+                                    f"{fmt_num(ha_ - hb_)}" if h else "n/a", flat))
+            pts = (h or m or [{}])[0].get("points")
+            pages = (h or [{}])[0].get("pages"), (m or [{}])[0].get("pages")
+            rows.append([wl.label, "points per history / pages", f"{pts} / {pages[0]}",
+                         f"{pts} / {pages[1]}" if m else "-", "", "", "", ""])
+        if wl.kind == "startup":
+            mpk = (ml.peak_rss / (1 << 20)) if ml else None
+            rows.append([wl.label, "peak RSS MiB (tree) of the benchmarked instance, whole run",
+                         fmt_num(hk.peak_rss / (1 << 20)), fmt_num(mpk) if ml else "-",
+                         ratio(hk.peak_rss, ml.peak_rss, False) if ml and hk.peak_rss else "", "", "",
+                         "sampled every 0.5 s during every measured run"])
+        rows.append([wl.label, "errors (non-2xx + socket)", str(sum(r["errors"] for r in h)) if h else "-",
+                     str(sum(r["errors"] for r in m)) if m else "-", "", "", "", ""])
+        if wl.label.startswith("W7 GET /health"):
+            by = {w.label: r for w, r in results}
+            one = next((r for lab, r in by.items() if lab.startswith("W7 experiments/get") and "one admin" in lab), None)
+            rot = next((r for lab, r in by.items() if lab.startswith("W7 experiments/get") and "rotating" in lab), None)
+            if one and rot and hk.name in one and hk.name in rot:
+                a1, a2 = agg(one[hk.name], "rps"), agg(rot[hk.name], "rps")
+                if a1 and a2:
+                    rows.append(["W7", "rotating keys / one key, requests/s", f"{a2[0] / a1[0] * 100:.0f}%",
+                                 "-", "", "", "", "lookup cost across many stored keys"])
+            rows.append(["W7", "authenticated / unauthenticated throughput", "not measurable", "-", "",
+                         "≥ 90%", "n/a", "`serve` has no switch to turn authentication off; "
+                         "/health (public, no key check) above is the closest unauthenticated route"])
+            rows.append(["W7", "in-process key validation", "not measured", "-", "",
+                         "≤ 1 us, flat 10..1M keys", "n/a", "needs a C++ microbenchmark, not part of this harness"])
+            targets_summary.append(("W7", "authenticated ≥ 90% of unauthenticated", "≥ 90%", "not measurable", "n/a"))
+            targets_summary.append(("W7", "in-process validation ≤ 1 µs", "≤ 1 µs", "not measured", "n/a"))
     return rows
 
 
-HEAD = ["workload", "metric", "hokusai", "mlflow", "ratio", "note"]
+HEAD = ["workload", "metric", "hokusai", "mlflow (best)", "ratio", "target", "met", "note"]
 
 
 def text_table(rows) -> str:
-    w = [max(len(str(r[i])) for r in rows + [HEAD]) for i in range(len(HEAD))]
-    line = lambda r: "  ".join(str(c).ljust(w[i]) if i < 2 or i == 5 else str(c).rjust(w[i])
-                               for i, c in enumerate(r)).rstrip()
-    sep = "  ".join("-" * x for x in w)
+    w = [max(len(str(r[i])) for r in rows + [HEAD]) for i in range(len(HEAD) - 1)]
+    line = lambda r: "  ".join(  # noqa: E731
+        (str(c).ljust(w[i]) if i < 2 or i >= 5 else str(c).rjust(w[i])) if i < len(w) else str(c)
+        for i, c in enumerate(r)).rstrip()
+    sep = "  ".join("-" * x for x in w) + "  ----"
     out = [line(HEAD), sep]
     prev = None
     for r in rows:
@@ -609,7 +1326,8 @@ def text_table(rows) -> str:
 
 
 def md_table(rows) -> str:
-    out = ["| " + " | ".join(HEAD) + " |", "|" + "|".join(["---", "---", "---:", "---:", "---:", "---"]) + "|"]
+    out = ["| " + " | ".join(HEAD) + " |",
+           "|" + "|".join(["---", "---", "---:", "---:", "---:", "---", "---", "---"]) + "|"]
     for r in rows:
         out.append("| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |")
     return "\n".join(out)
@@ -623,7 +1341,19 @@ def cmd_out(argv, timeout=60) -> str:
         return f"unknown ({e})"
 
 
-def machine_info(a) -> list[tuple[str, str]]:
+def sqlite_modes(path: str) -> str:
+    """journal_mode of a database file, read with Python's sqlite3 (informational)."""
+    try:
+        import sqlite3
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        mode = con.execute("PRAGMA journal_mode").fetchone()[0]
+        con.close()
+        return f"journal_mode={mode}"
+    except Exception as e:  # noqa: BLE001
+        return f"unknown ({e})"
+
+
+def machine_info(a, servers) -> list[tuple[str, str]]:
     model = "unknown"
     with open("/proc/cpuinfo") as f:
         for line in f:
@@ -643,30 +1373,50 @@ def machine_info(a) -> list[tuple[str, str]]:
         pass
     sqlite_py = cmd_out([a.mlflow_python, "-c", "import sqlite3; print(sqlite3.sqlite_version)"])
     sqlite_sys = cmd_out(["dpkg-query", "-W", "-f=${Version}", "libsqlite3-0"])
-    return [
+    if a.durability == "equal":
+        dur = ("equal: both WAL with synchronous=FULL (hokusai `--sqlite-synchronous FULL`; MLflow's "
+               "database file created in WAL mode before it starts, SQLite's default synchronous=FULL)")
+    else:
+        dur = ("defaults vs defaults: hokusai WAL + synchronous=NORMAL; MLflow SQLite's defaults "
+               "(rollback journal, synchronous=FULL)")
+    dur += f"; measured: hokusai {sqlite_modes(a.hk_db)}, mlflow {sqlite_modes(a.ml_db)}"
+    info = [
         ("date (UTC)", dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")),
         ("nproc", str(os.cpu_count())),
         ("CPU model", model),
         ("memory", mem),
         ("kernel", platform.release()),
+        ("load average at the end", open("/proc/loadavg").read().strip()),
         ("temp dir filesystem", f"{a.tmp} ({fs})"),
         ("hokusai-registry --version", cmd_out([a.hokusai_bin, "--version"])),
         ("hokusai binary", a.hokusai_bin),
         ("mlflow --version", cmd_out([a.mlflow_bin, "--version"])),
+        ("mlflow variants", ", ".join(f"{s.name}: {s.variant}" for s in servers if s.kind == "mlflow")
+         + " (same database and artifact directory; the table shows the best variant per workload)"),
+        ("durability", dur),
         ("sqlite (hokusai: system libsqlite3-0)", sqlite_sys),
         ("sqlite (mlflow: python sqlite3 module)", sqlite_py),
         ("wrk", cmd_out(["wrk", "-v"]).split(" Copyright")[0]),
-        ("hokusai process tree", a.trees.get("hokusai", "?")),
-        ("mlflow process tree", a.trees.get("mlflow", "?")),
+    ]
+    for s in servers:
+        info.append((f"{s.name} process tree", a.trees.get(s.name, "?")))
+    info += [
         ("idle CPU of each tree (3 s, % of one core)",
          ", ".join(f"{k} {v:.1f}%" for k, v in getattr(a, "idle", {}).items())),
-        ("hokusai authentication", "on (its real configuration); every request, to both servers, "
+        ("hokusai authentication", "on (its real configuration); every request, to all servers, "
          "carries `Authorization: Bearer <key>` with an admin API key created by "
          "`hokusai-registry keys create` before start-up (MLflow ignores the header); "
          "experiments/get without a key: "
          + ", ".join(f"{n} {st}" for n, st in getattr(a, "no_key_status", {}).items())),
+        ("runs per measurement", f"BENCH_REPEAT={a.repeat}; median [min-max] over the quiet runs "
+                                 "(noisy runs rejected unless all were noisy)"),
         ("duration per run", f"{a.seconds:g}s (+{a.warmup:g}s unmeasured warm-up)"),
+        ("sizes", f"W3 {a.w3_runs} runs, W4 {a.w4_steps} steps, W7 {a.w7_keys} keys, W8 {a.w8_mb} MB"),
     ]
+    seeds = getattr(a, "seed_times", {})
+    if seeds:
+        info.append(("seeding time (through REST)", ", ".join(f"{k} {v:.0f}s" for k, v in seeds.items())))
+    return info
 
 
 # --------------------------------------------------------------------------------------------
@@ -682,7 +1432,16 @@ def main():
     ap.add_argument("--results", required=True)
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--warmup", type=float, default=1)
-    ap.add_argument("--only", default="", help="comma-separated workload ids (W0a,W0b,W1)")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--only", default="", help="comma-separated workload ids: " + ",".join(ALL_IDS))
+    ap.add_argument("--mlflow-workers", default="default,2",
+                    help="comma-separated MLflow variants: `default` (its own default) or a worker count")
+    ap.add_argument("--durability", choices=("defaults", "equal"), default="defaults")
+    ap.add_argument("--w3-runs", type=int, default=100_000)
+    ap.add_argument("--w4-steps", type=int, default=100_000)
+    ap.add_argument("--w7-keys", type=int, default=10_000)
+    ap.add_argument("--w8-mb", type=int, default=100)
+    ap.add_argument("--seed-threads", type=int, default=8)
     a = ap.parse_args()
 
     def on_signal(signum, _frame):
@@ -690,41 +1449,90 @@ def main():
 
     signal.signal(signal.SIGTERM, on_signal)
 
-    hk_port, ml_port = free_port(), free_port()
-    while ml_port == hk_port:
-        ml_port = free_port()
-    hk_db = os.path.join(a.tmp, "hk.db")
-    hk_store_uri = "sqlite:///" + hk_db
+    keep = set(x.strip() for x in a.only.split(",") if x.strip())
+    bad = keep - set(ALL_IDS)
+    if bad:
+        log(f"unknown workload id(s): {', '.join(sorted(bad))}; known: {', '.join(ALL_IDS)}")
+        return 1
+    workloads = build_workloads(a)
+    if keep:
+        workloads = [w for w in workloads if w.wid in keep or w.group in keep]
+
+    a.hk_db = os.path.join(a.tmp, "hk.db")
+    a.ml_db = os.path.join(a.tmp, "mlflow.db")
+    hk_store_uri = "sqlite:///" + a.hk_db
     # The key and the server must use the built-in key store and the `auth-secret` file beside the
-    # database: do not inherit settings that would point either one elsewhere.
+    # database: do not inherit settings that would point either one elsewhere. The durability knob
+    # is set explicitly below, not inherited.
     hk_env = {k: v for k, v in os.environ.items()
-              if k not in ("HOKUSAI_AUTH_SERVICE_URL", "HOKUSAI_AUTH_SECRET",
-                           "HOKUSAI_AUTH_SECRET_FILE", "HOKUSAI_BACKEND_STORE_URI")}
-    hk = Server("hokusai", [a.hokusai_bin, "serve", "--host", "127.0.0.1", "--port", str(hk_port),
-                            "--backend-store-uri", hk_store_uri, "--access-log", "false"],
-                hk_port, os.path.join(a.tmp, "hokusai.log"), env=hk_env)
+              if k not in ("HOKUSAI_AUTH_SERVICE_URL", "HOKUSAI_AUTH_SECRET", "HOKUSAI_AUTH_SECRET_FILE",
+                           "HOKUSAI_BACKEND_STORE_URI", "HOKUSAI_SQLITE_SYNCHRONOUS",
+                           "HOKUSAI_ARTIFACTS_DESTINATION", "HOKUSAI_WORKERS", "HOKUSAI_BLOCKING_THREADS",
+                           "HOKUSAI_ACCESS_LOG")}
+    used_ports: set[int] = set()
+
+    def port() -> int:
+        while True:
+            p = free_port()
+            if p not in used_ports:
+                used_ports.add(p)
+                return p
+
+    hk_port = port()
+    hk_argv = [a.hokusai_bin, "serve", "--host", "127.0.0.1", "--port", str(hk_port),
+               "--backend-store-uri", hk_store_uri, "--access-log", "false",
+               "--artifacts-destination", os.path.join(a.tmp, "hk-artifacts")]
+    if a.durability == "equal":
+        hk_argv += ["--sqlite-synchronous", "FULL"]
+    hk = Server("hokusai", hk_argv, hk_port, os.path.join(a.tmp, "hokusai.log"), env=hk_env)
+    hk.variant = "defaults" if a.durability == "defaults" else "synchronous=FULL"
     env = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true")
     env.pop("MLFLOW_TRACKING_URI", None)
-    ml = Server("mlflow", [a.mlflow_bin, "server", "--host", "127.0.0.1", "--port", str(ml_port),
-                           "--backend-store-uri", "sqlite:///" + os.path.join(a.tmp, "mlflow.db"),
-                           "--default-artifact-root", os.path.join(a.tmp, "art")],
-                ml_port, os.path.join(a.tmp, "mlflow.log"), env=env)
-    servers = [hk, ml]
+    # As in an activated venv: MLflow's job runner starts `huey_consumer.py` found on PATH; without the
+    # venv's bin directory it runs `python None`, fails and retries forever (CPU and stderr noise).
+    env["PATH"] = os.path.dirname(os.path.abspath(a.mlflow_bin)) + os.pathsep + env.get("PATH", "")
+    mls = []
+    for v in [x.strip() for x in a.mlflow_workers.split(",") if x.strip()]:
+        p = port()
+        argv = [a.mlflow_bin, "server", "--host", "127.0.0.1", "--port", str(p),
+                "--backend-store-uri", "sqlite:///" + a.ml_db,
+                "--default-artifact-root", os.path.join(a.tmp, "ml-art"),
+                "--artifacts-destination", os.path.join(a.tmp, "ml-art")]
+        name = "mlflow" if v == "default" else f"mlflow-{v}w"
+        if v != "default":
+            argv += ["--workers", v]
+        s = Server(name, argv, p, os.path.join(a.tmp, f"{name}.log"), env=env)
+        s.kind = "mlflow"
+        s.variant = "default workers (4)" if v == "default" else f"{v} workers"
+        mls.append(s)
+    if not mls:
+        log("--mlflow-workers names no variant")
+        return 1
+    servers = [hk] + mls
+    kinds = {"hokusai": [hk], "mlflow": mls}
+    ctx = {"hokusai": {"pidfile": a.pidfile}, "mlflow": {"pidfile": a.pidfile}}
+    a.seed_times = {}
     exit_code = 0
+    results = []
     try:
         api_key = create_api_key(a.hokusai_bin, hk_store_uri, hk_env)
         log("created an admin API key for hokusai (keys create, same store); not shown")
-        auth = {"Authorization": f"Bearer {api_key}"}
-        hk.headers = dict(auth)
-        ml.headers = dict(auth)  # ignored by MLflow; both servers get the same headers
         for s in servers:
-            s.start(a.pidfile)
+            s.headers = {"Authorization": f"Bearer {api_key}"}  # MLflow ignores it: same request bytes
+        if a.durability == "equal":
+            import sqlite3
+            con = sqlite3.connect(a.ml_db)
+            con.execute("PRAGMA journal_mode=WAL")  # persistent in the file; MLflow creates its tables in it
+            con.close()
+        hk.start(a.pidfile)
         hk.wait_healthy(30)
-        log(f"hokusai healthy on 127.0.0.1:{hk_port} (pid {hk.pid})")
-        ml.wait_healthy(180)
-        waited = ml.settle()
-        log(f"mlflow healthy on 127.0.0.1:{ml_port} (pid {ml.pid}, "
-            f"{len(process_tree(ml.pid))} processes in tree, idle after {waited:.0f}s more)")
+        log(f"hokusai healthy on 127.0.0.1:{hk.port} (pid {hk.pid})")
+        for s in mls:  # one after the other: the first one creates the database schema
+            s.start(a.pidfile)
+            s.wait_healthy(180)
+            waited = s.settle()
+            log(f"{s.name} ({s.variant}) healthy on 127.0.0.1:{s.port} (pid {s.pid}, "
+                f"{len(process_tree(s.pid))} processes in tree, idle after {waited:.0f}s more)")
         a.trees = {}
         for s in servers:
             descs: dict[str, int] = {}
@@ -744,144 +1552,134 @@ def main():
             bad = [x for x in addrs if not x.startswith("127.0.0.1:")]
             if bad:
                 raise RuntimeError(f"{s.name} listens beyond loopback: {bad}")
-        ctx = {s.name: seed(s) for s in servers}
-        a.no_key_status = {n: c.pop("status_without_key") for n, c in ctx.items()}
-        log("seeded: " + json.dumps(ctx))
-        log("experiments/get without the key: "
-            + ", ".join(f"{n} {st}" for n, st in a.no_key_status.items()))
+        for kind, ss in kinds.items():
+            seed_base(ss[0], ctx[kind], a, ss)
+        a.no_key_status = {k: c["status_without_key"] for k, c in ctx.items()}
+        log("experiments/get without the key: " + ", ".join(f"{n} {st}" for n, st in a.no_key_status.items()))
         if a.no_key_status["hokusai"] != 401:
             log("warning: hokusai answered experiments/get without a key with "
                 f"{a.no_key_status['hokusai']}, expected 401 (is authentication off?)")
         for s in servers:
             s.settle()
-        # Idle cost of each process tree: part of every CPU-per-request figure, and dominant
-        # when a server completes few requests per second.
         c0 = {s.name: tree_cpu_ticks(s.pid) for s in servers}
         time.sleep(3.0)
         a.idle = {s.name: (tree_cpu_ticks(s.pid) - c0[s.name]) / CLK_TCK / 3.0 * 100 for s in servers}
         log("idle CPU (% of one core): " + ", ".join(f"{k} {v:.1f}%" for k, v in a.idle.items()))
 
-        lua = os.path.join(HERE, "lua", "log_batch.lua")
-
-        def lb_args(c):
-            def f(sctx, warm=False):
-                # disjoint step ranges for warm-up and measured run
-                base = 0 if warm else 500_000_000
-                return [sctx["runs"][c], str(base), str(METRICS_PER_REQUEST)]
-            return f
-
-        workloads = [
-            Workload("W0a", "W0a GET /health c=64", 64, lambda c: "/health"),
-            Workload("W0a", "W0a GET /health c=1", 1, lambda c: "/health"),
-            Workload("W0b", "W0b experiments/get c=64", 64,
-                     lambda c: f"/api/2.0/mlflow/experiments/get?experiment_id={c['experiment_id']}"),
-            Workload("W0b", "W0b experiments/get c=1", 1,
-                     lambda c: f"/api/2.0/mlflow/experiments/get?experiment_id={c['experiment_id']}"),
-            Workload("W1", "W1 log-batch 1000 metrics c=1", 1, lambda c: "/api/2.0/mlflow/runs/log-batch",
-                     script=lua, args_fn=lb_args(1), metrics=METRICS_PER_REQUEST),
-            Workload("W1", "W1 log-batch 1000 metrics c=4", 4, lambda c: "/api/2.0/mlflow/runs/log-batch",
-                     script=lua, args_fn=lb_args(4), metrics=METRICS_PER_REQUEST),
-        ]
-        if a.only:
-            keep = set(a.only.split(","))
-            workloads = [w for w in workloads if w.wid in keep]
-
-        results = []
+        done_setups: set[str] = set()
         for i, wl in enumerate(workloads):
-            pair = {}
-            # alternate which server goes first so slow drift does not favour one side
-            order = [hk, ml] if i % 2 == 0 else [ml, hk]
-            for s in order:
-                log(f"{wl.label}: {s.name} ...")
-                r = run_one(s, ml if s is hk else hk, wl, ctx, a.seconds, a.warmup)
-                log(f"  {r['rps']:.0f} req/s, p50 {r['p50_ms']:.3f} ms, p99 {r['p99_ms']:.3f} ms, "
-                    f"{r['cpu_us_per_req']:.0f} us CPU/req, errors {r['errors']}"
-                    + (f", noisy: {r['noisy'][:2]}" if r["noisy"] else ""))
-                if wl.metrics:
-                    run_id = ctx[s.name]["runs"][wl.conns]
-                    ok_reqs = r["requests"] - r["non2xx"]
-                    if r["warmup"]:
-                        ok_reqs += r["warmup"]["requests"] - r["warmup"]["non2xx"]
-                    slack = wl.conns * 2  # in-flight requests when wrk stops are not counted
-                    counts = {k: metric_steps(s, run_id, k) for k in ("m0", f"m{wl.metrics-1}")}
-                    good = all(ok_reqs <= v <= ok_reqs + slack for v in counts.values())
-                    r["verify"] = ("ok" if good else
-                                   f"ROWS MISMATCH ({s.name}: {counts} distinct steps vs "
-                                   f"{ok_reqs} successful requests)")
-                    log(f"  verify: {counts} distinct steps per key for {ok_reqs} counted requests "
-                        f"-> {r['verify']}")
-                pair[s.name] = r
-            results.append((wl, pair["hokusai"], pair["mlflow"]))
-
-        rows = build_rows(results)
-        table = text_table(rows)
-        print()
-        print(table)
-        print()
-        print("hokusai: authentication on, every request authenticated with an admin API key "
-              "(the same Authorization header is sent to MLflow, which ignores it).")
-        print()
-        info = machine_info(a)
-        hk_err = sum(h["errors"] for _, h, _ in results)
-        ml_err = sum(m["errors"] for _, _, m in results)
-        noisy = [wl.label for wl, h, m in results if h["noisy"] or m["noisy"]]
-        verify_bad = [wl.label for wl, h, m in results
-                      if any(x.get("verify", "ok") != "ok" for x in (h, m))]
-        summary = []
-        if hk_err:
-            summary.append(f"INVALID: hokusai returned {hk_err} errors (non-2xx or socket) — "
-                           "see notes; the hokusai numbers are not trustworthy.")
-            exit_code = 2
-        if ml_err:
-            summary.append(f"mlflow returned {ml_err} errors (non-2xx or socket); rows marked INVALID.")
-        if verify_bad:
-            summary.append("row-count verification failed for: " + ", ".join(verify_bad))
-            exit_code = 2
-        if noisy:
-            summary.append("noisy (another process used > 20% CPU during the run): " + ", ".join(noisy))
-        for s in summary:
-            print(s)
-
-        os.makedirs(os.path.dirname(a.results), exist_ok=True)
-        with open(a.results, "w") as f:
-            f.write("# Hokusai Registry vs MLflow — benchmark results\n\n")
-            f.write("Generated by `bench/run`. Ratios: hokusai/mlflow for throughput, "
-                    "mlflow/hokusai for latency, CPU and RSS — **> 1 means hokusai is better**.\n\n")
-            f.write("hokusai runs with authentication on (its real configuration): every request "
-                    "is authenticated with an admin API key (`Authorization: Bearer`, also sent "
-                    "to MLflow, which ignores it).\n\n")
-            f.write("## Machine\n\n| | |\n|---|---|\n")
-            for k, v in info:
-                f.write(f"| {k} | {v} |\n")
-            f.write("\n## Results\n\n")
-            f.write(md_table(rows) + "\n\n")
-            if summary:
-                f.write("## Warnings\n\n" + "".join(f"- {s}\n" for s in summary) + "\n")
-            f.write("## wrk commands\n\n")
-            for wl, h, m in results:
-                f.write(f"- {wl.label}: `{h['cmd']}` / `{m['cmd']}`\n")
-            kb = {(wl.label, n): r["kbusy"] for wl, h, m in results for n, r in (("hokusai", h), ("mlflow", m))
-                  if r["kbusy"]}
-            if kb:
-                f.write("\n## Busy kernel threads (not counted as noise)\n\n")
-                for (lab, n), v in kb.items():
-                    f.write(f"- {lab} / {n}: " + ", ".join(f"{c}[{p}] {x*100:.0f}%" for c, p, x in v[:3]) + "\n")
-        raw_path = os.path.join(os.path.dirname(a.results), "latest-raw.json")
-        with open(raw_path, "w") as f:
-            json.dump([{"workload": wl.label, "hokusai": h, "mlflow": m} for wl, h, m in results],
-                      f, indent=1, default=str)
-        log(f"wrote {a.results} and {raw_path}")
+            wl_servers = [s for s in servers if s.kind in wl.kinds]
+            if wl.group in SETUPS and wl.group not in done_setups:
+                for kind in [k for k in ("hokusai", "mlflow") if k in wl.kinds]:
+                    log(f"setting up {wl.group} on {kind}")
+                    t = time.monotonic()
+                    SETUPS[wl.group](kinds[kind][0], ctx[kind], a, kinds[kind])
+                    a.seed_times[f"{wl.group} {kind}"] = time.monotonic() - t
+                done_setups.add(wl.group)
+                for s in servers:
+                    s.settle()
+            if wl.requires and any(wl.requires not in ctx[s.kind] for s in wl_servers):
+                log(f"skipping {wl.label}: nothing to measure at this size ({wl.requires} not set up)")
+                continue
+            reps: dict[str, list[dict]] = {s.name: [] for s in wl_servers}
+            for rep in range(a.repeat):
+                k = (i + rep) % len(wl_servers)
+                for s in wl_servers[k:] + wl_servers[:k]:  # rotate who goes first
+                    prep = wl.prepare(s, ctx[s.kind], wl, rep) if wl.prepare else {}
+                    log(f"{wl.label} [{rep + 1}/{a.repeat}]: {s.name} ...")
+                    r = RUNNERS[wl.kind](s, servers, wl, ctx[s.kind], prep, a.seconds, a.warmup)
+                    if wl.verify:
+                        r["verify"] = wl.verify(s, ctx[s.kind], wl, prep, r)
+                    first = metric_list(wl)[0]
+                    log(f"  {first[0]} {fmt_num(r.get(first[1]))}, p50 {fmt_num(r.get('p50_ms'))} ms, "
+                        f"p99 {fmt_num(r.get('p99_ms'))} ms, {fmt_num(r.get('cpu_us_per_req'))} us CPU/req, "
+                        f"errors {r['errors']}"
+                        + (f", noisy: {[(n, p, round(f, 2)) for n, p, f in r['noisy'][:2]]}" if r["noisy"] else ""))
+                    reps[s.name].append(r)
+            results.append((wl, reps))
     except KeyboardInterrupt as e:
         log(f"interrupted ({e}); stopping servers")
         exit_code = 130
-    except Exception as e:  # noqa: BLE001
+    except ServerError as e:
         log(f"FAILED: {e}")
+        exit_code = 2 if e.kind == "hokusai" else 1
+    except Exception as e:  # noqa: BLE001
+        import traceback
+        log(f"FAILED: {e}\n{traceback.format_exc()}")
         for s in servers:
             log(f"--- {s.name} log tail ---\n{tail(s.logpath)}")
         exit_code = 1
     finally:
         for s in servers:
             s.stop()
+    if not results:
+        return exit_code or 1
+
+    targets_summary: list = []
+    rows = build_rows(results, servers, targets_summary)
+    table = text_table(rows)
+    print()
+    print(table)
+    print()
+    hk_err = sum(r["errors"] for _, reps in results for r in reps.get(hk.name, []))
+    ml_err = sum(r["errors"] for _, reps in results for s in mls for r in reps.get(s.name, []))
+    noisy = [wl.label for wl, reps in results if any(r.get("noisy") for rr in reps.values() for r in rr)]
+    verify_bad = [wl.label for wl, reps in results
+                  if any(r.get("verify", "ok") != "ok" for rr in reps.values() for r in rr)]
+    summary = []
+    if exit_code:
+        summary.append(f"INCOMPLETE: the run stopped early (exit {exit_code}); only the workloads above ran.")
+    if hk_err:
+        summary.append(f"INVALID: hokusai returned {hk_err} errors (non-2xx or socket) — "
+                       "see notes; the hokusai numbers are not trustworthy.")
+        exit_code = exit_code or 2
+    if ml_err:
+        summary.append(f"mlflow returned {ml_err} errors (non-2xx or socket); rows marked INVALID.")
+    if verify_bad:
+        summary.append("row-count verification failed for: " + ", ".join(verify_bad))
+        exit_code = exit_code or 2
+    if noisy:
+        summary.append("noisy runs (another process used > 20% CPU): " + ", ".join(noisy))
+    tsum = ["Targets (hokusai, median of the quiet runs):"] + [
+        f"  {'MET ' if met == 'yes' else ('n/a ' if met == 'n/a' else 'MISS')} {lab}: {what} {tgt} (measured {val})"
+        for lab, what, tgt, val, met in targets_summary]
+    for s in summary + tsum:
+        print(s)
+
+    info = machine_info(a, servers)
+    os.makedirs(os.path.dirname(a.results), exist_ok=True)
+    with open(a.results, "w") as f:
+        f.write("# Hokusai Registry vs MLflow — benchmark results\n\n")
+        f.write("Generated by `bench/run`. Cells: median [min-max] over the repeated runs. Ratios: "
+                "hokusai/mlflow for throughput, mlflow/hokusai for latency, CPU and RSS — **> 1 means "
+                "hokusai is better**. `mlflow (best)`: the MLflow variant with the better median on "
+                "the workload's first metric.\n\n")
+        f.write("## Machine and settings\n\n| | |\n|---|---|\n")
+        for k, v in info:
+            f.write(f"| {k} | {str(v).replace('|', '/')} |\n")
+        f.write("\n## Results\n\n")
+        f.write(md_table(rows) + "\n\n")
+        f.write("## Targets\n\n| workload | target | measured | met |\n|---|---|---|---|\n")
+        for lab, what, tgt, val, met in targets_summary:
+            f.write(f"| {lab} | {what} {tgt} | {val} | {met} |\n")
+        f.write("\n")
+        if summary:
+            f.write("## Warnings\n\n" + "".join(f"- {s}\n" for s in summary) + "\n")
+        f.write("## Commands\n\n")
+        for wl, reps in results:
+            cmds = {r["cmd"] for rr in reps.values() for r in rr if "cmd" in r}
+            for c in sorted(cmds):
+                f.write(f"- {wl.label}: `{c}`\n")
+        kb = [(wl.label, n, r["kbusy"]) for wl, reps in results for n, rr in reps.items() for r in rr[:1]
+              if r.get("kbusy")]
+        if kb:
+            f.write("\n## Busy kernel threads (not counted as noise)\n\n")
+            for lab, n, v in kb:
+                f.write(f"- {lab} / {n}: " + ", ".join(f"{c}[{p}] {x*100:.0f}%" for c, p, x in v[:3]) + "\n")
+    raw_path = os.path.join(os.path.dirname(a.results), "latest-raw.json")
+    with open(raw_path, "w") as f:
+        json.dump([{"workload": wl.label, "runs": reps} for wl, reps in results], f, indent=1, default=str)
+    log(f"wrote {a.results} and {raw_path}")
     return exit_code
 
 
