@@ -10,8 +10,8 @@ is found in the run's own artifacts).
   the creator owns the model (local permission row), the event is written and delivered, and the
   stock client loads `models:/name@alias` through the gateway;
 - Idempotency-Key replays and conflicts as in native mode, and the upstream holds one version;
-- a missing run, another developer's run (404) or model (403), and a reader key (403) leave the
-  upstream unchanged;
+- a missing run, another developer's run (404) or model (403), a reader key (403), and malformed
+  registrations and transitions (400) leave the upstream unchanged;
 - list, get and transition read and write the upstream, and hide other developers' models;
 - `mlflow.register_model` through the gateway (forwarded `model-versions/create`) gets its
   registration event too.
@@ -188,6 +188,45 @@ def test_refused_registrations_leave_the_upstream_unchanged(world, upstream):
 
     assert upstream_model_names(upstream) == names_before
     assert upstream_versions(upstream, owned) == versions_before
+
+
+@pytest.mark.parametrize("case", ["not-json", "array", "no-model-type", "bad-alias", "both-sources",
+                                  "unknown-field", "huge-description"])
+def test_malformed_registrations_are_400_and_reach_nothing_upstream(world, upstream, case):
+    w, gw = world, world.srv
+    name = unique("gw-bad")
+    data = None
+    body = full_body(w, name)
+    if case == "not-json":
+        data = "{not json"
+    elif case == "array":
+        data = "[]"
+    elif case == "no-model-type":
+        del body["model_type"]
+    elif case == "bad-alias":
+        body["alias"] = "v1"  # reserved by MLflow
+    elif case == "both-sources":
+        body["model_uri"] = f"runs:/{w.run.run_id}/model"
+    elif case == "unknown-field":
+        body["surprise"] = 1
+    elif case == "huge-description":
+        body["description"] = "x" * 200_000
+    names_before = upstream_model_names(upstream)
+    resp = register(gw, w.dev_key, None if data is not None else body, data=data)
+    error_body(resp, 400, ("INVALID_PARAMETER_VALUE", "BAD_REQUEST"))
+    assert upstream_model_names(upstream) == names_before
+    assert events_of(gw, name) == []
+
+
+def test_a_bad_transition_is_400_and_changes_nothing_upstream(world, upstream):
+    w, gw = world, world.srv
+    name = unique("gw-badstage")
+    created(register(gw, w.dev_key, full_body(w, name, alias=None)))
+    before = upstream_versions(upstream, name)
+    for stage in ("", "no spaces", "latest"):
+        error_body(v1(gw, "POST", f"/models/{name}/1/transition", w.dev_key, json_body={"stage": stage}),
+                   400, "INVALID_PARAMETER_VALUE")
+    assert upstream_versions(upstream, name) == before
 
 
 def test_list_get_and_transition_use_the_upstream(world, upstream, models):
