@@ -300,6 +300,17 @@ class World:
     bare_run: str       # a run of the developer's with no model at all
 
 
+# The version tags a registration with full_body() writes.
+FULL_BODY_VERSION_TAGS = {
+    "hokusai.model_type": "classifier",
+    "hokusai.version_label": "v1.0.0",
+    "hokusai.metric.accuracy": "0.97",
+    "hokusai.metric.f1": "0.5",
+    "dataset": "iris",
+    "team": "ml",
+}
+
+
 def build_world(srv: ServerProcess, models, dev_user: str, other_user: str, reader_user: str) -> World:
     """Keys for a developer, a second developer and a reader, and the developer's runs: model `a`
     logged as "model" and also saved under "legacy", model `b` logged as "model", and a bare run."""

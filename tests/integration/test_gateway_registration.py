@@ -30,8 +30,8 @@ import pytest
 import requests
 
 from itest_helpers import API_PREFIX, ServerProcess, register_secret, unique
-from registration_helpers import (DETAILED_FIELDS, WebhookReceiver, World, assert_registration,
-                                  build_world, created, error_body, events_of, full_body,
+from registration_helpers import (DETAILED_FIELDS, FULL_BODY_VERSION_TAGS, WebhookReceiver, World,
+                                  assert_registration, build_world, created, error_body, events_of, full_body,
                                   list_all_models, mlflow_client, ok, predictions, register,
                                   run_source, tracking_as, v1, wait_for)
 
@@ -113,14 +113,7 @@ def test_one_call_registers_on_the_upstream(world, upstream, hook, models):
     [version] = upstream_versions(upstream, name)
     assert version["version"] == "1" and version["run_id"] == w.run.run_id, version
     assert version["source"] == run_source(w.run), version
-    assert tags_of(version) == {
-        "hokusai.model_type": "classifier",
-        "hokusai.version_label": "v1.0.0",
-        "hokusai.metric.accuracy": "0.97",
-        "hokusai.metric.f1": "0.5",
-        "dataset": "iris",
-        "team": "ml",
-    }, version
+    assert tags_of(version) == FULL_BODY_VERSION_TAGS, version
     aliased = ok(direct(upstream, "GET", "/registered-models/alias", params={"name": name, "alias": "champion"}))
     assert aliased["model_version"]["version"] == "1", aliased
 

@@ -23,8 +23,9 @@ import numpy as np
 import pytest
 
 from itest_helpers import ServerProcess, unique
-from registration_helpers import (DETAILED_FIELDS, REGISTRATION_FIELDS, LoggedRun, World,
-                                  assert_nothing_for_model, assert_registration, build_world, created,
+from registration_helpers import (DETAILED_FIELDS, FULL_BODY_VERSION_TAGS, REGISTRATION_FIELDS,
+                                  LoggedRun, World, assert_nothing_for_model, assert_registration,
+                                  build_world, created,
                                   error_body, events_of, full_body, list_all_models,
                                   log_run_with_model, mlflow_client, ok, parse_rfc3339,
                                   predictions, register, run_source, snapshot_diff,
@@ -63,14 +64,7 @@ def test_register_in_one_call_and_use_with_the_stock_client(world, models):
         assert mv.run_id == w.run.run_id
         assert mv.source == run_source(w.run)
         assert mv.description == "iris classifier"
-        assert mv.tags == {
-            "hokusai.model_type": "classifier",
-            "hokusai.version_label": "v1.0.0",
-            "hokusai.metric.accuracy": "0.97",
-            "hokusai.metric.f1": "0.5",
-            "dataset": "iris",
-            "team": "ml",
-        }, mv.tags
+        assert mv.tags == FULL_BODY_VERSION_TAGS, mv.tags
         assert list(mv.aliases) == ["champion"], mv.aliases
         rm = client.get_registered_model(name)
         assert rm.tags.get("hokusai.model_type") == "classifier", rm.tags

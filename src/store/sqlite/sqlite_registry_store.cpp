@@ -939,6 +939,20 @@ namespace hokusai::store::sqlite {
 
 namespace {
 
+// The idempotency record in the current row of `stmt`, whose columns are request_hash, status,
+// response, created_ms.
+IdempotencyRecord ReadIdempotencyRow(Statement& stmt, const std::string& user_id,
+                                     const std::string& key) {
+  IdempotencyRecord record;
+  record.user_id = user_id;
+  record.key = key;
+  record.request_hash = stmt.Text(0);
+  record.status = static_cast<int>(stmt.Int(1));
+  record.response = stmt.Text(2);
+  record.created_ms = stmt.Int(3);
+  return record;
+}
+
 // Drops expired answers and abandoned reservations, so their keys are free again, then reads
 // the record for (user_id, key). Pruning here, under the writer lock the caller holds anyway,
 // needs no background job; the index on created_ms keeps it cheap.
@@ -955,14 +969,7 @@ Result<std::optional<IdempotencyRecord>> PruneAndFindIdempotency(Connection& con
   stored.Bind(1, user_id).Bind(2, key);
   HK_TRY(found, stored.Step());
   if (!found) return std::optional<IdempotencyRecord>();
-  IdempotencyRecord record;
-  record.user_id = user_id;
-  record.key = key;
-  record.request_hash = stored.Text(0);
-  record.status = static_cast<int>(stored.Int(1));
-  record.response = stored.Text(2);
-  record.created_ms = stored.Int(3);
-  return std::optional<IdempotencyRecord>(std::move(record));
+  return ReadIdempotencyRow(stored, user_id, key);
 }
 
 Result<void> InsertIdempotency(Connection& conn, const IdempotencyRecord& record, int64_t now) {
@@ -1048,14 +1055,7 @@ Result<std::optional<IdempotencyRecord>> SqliteRegistryStore::GetIdempotencyReco
   stmt.Bind(4, now - kIdempotencyReservationMs);
   HK_TRY(found, stmt.Step());
   if (!found) return std::optional<IdempotencyRecord>();
-  IdempotencyRecord record;
-  record.user_id = user_id;
-  record.key = key;
-  record.request_hash = stmt.Text(0);
-  record.status = static_cast<int>(stmt.Int(1));
-  record.response = stmt.Text(2);
-  record.created_ms = stmt.Int(3);
-  return std::optional<IdempotencyRecord>(std::move(record));
+  return ReadIdempotencyRow(stmt, user_id, key);
 }
 
 Result<std::optional<IdempotencyRecord>> SqliteRegistryStore::ReserveIdempotencyKey(
