@@ -12,6 +12,11 @@ hokusai runs in its real configuration, with authentication on: before it starts
 an admin API key offline (`hokusai-registry keys create`, same store) and sends
 `Authorization: Bearer <key>` on every request, to both servers (MLflow ignores it), so both parse the
 same request bytes. The key is a secret: it never appears in the output or the results files.
+
+hokusai runs once per store given with --stores: on SQLite (a file in the scratch directory) and on
+PostgreSQL (a fresh database on the cluster bench/run started, --pg-url / --pg-dir). For the
+PostgreSQL variant the cluster's processes are the server's "companions": their CPU is measured
+beside the server's own, and they are not counted as noise while that variant is measured.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import json
 import os
 import platform
 import re
+import secrets
 import shlex
 import signal
 import socket
@@ -280,8 +286,14 @@ class Server:
         self.env = env
         self.headers: dict[str, str] = {}  # sent on every request (seeding, checks and wrk)
         self.proc: subprocess.Popen | None = None
-        self.kind = name      # "hokusai" or "mlflow": the servers of one kind share a store
+        self.kind = name      # "hokusai", "hokusai-pg" or "mlflow": the servers of one kind share a store
+        self.family = "mlflow" if name.startswith("mlflow") else "hokusai"  # what Workload.kinds names
+        self.store = "sqlite"  # hokusai's database engine: "sqlite" or "postgres"
         self.variant = ""     # e.g. "default workers", "2 workers"
+        # Processes outside the server's tree that do its work (label -> root pid): the PostgreSQL
+        # cluster of the PostgreSQL variant. Their CPU is reported beside the server's, and they are
+        # not noise while this server is measured.
+        self.companions: dict[str, int] = {}
         self.peak_rss = 0     # bytes, sampled during measured runs
         self.started_at = 0.0
 
@@ -315,17 +327,28 @@ class Server:
         raise RuntimeError(f"{self.name} not healthy after {timeout}s; log tail:\n{tail(self.logpath)}")
 
     def settle(self, max_wait: float = 90.0, idle_frac: float = 0.10) -> float:
-        """Waits until the whole process tree is idle (all workers finished importing), so
-        start-up CPU is not billed to the first workload. Returns the seconds waited."""
+        """Waits until the whole process tree and its companions are idle (all workers finished
+        importing, PostgreSQL's autovacuum done), so start-up and seeding CPU is not billed to the
+        first workload. Returns the seconds waited."""
         t0 = time.monotonic()
-        prev = tree_cpu_ticks(self.pid)
+        prev = self.all_cpu_ticks()
         quiet = 0
         while time.monotonic() - t0 < max_wait and quiet < 3:
             time.sleep(1.0)
-            cur = tree_cpu_ticks(self.pid)
+            cur = self.all_cpu_ticks()
             quiet = quiet + 1 if (cur - prev) / CLK_TCK < idle_frac else 0
             prev = cur
         return time.monotonic() - t0
+
+    def roots(self) -> list[int]:
+        """The server's process tree root and its companions' roots."""
+        return [self.pid] + list(self.companions.values())
+
+    def companion_cpu_ticks(self) -> int:
+        return sum(tree_cpu_ticks(p) for p in self.companions.values())
+
+    def all_cpu_ticks(self) -> int:
+        return tree_cpu_ticks(self.pid) + self.companion_cpu_ticks()
 
     def stop(self, timeout: float = 5.0):
         if not self.proc or self.proc.poll() is not None:
@@ -357,6 +380,11 @@ def tail(path: str, n: int = 30) -> str:
 
 
 def describe_process(cmdline: str) -> str:
+    if cmdline.startswith("postgres: "):  # PostgreSQL retitles its processes
+        words = cmdline.split()
+        if any(w.startswith("127.0.0.1(") or w.startswith("[local]") for w in words):
+            return "postgres backend"
+        return " ".join(words)  # checkpointer, walwriter, autovacuum launcher, ...
     for needle, name in (("spawn_main", "uvicorn worker"), ("resource_tracker", "resource tracker"),
                          ("_job_runner", "mlflow job runner"), ("-m uvicorn", "uvicorn supervisor"),
                          ("mlflow server", "mlflow server"), ("huey", "huey consumer")):
@@ -364,6 +392,35 @@ def describe_process(cmdline: str) -> str:
             return name
     argv = cmdline.split()
     return " ".join([os.path.basename(argv[0])] + argv[1:2]) if argv else "?"
+
+
+def describe_tree(root: int) -> str:
+    """`N processes: a, 2 x b, ...` for a process tree, from the processes' command lines."""
+    descs: dict[str, int] = {}
+    for p in process_tree(root):
+        try:
+            with open(f"/proc/{p}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+        except OSError:
+            continue
+        d = describe_process(cmdline)
+        descs[d] = descs.get(d, 0) + 1
+    return f"{sum(descs.values())} processes: " + ", ".join(
+        (f"{n} x {d}" if n > 1 else d) for d, n in descs.items())
+
+
+def postmaster_pid(pg_dir: str) -> int:
+    """The pid of the PostgreSQL server whose cluster directory is pg_dir (scripts/postgres.sh's
+    layout: <dir>/data/postmaster.pid); its process tree is every PostgreSQL process."""
+    path = os.path.join(pg_dir, "data", "postmaster.pid")
+    try:
+        with open(path) as f:
+            pid = int(f.readline().strip())
+    except (OSError, ValueError) as e:
+        raise RuntimeError(f"cannot read the PostgreSQL server's pid from {path}: {e}") from None
+    if read_stat(pid) is None:
+        raise RuntimeError(f"{path} names pid {pid}, which does not run")
+    return pid
 
 
 def free_port() -> int:
@@ -615,7 +672,17 @@ class Workload:
 
 
 def others_labels(srv: Server, servers: list[Server]) -> dict[str, int]:
-    return {f"idle bench {s.name}": s.pid for s in servers if s is not srv and s.proc and s.proc.poll() is None}
+    """Labels for the other benchmarked servers' processes (and their companions) when they show up
+    as busy while `srv` is measured; they are noise for `srv`."""
+    out = {}
+    for s in servers:
+        if s is srv or not s.proc or s.proc.poll() is not None:
+            continue
+        out[f"idle bench {s.name}"] = s.pid
+        for label, root in s.companions.items():
+            if root not in srv.companions.values():
+                out[f"idle bench {label}"] = root
+    return out
 
 
 def log_pre_busy(pre_busy, load, what):
@@ -624,11 +691,22 @@ def log_pre_busy(pre_busy, load, what):
             + ", ".join(f"{n}[{p}] {f*100:.0f}%" for n, p, f in pre_busy[:3]) + f" (load {load})")
 
 
-def finish_common(r: dict, srv: Server, mon: NoiseMonitor, cpu0: int, cpu1: int, rss0: int):
+def finish_common(r: dict, srv: Server, mon: NoiseMonitor, cpu0: int, cpu1: int, rss0: int,
+                  db0: int = 0, db1: int = 0):
+    """Fills in CPU (the server's tree; `pg_` keys: its companions, db0/db1 ticks; `total_` keys:
+    both, which for a server without companions is its own tree), RSS and the noise verdict."""
     busy, kbusy = mon.stop()
-    r["cpu_us_per_req"] = (cpu1 - cpu0) / CLK_TCK * 1e6 / max(r["requests"], 1)
+    n = max(r["requests"], 1)
+    dur = max(r["duration_s"], 1e-6)
+    r["cpu_us_per_req"] = (cpu1 - cpu0) / CLK_TCK * 1e6 / n
     r["cpu_ms_per_req"] = r["cpu_us_per_req"] / 1000.0
-    r["cpu_cores"] = (cpu1 - cpu0) / CLK_TCK / max(r["duration_s"], 1e-6)
+    r["cpu_cores"] = (cpu1 - cpu0) / CLK_TCK / dur
+    if srv.companions:
+        r["pg_cpu_us_per_req"] = (db1 - db0) / CLK_TCK * 1e6 / n
+        r["pg_cpu_ms_per_req"] = r["pg_cpu_us_per_req"] / 1000.0
+        r["pg_cpu_cores"] = (db1 - db0) / CLK_TCK / dur
+    for k in ("cpu_us_per_req", "cpu_ms_per_req", "cpu_cores"):
+        r["total_" + k] = r[k] + r.get("pg_" + k, 0.0)
     rss1 = tree_rss_bytes(srv.pid)
     r["rss_mib"] = rss1 / (1 << 20)
     r["rss_before_mib"] = rss0 / (1 << 20)
@@ -642,7 +720,7 @@ def run_wrk(srv: Server, servers: list[Server], wl: Workload, ctx: dict, prep: d
             seconds: float, warmup: float):
     url = srv.base + wl.path_fn(ctx)
     labels = others_labels(srv, servers)
-    pre_busy, load = precheck_noise([srv.pid], labels, 1.0)
+    pre_busy, load = precheck_noise(srv.roots(), labels, 1.0)
     log_pre_busy(pre_busy, load, f"{wl.label} on {srv.name}")
     result = {"warmup": None, "pre_busy": pre_busy}
     if warmup > 0:
@@ -652,9 +730,10 @@ def run_wrk(srv: Server, servers: list[Server], wl: Workload, ctx: dict, prep: d
         result["warmup"] = parse_wrk(out)
     cmd = wrk_cmd(url, wl.conns, seconds, wl.script,
                   wl.args_fn(ctx, prep, False) if wl.args_fn else [], srv.headers, wl.threads)
-    mon = NoiseMonitor([srv.pid], label_roots=labels, rss_root=srv.pid)
+    mon = NoiseMonitor(srv.roots(), label_roots=labels, rss_root=srv.pid)
     rss0 = tree_rss_bytes(srv.pid)
     cpu0 = tree_cpu_ticks(srv.pid)
+    db0 = srv.companion_cpu_ticks()
     mon.start()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     mon.extra_exclude.add(p.pid)
@@ -665,11 +744,12 @@ def run_wrk(srv: Server, servers: list[Server], wl: Workload, ctx: dict, prep: d
         out, _ = p.communicate()
         raise RuntimeError(f"wrk hung: {show_cmd(cmd, srv.headers)}")
     cpu1 = tree_cpu_ticks(srv.pid)
+    db1 = srv.companion_cpu_ticks()
     r = parse_wrk(out)
     r.update(result)
     r["raw"] = out
     r["cmd"] = show_cmd(cmd, srv.headers)
-    finish_common(r, srv, mon, cpu0, cpu1, rss0)
+    finish_common(r, srv, mon, cpu0, cpu1, rss0, db0, db1)
     if wl.metrics:
         r["metrics_per_s"] = r["rps"] * wl.metrics
     return r
@@ -687,7 +767,7 @@ def run_loop(srv: Server, servers: list[Server], wl: Workload, ctx: dict, prep: 
              seconds: float, warmup: float):
     """Calls wl.loop_fn(client, ctx) back to back on one connection for `seconds` (at least 3 times)."""
     labels = others_labels(srv, servers)
-    pre_busy, load = precheck_noise([srv.pid], labels, 1.0)
+    pre_busy, load = precheck_noise(srv.roots(), labels, 1.0)
     log_pre_busy(pre_busy, load, f"{wl.label} on {srv.name}")
     c = Client(srv)
     errors = 0
@@ -695,9 +775,10 @@ def run_loop(srv: Server, servers: list[Server], wl: Workload, ctx: dict, prep: 
     tw = time.monotonic()
     while warmup > 0 and time.monotonic() - tw < warmup:  # at least one unmeasured call
         wl.loop_fn(c, ctx, info)
-    mon = NoiseMonitor([srv.pid], label_roots=labels, rss_root=srv.pid)
+    mon = NoiseMonitor(srv.roots(), label_roots=labels, rss_root=srv.pid)
     rss0 = tree_rss_bytes(srv.pid)
     cpu0 = tree_cpu_ticks(srv.pid)
+    db0 = srv.companion_cpu_ticks()
     mon.start()
     lat = []
     t0 = time.monotonic()
@@ -712,13 +793,14 @@ def run_loop(srv: Server, servers: list[Server], wl: Workload, ctx: dict, prep: 
         lat.append((time.monotonic() - t) * 1000.0)
     dur = time.monotonic() - t0
     cpu1 = tree_cpu_ticks(srv.pid)
+    db1 = srv.companion_cpu_ticks()
     c.close()
     r = {"requests": len(lat), "duration_s": dur, "rps": len(lat) / dur,
          "p50_ms": percentile(lat, 50), "p99_ms": percentile(lat, 99), "non2xx": errors,
          "sock": {"connect": 0, "read": 0, "write": 0, "timeout": 0}, "errors": errors,
          "pre_busy": pre_busy, "cmd": wl.label + " (Python client, one keep-alive connection)"}
     r.update(info)
-    finish_common(r, srv, mon, cpu0, cpu1, rss0)
+    finish_common(r, srv, mon, cpu0, cpu1, rss0, db0, db1)
     return r
 
 
@@ -726,16 +808,17 @@ def run_transfer(srv: Server, servers: list[Server], wl: Workload, ctx: dict, pr
                  seconds: float, warmup: float):
     """curl PUT (one upload) or GET (downloads back to back for >= 1 s, at most 20) of the W8 file."""
     labels = others_labels(srv, servers)
-    pre_busy, load = precheck_noise([srv.pid], labels, 1.0)
+    pre_busy, load = precheck_noise(srv.roots(), labels, 1.0)
     log_pre_busy(pre_busy, load, f"{wl.label} on {srv.name}")
     url = srv.base + ctx["w8_path"]
     size = ctx["w8_size"]
     base = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{time_total} %{size_upload} %{size_download}",
             "-H", "@" + ctx["header_file"][srv.name]]
     cmd = base + (["-T", ctx["w8_file"], url] if wl.direction == "up" else [url])
-    mon = NoiseMonitor([srv.pid], label_roots=labels, rss_root=srv.pid)
+    mon = NoiseMonitor(srv.roots(), label_roots=labels, rss_root=srv.pid)
     rss0 = tree_rss_bytes(srv.pid)
     cpu0 = tree_cpu_ticks(srv.pid)
+    db0 = srv.companion_cpu_ticks()
     mon.start()
     times, moved, bad, statuses = [], 0, 0, []
     t0 = time.monotonic()
@@ -760,6 +843,7 @@ def run_transfer(srv: Server, servers: list[Server], wl: Workload, ctx: dict, pr
         if wl.direction == "up" or el >= 1.0 or len(statuses) >= 20 or bad:
             break
     cpu1 = tree_cpu_ticks(srv.pid)
+    db1 = srv.companion_cpu_ticks()
     total_t = sum(times)
     r = {"requests": len(statuses), "duration_s": max(total_t, 1e-9), "rps": len(times) / max(total_t, 1e-9),
          "mb_per_s": moved / max(total_t, 1e-9) / 1e6,
@@ -767,8 +851,10 @@ def run_transfer(srv: Server, servers: list[Server], wl: Workload, ctx: dict, pr
          "non2xx": bad, "sock": {"connect": 0, "read": 0, "write": 0, "timeout": 0}, "errors": bad,
          "pre_busy": pre_busy, "statuses": statuses,
          "cmd": shlex.join(["curl", "-H", "@<header file with the key>"] + cmd[len(base):])}
-    finish_common(r, srv, mon, cpu0, cpu1, rss0)
-    r["cpu_ms_per_transfer"] = r["cpu_us_per_req"] / 1000.0
+    finish_common(r, srv, mon, cpu0, cpu1, rss0, db0, db1)
+    for prefix in ("", "pg_", "total_"):
+        if prefix + "cpu_us_per_req" in r:
+            r[prefix + "cpu_ms_per_transfer"] = r[prefix + "cpu_us_per_req"] / 1000.0
     return r
 
 
@@ -777,17 +863,19 @@ def run_startup(srv: Server, servers: list[Server], wl: Workload, ctx: dict, pre
     """Starts a fresh instance like `srv` (same store, new port) and times process start until
     /health answers 200; then waits until it is idle and reads its tree's RSS; then stops it."""
     labels = others_labels(srv, servers)
-    pre_busy, load = precheck_noise([srv.pid], labels, 1.0)
+    pre_busy, load = precheck_noise(srv.roots(), labels, 1.0)
     log_pre_busy(pre_busy, load, f"{wl.label} on {srv.name}")
     port = free_port()
     argv = list(srv.argv)
     argv[argv.index("--port") + 1] = str(port)
     inst = Server(srv.name + "-w10", argv, port, srv.logpath + ".w10", env=srv.env)
-    inst.kind, inst.variant = srv.kind, srv.variant
-    mon = NoiseMonitor([], label_roots=labels)
+    inst.kind, inst.family, inst.store, inst.variant = srv.kind, srv.family, srv.store, srv.variant
+    inst.companions = dict(srv.companions)  # the new instance's connections are new backends there
+    mon = NoiseMonitor(list(srv.companions.values()), label_roots=labels)
+    db0 = srv.companion_cpu_ticks()
     mon.start()
     inst.start(ctx["pidfile"])
-    mon.exclude_roots = [inst.pid]
+    mon.exclude_roots = inst.roots()
     try:
         while not health_ok(port):
             if inst.proc.poll() is not None:
@@ -810,15 +898,20 @@ def run_startup(srv: Server, servers: list[Server], wl: Workload, ctx: dict, pre
             prev = cur
         idle = tree_rss_bytes(inst.pid)
         cpu = tree_cpu_ticks(inst.pid)
+        db1 = inst.companion_cpu_ticks()
         nproc = len(process_tree(inst.pid))
     finally:
         busy, kbusy = mon.stop()
         inst.stop()
-    return {"requests": 1, "duration_s": start_ms / 1000, "start_ms": start_ms, "idle_rss_mib": idle / (1 << 20),
-            "startup_peak_rss_mib": peak / (1 << 20), "startup_cpu_ms": cpu / CLK_TCK * 1000,
-            "processes": nproc, "errors": 0, "non2xx": 0,
-            "sock": {"connect": 0, "read": 0, "write": 0, "timeout": 0}, "noisy": busy, "kbusy": kbusy,
-            "pre_busy": pre_busy, "cmd": shlex.join(argv[:2] + ["..."])}
+    r = {"requests": 1, "duration_s": start_ms / 1000, "start_ms": start_ms, "idle_rss_mib": idle / (1 << 20),
+         "startup_peak_rss_mib": peak / (1 << 20), "startup_cpu_ms": cpu / CLK_TCK * 1000,
+         "processes": nproc, "errors": 0, "non2xx": 0,
+         "sock": {"connect": 0, "read": 0, "write": 0, "timeout": 0}, "noisy": busy, "kbusy": kbusy,
+         "pre_busy": pre_busy, "cmd": shlex.join(argv[:2] + ["..."])}
+    if srv.companions:  # PostgreSQL's work for the new instance: its connections, the server's checks
+        r["pg_startup_cpu_ms"] = (db1 - db0) / CLK_TCK * 1000
+    r["total_startup_cpu_ms"] = r["startup_cpu_ms"] + r.get("pg_startup_cpu_ms", 0.0)
+    return r
 
 
 RUNNERS = {"wrk": run_wrk, "loop": run_loop, "transfer": run_transfer, "startup": run_startup}
@@ -1166,10 +1259,29 @@ METRICS = {
 }
 
 
-def metric_list(wl: Workload):
+# With a PostgreSQL variant, each CPU metric (the server's own process tree) is followed by
+# PostgreSQL's CPU for the same work (that variant only) and by the sum of both ("server +
+# database": for SQLite and MLflow the database runs inside the server, so this is their own tree).
+PG_CPU_ROWS = {
+    "cpu_us_per_req": ("PostgreSQL CPU us/request", "server + database CPU us/request"),
+    "cpu_ms_per_req": ("PostgreSQL CPU ms/history", "server + database CPU ms/history"),
+    "cpu_ms_per_transfer": ("PostgreSQL CPU ms/transfer", "server + database CPU ms/transfer"),
+    "startup_cpu_ms": ("PostgreSQL CPU ms during start-up", "server + database start-up CPU ms"),
+}
+
+
+def metric_list(wl: Workload, with_pg: bool = False):
     ms = list(METRICS[wl.kind])
     if wl.metrics:
         ms.insert(1, ("metrics/s", "metrics_per_s", True))
+    if with_pg:
+        out = []
+        for label, key, hb in ms:
+            out.append((label, key, hb))
+            if key in PG_CPU_ROWS:
+                pg_label, total_label = PG_CPU_ROWS[key]
+                out += [(pg_label, "pg_" + key, hb), (total_label, "total_" + key, hb)]
+        ms = out
     return ms
 
 
@@ -1240,82 +1352,122 @@ def noise_notes(name: str, reps: list[dict]) -> list[str]:
 
 
 def build_rows(results, servers, targets_summary: list):
+    """The table's rows: one hokusai column per store variant, the best MLflow variant, one ratio
+    per hokusai variant. Appends (workload, what, target, measured, met) to targets_summary."""
     rows = []
-    hk = next(s for s in servers if s.kind == "hokusai")
+    hks = [s for s in servers if s.family == "hokusai"]
+    with_pg = any(s.companions for s in hks)
+    blank = [""] * len(hks)
+
+    def tag(s: Server) -> str:
+        return f" [{s.store}]" if len(hks) > 1 else ""
+
+    def row(wl_label, metric, hk_cells, ml_cell, ratios, target="", met="", note=""):
+        return [wl_label, metric, *hk_cells, ml_cell, *ratios, target, met, note]
+
     for wl, reps in results:
-        h = reps.get(hk.name)
+        hr = [reps.get(s.name) for s in hks]
         ml = best_mlflow(wl, reps, servers)
         m = reps.get(ml.name) if ml else None
-        notes = noise_notes("hokusai", h or []) + (noise_notes(ml.name, m) if m else [])
-        mls = [s for s in servers if s.kind == "mlflow" and s.name in reps]
+        notes = [n for s, h in zip(hks, hr) for n in noise_notes(s.name, h or [])]
+        notes += noise_notes(ml.name, m) if m else []
+        mls = [s for s in servers if s.family == "mlflow" and s.name in reps]
         if len(mls) > 1:
             lab, key, _ = metric_list(wl)[0]
             notes.insert(0, "mlflow = best of " + ", ".join(
                 f"{s.variant} {cell(agg(reps[s.name], key))}" for s in mls))
         if "mlflow" not in wl.kinds:
             notes.insert(0, "hokusai only")
-        for i, (label, key, hb) in enumerate(metric_list(wl)):
-            ha = agg(h, key) if h else None
-            ma = agg(m, key) if m else None
+        for i, (label, key, hb) in enumerate(metric_list(wl, with_pg)):
+            db_only = key.startswith("pg_")  # PostgreSQL's own CPU: the PostgreSQL variant alone
+            ma = agg(m, key) if m and not db_only else None
             t = wl.targets.get(key)
-            met = ""
-            if t:
-                met = "n/a" if ha is None else ("yes" if target_met(t, ha[0]) else "NO")
-                targets_summary.append((wl.label, label, target_text(t), cell(ha), met))
-            rows.append([wl.label, label, cell(ha), cell(ma) if m else "-",
-                         ratio(ha[0], ma[0], hb) if ha and ma else "", target_text(t) if t else "", met,
-                         "; ".join(notes) if i == 0 else ""])
+            cells, ratios, mets = [], [], []
+            for s, h in zip(hks, hr):
+                ha = agg(h, key) if h else None
+                cells.append("-" if h is None or (db_only and ha is None) else cell(ha))
+                ratios.append(ratio(ha[0], ma[0], hb) if ha and ma else "")
+                if t:
+                    met = "n/a" if ha is None else ("yes" if target_met(t, ha[0]) else "NO")
+                    mets.append(met)
+                    targets_summary.append((wl.label, label + tag(s), target_text(t), cell(ha), met))
+            rows.append(row(wl.label, label, cells, "-" if m is None or db_only else cell(ma), ratios,
+                            target_text(t) if t else "", " / ".join(mets), "; ".join(notes) if i == 0 else ""))
         if wl.kind == "loop":
             # flat memory: tree RSS before the first run and after the last one
-            hb_, ha_ = (h[0]["rss_before_mib"], h[-1]["rss_mib"]) if h else (None, None)
-            mb_, ma_ = (m[0]["rss_before_mib"], m[-1]["rss_mib"]) if m else (None, None)
-            flat = ("yes" if ha_ - hb_ <= 10 else "NO") if h else "n/a"
-            rows.append([wl.label, "RSS MiB before first -> after last run",
-                         f"{fmt_num(hb_)} -> {fmt_num(ha_)}" if h else "n/a",
-                         f"{fmt_num(mb_)} -> {fmt_num(ma_)}" if m else "-", "", "flat (≤ +10)", flat, ""])
-            targets_summary.append((wl.label, "flat memory (RSS growth ≤ 10 MiB)", "≤ +10",
-                                    f"{fmt_num(ha_ - hb_)}" if h else "n/a", flat))
-            pts = (h or m or [{}])[0].get("points")
-            pages = (h or [{}])[0].get("pages"), (m or [{}])[0].get("pages")
-            rows.append([wl.label, "points per history / pages", f"{pts} / {pages[0]}",
-                         f"{pts} / {pages[1]}" if m else "-", "", "", "", ""])
+            cells, mets = [], []
+            for s, h in zip(hks, hr):
+                flat = "n/a"
+                if h:
+                    before, after = h[0]["rss_before_mib"], h[-1]["rss_mib"]
+                    flat = "yes" if after - before <= 10 else "NO"
+                    cells.append(f"{fmt_num(before)} -> {fmt_num(after)}")
+                else:
+                    cells.append("n/a")
+                mets.append(flat)
+                targets_summary.append((wl.label, "flat memory (RSS growth ≤ 10 MiB)" + tag(s), "≤ +10",
+                                        fmt_num(after - before) if h else "n/a", flat))
+            rows.append(row(wl.label, "RSS MiB before first -> after last run", cells,
+                            f"{fmt_num(m[0]['rss_before_mib'])} -> {fmt_num(m[-1]['rss_mib'])}" if m else "-",
+                            blank, "flat (≤ +10)", " / ".join(mets)))
+            pts = next((r[0].get("points") for r in hr + [m] if r), None)
+            rows.append(row(wl.label, "points per history / pages",
+                            [f"{pts} / {h[0].get('pages')}" if h else "n/a" for h in hr],
+                            f"{pts} / {m[0].get('pages')}" if m else "-", blank))
         if wl.kind == "startup":
-            mpk = (ml.peak_rss / (1 << 20)) if ml else None
-            rows.append([wl.label, "peak RSS MiB (tree) of the benchmarked instance, whole run",
-                         fmt_num(hk.peak_rss / (1 << 20)), fmt_num(mpk) if ml else "-",
-                         ratio(hk.peak_rss, ml.peak_rss, False) if ml and hk.peak_rss else "", "", "",
-                         "sampled every 0.5 s during every measured run"])
-        rows.append([wl.label, "errors (non-2xx + socket)", str(sum(r["errors"] for r in h)) if h else "-",
-                     str(sum(r["errors"] for r in m)) if m else "-", "", "", "", ""])
+            rows.append(row(wl.label, "peak RSS MiB (tree) of the benchmarked instance, whole run",
+                            [fmt_num(s.peak_rss / (1 << 20)) for s in hks],
+                            fmt_num(ml.peak_rss / (1 << 20)) if ml else "-",
+                            [ratio(s.peak_rss, ml.peak_rss, False) if ml and s.peak_rss else "" for s in hks],
+                            note="sampled every 0.5 s during every measured run"
+                            + ("; PostgreSQL's processes not included" if with_pg else "")))
+        rows.append(row(wl.label, "errors (non-2xx + socket)",
+                        [str(sum(r["errors"] for r in h)) if h else "-" for h in hr],
+                        str(sum(r["errors"] for r in m)) if m else "-", blank))
         if wl.label.startswith("W7 GET /health"):
             by = {w.label: r for w, r in results}
             one = next((r for lab, r in by.items() if lab.startswith("W7 experiments/get") and "one admin" in lab), None)
             rot = next((r for lab, r in by.items() if lab.startswith("W7 experiments/get") and "rotating" in lab), None)
-            if one and rot and hk.name in one and hk.name in rot:
-                a1, a2 = agg(one[hk.name], "rps"), agg(rot[hk.name], "rps")
-                if a1 and a2:
-                    rows.append(["W7", "rotating keys / one key, requests/s", f"{a2[0] / a1[0] * 100:.0f}%",
-                                 "-", "", "", "", "lookup cost across many stored keys"])
-            rows.append(["W7", "authenticated / unauthenticated throughput", "not measurable", "-", "",
-                         "≥ 90%", "n/a", "`serve` has no switch to turn authentication off; "
-                         "/health (public, no key check) above is the closest unauthenticated route"])
-            rows.append(["W7", "in-process key validation", "not measured", "-", "",
-                         "≤ 1 us, flat 10..1M keys", "n/a", "needs a C++ microbenchmark, not part of this harness"])
+            if one and rot:
+                cells = []
+                for s in hks:
+                    a1 = agg(one[s.name], "rps") if s.name in one else None
+                    a2 = agg(rot[s.name], "rps") if s.name in rot else None
+                    cells.append(f"{a2[0] / a1[0] * 100:.0f}%" if a1 and a2 else "n/a")
+                rows.append(row("W7", "rotating keys / one key, requests/s", cells, "-", blank,
+                                note="lookup cost across many stored keys"))
+            rows.append(row("W7", "authenticated / unauthenticated throughput", ["not measurable"] * len(hks),
+                            "-", blank, "≥ 90%", "n/a", "`serve` has no switch to turn authentication off; "
+                            "/health (public, no key check) above is the closest unauthenticated route"))
+            rows.append(row("W7", "in-process key validation", ["not measured"] * len(hks), "-", blank,
+                            "≤ 1 us, flat 10..1M keys", "n/a",
+                            "needs a C++ microbenchmark, not part of this harness"))
             targets_summary.append(("W7", "authenticated ≥ 90% of unauthenticated", "≥ 90%", "not measurable", "n/a"))
             targets_summary.append(("W7", "in-process validation ≤ 1 µs", "≤ 1 µs", "not measured", "n/a"))
     return rows
 
 
-HEAD = ["workload", "metric", "hokusai", "mlflow (best)", "ratio", "target", "met", "note"]
+def table_head(servers) -> list[str]:
+    """Column names: `hokusai` and `ratio` for the SQLite variant alone (the table of earlier runs),
+    else one `hokusai <store>` and one `ratio <store>` column per variant."""
+    hks = [s for s in servers if s.family == "hokusai"]
+    if len(hks) == 1 and hks[0].store == "sqlite":
+        names, ratios = ["hokusai"], ["ratio"]
+    else:
+        names = [f"hokusai {s.store}" for s in hks]
+        ratios = [f"ratio {s.store}" for s in hks]
+    met = "met" if len(hks) == 1 else "met (" + " / ".join(s.store for s in hks) + ")"
+    return ["workload", "metric", *names, "mlflow (best)", *ratios, "target", met, "note"]
 
 
-def text_table(rows) -> str:
-    w = [max(len(str(r[i])) for r in rows + [HEAD]) for i in range(len(HEAD) - 1)]
+def text_table(head, rows) -> str:
+    numeric = range(2, len(head) - 3)  # the value and ratio columns are right-aligned
+    w = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head) - 1)]
     line = lambda r: "  ".join(  # noqa: E731
-        (str(c).ljust(w[i]) if i < 2 or i >= 5 else str(c).rjust(w[i])) if i < len(w) else str(c)
+        (str(c).rjust(w[i]) if i in numeric else str(c).ljust(w[i])) if i < len(w) else str(c)
         for i, c in enumerate(r)).rstrip()
     sep = "  ".join("-" * x for x in w) + "  ----"
-    out = [line(HEAD), sep]
+    out = [line(head), sep]
     prev = None
     for r in rows:
         if prev is not None and r[0] != prev:
@@ -1325,9 +1477,9 @@ def text_table(rows) -> str:
     return "\n".join(out)
 
 
-def md_table(rows) -> str:
-    out = ["| " + " | ".join(HEAD) + " |",
-           "|" + "|".join(["---", "---", "---:", "---:", "---:", "---", "---", "---"]) + "|"]
+def md_table(head, rows) -> str:
+    align = ["---", "---"] + ["---:"] * (len(head) - 5) + ["---", "---", "---"]
+    out = ["| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"]
     for r in rows:
         out.append("| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |")
     return "\n".join(out)
@@ -1351,6 +1503,26 @@ def sqlite_modes(path: str) -> str:
         return f"journal_mode={mode}"
     except Exception as e:  # noqa: BLE001
         return f"unknown ({e})"
+
+
+PG_SHOWN_SETTINGS = ("server_version", "fsync", "synchronous_commit", "full_page_writes", "wal_level",
+                     "wal_sync_method", "shared_buffers", "max_wal_size", "checkpoint_timeout",
+                     "autovacuum", "max_connections")
+
+
+def pg_settings(url: str) -> str:
+    """The PostgreSQL settings that bear on the numbers, read with psql (informational)."""
+    names = ", ".join(f"'{n}'" for n in PG_SHOWN_SETTINGS)
+    try:
+        p = subprocess.run(["psql", "-X", "-A", "-t", "-F", "=", url, "-c",
+                            f"SELECT name, setting || coalesce(unit, '') FROM pg_settings "
+                            f"WHERE name IN ({names}) ORDER BY name"],
+                           capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"unknown ({e})"
+    if p.returncode != 0:
+        return f"unknown (psql: {p.stderr.strip()[:200]})"
+    return ", ".join(line.strip() for line in p.stdout.splitlines() if line.strip())
 
 
 def machine_info(a, servers) -> list[tuple[str, str]]:
@@ -1379,7 +1551,13 @@ def machine_info(a, servers) -> list[tuple[str, str]]:
     else:
         dur = ("defaults vs defaults: hokusai WAL + synchronous=NORMAL; MLflow SQLite's defaults "
                "(rollback journal, synchronous=FULL)")
-    dur += f"; measured: hokusai {sqlite_modes(a.hk_db)}, mlflow {sqlite_modes(a.ml_db)}"
+    if "sqlite" in a.stores:
+        dur += f"; measured: hokusai {sqlite_modes(a.hk_db)}, mlflow {sqlite_modes(a.ml_db)}"
+    else:
+        dur += f"; measured: mlflow {sqlite_modes(a.ml_db)}"
+    if "postgres" in a.stores:
+        dur += ("; hokusai on PostgreSQL: the server's defaults as scripts/postgres.sh sets it up "
+                "(fsync=on, synchronous_commit=on: a commit waits for its WAL flush), in every mode")
     info = [
         ("date (UTC)", dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")),
         ("nproc", str(os.cpu_count())),
@@ -1397,9 +1575,25 @@ def machine_info(a, servers) -> list[tuple[str, str]]:
         ("sqlite (hokusai: system libsqlite3-0)", sqlite_sys),
         ("sqlite (mlflow: python sqlite3 module)", sqlite_py),
         ("wrk", cmd_out(["wrk", "-v"]).split(" Copyright")[0]),
+        ("hokusai variants", ", ".join(f"{s.name}: {s.store}, {s.variant}" for s in servers
+                                       if s.family == "hokusai")),
     ]
+    if "postgres" in a.stores:
+        pg_fs = "unknown"
+        try:
+            pg_fs = subprocess.run(["df", "--output=fstype", a.pg_dir], capture_output=True, text=True,
+                                   timeout=10).stdout.split()[-1]
+        except Exception:  # noqa: BLE001
+            pass
+        info += [
+            ("PostgreSQL (hokusai-pg)", "a cluster of its own made by scripts/postgres.sh (loopback TCP, "
+             f"trust authentication), a fresh database; data in {a.pg_dir} ({pg_fs})"),
+            ("PostgreSQL settings", pg_settings(a.pg_url)),
+        ]
     for s in servers:
         info.append((f"{s.name} process tree", a.trees.get(s.name, "?")))
+        for label in s.companions:
+            info.append((f"{label} process tree (for {s.name})", a.trees.get(label, "?")))
     info += [
         ("idle CPU of each tree (3 s, % of one core)",
          ", ".join(f"{k} {v:.1f}%" for k, v in getattr(a, "idle", {}).items())),
@@ -1442,6 +1636,12 @@ def main():
     ap.add_argument("--w7-keys", type=int, default=10_000)
     ap.add_argument("--w8-mb", type=int, default=100)
     ap.add_argument("--seed-threads", type=int, default=8)
+    ap.add_argument("--stores", default="sqlite",
+                    help="hokusai variants, comma-separated: sqlite and/or postgres")
+    ap.add_argument("--pg-url", default="",
+                    help="an empty PostgreSQL database for the postgres variant (libpq URL)")
+    ap.add_argument("--pg-dir", default="",
+                    help="the cluster's directory (data/postmaster.pid names its process tree)")
     a = ap.parse_args()
 
     def on_signal(signum, _frame):
@@ -1457,6 +1657,13 @@ def main():
     workloads = build_workloads(a)
     if keep:
         workloads = [w for w in workloads if w.wid in keep or w.group in keep]
+    a.stores = [x.strip() for x in a.stores.split(",") if x.strip()]
+    if not a.stores or set(a.stores) - {"sqlite", "postgres"} or len(set(a.stores)) != len(a.stores):
+        log(f"--stores {','.join(a.stores)}: want sqlite and/or postgres")
+        return 1
+    if "postgres" in a.stores and not (a.pg_url and a.pg_dir):
+        log("--stores postgres needs --pg-url and --pg-dir (bench/run starts the cluster)")
+        return 1
 
     a.hk_db = os.path.join(a.tmp, "hk.db")
     a.ml_db = os.path.join(a.tmp, "mlflow.db")
@@ -1478,14 +1685,33 @@ def main():
                 used_ports.add(p)
                 return p
 
-    hk_port = port()
-    hk_argv = [a.hokusai_bin, "serve", "--host", "127.0.0.1", "--port", str(hk_port),
-               "--backend-store-uri", hk_store_uri, "--access-log", "false",
-               "--artifacts-destination", os.path.join(a.tmp, "hk-artifacts")]
-    if a.durability == "equal":
-        hk_argv += ["--sqlite-synchronous", "FULL"]
-    hk = Server("hokusai", hk_argv, hk_port, os.path.join(a.tmp, "hokusai.log"), env=hk_env)
-    hk.variant = "defaults" if a.durability == "defaults" else "synchronous=FULL"
+    hks: list[Server] = []
+    store_uris: dict[str, str] = {}  # server name -> --backend-store-uri (also for `keys create`)
+    if "sqlite" in a.stores:
+        hk_port = port()
+        hk_argv = [a.hokusai_bin, "serve", "--host", "127.0.0.1", "--port", str(hk_port),
+                   "--backend-store-uri", hk_store_uri, "--access-log", "false",
+                   "--artifacts-destination", os.path.join(a.tmp, "hk-artifacts")]
+        if a.durability == "equal":
+            hk_argv += ["--sqlite-synchronous", "FULL"]
+        hk = Server("hokusai", hk_argv, hk_port, os.path.join(a.tmp, "hokusai.log"), env=hk_env)
+        hk.variant = "defaults" if a.durability == "defaults" else "synchronous=FULL"
+        store_uris[hk.name] = hk_store_uri
+        hks.append(hk)
+    if "postgres" in a.stores:
+        # A PostgreSQL store has no `auth-secret` file beside it: the key-hashing secret comes from
+        # the environment, for `keys create` and `serve` alike. Random per run; never printed.
+        pg_env = dict(hk_env, HOKUSAI_AUTH_SECRET=secrets.token_hex(32))
+        hkp_port = port()
+        hkp_argv = [a.hokusai_bin, "serve", "--host", "127.0.0.1", "--port", str(hkp_port),
+                    "--backend-store-uri", a.pg_url, "--access-log", "false",
+                    "--artifacts-destination", os.path.join(a.tmp, "hk-pg-artifacts")]
+        hkp = Server("hokusai-pg", hkp_argv, hkp_port, os.path.join(a.tmp, "hokusai-pg.log"), env=pg_env)
+        hkp.kind, hkp.store = "hokusai-pg", "postgres"
+        hkp.variant = "PostgreSQL defaults (fsync=on, synchronous_commit=on)"
+        hkp.companions = {"postgres": postmaster_pid(a.pg_dir)}
+        store_uris[hkp.name] = a.pg_url
+        hks.append(hkp)
     env = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true")
     env.pop("MLFLOW_TRACKING_URI", None)
     # As in an activated venv: MLflow's job runner starts `huey_consumer.py` found on PATH; without the
@@ -1508,25 +1734,31 @@ def main():
     if not mls:
         log("--mlflow-workers names no variant")
         return 1
-    servers = [hk] + mls
-    kinds = {"hokusai": [hk], "mlflow": mls}
-    ctx = {"hokusai": {"pidfile": a.pidfile}, "mlflow": {"pidfile": a.pidfile}}
+    servers = hks + mls
+    # Servers of one kind share a store, and so the seeding and its context.
+    kinds: dict[str, list[Server]] = {}
+    for s in servers:
+        kinds.setdefault(s.kind, []).append(s)
+    ctx = {kind: {"pidfile": a.pidfile} for kind in kinds}
     a.seed_times = {}
     exit_code = 0
     results = []
     try:
-        api_key = create_api_key(a.hokusai_bin, hk_store_uri, hk_env)
-        log("created an admin API key for hokusai (keys create, same store); not shown")
-        for s in servers:
-            s.headers = {"Authorization": f"Bearer {api_key}"}  # MLflow ignores it: same request bytes
+        for s in hks:
+            api_key = create_api_key(a.hokusai_bin, store_uris[s.name], s.env)
+            log(f"created an admin API key for {s.name} (keys create, same store); not shown")
+            s.headers = {"Authorization": f"Bearer {api_key}"}
+        for s in mls:  # MLflow ignores the header: all servers parse the same request bytes
+            s.headers = dict(hks[0].headers)
         if a.durability == "equal":
             import sqlite3
             con = sqlite3.connect(a.ml_db)
             con.execute("PRAGMA journal_mode=WAL")  # persistent in the file; MLflow creates its tables in it
             con.close()
-        hk.start(a.pidfile)
-        hk.wait_healthy(30)
-        log(f"hokusai healthy on 127.0.0.1:{hk.port} (pid {hk.pid})")
+        for s in hks:
+            s.start(a.pidfile)
+            s.wait_healthy(30)
+            log(f"{s.name} healthy on 127.0.0.1:{s.port} (pid {s.pid})")
         for s in mls:  # one after the other: the first one creates the database schema
             s.start(a.pidfile)
             s.wait_healthy(180)
@@ -1535,18 +1767,12 @@ def main():
                 f"{len(process_tree(s.pid))} processes in tree, idle after {waited:.0f}s more)")
         a.trees = {}
         for s in servers:
-            descs: dict[str, int] = {}
-            for p in process_tree(s.pid):
-                try:
-                    with open(f"/proc/{p}/cmdline", "rb") as f:
-                        cmdline = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
-                except OSError:
-                    continue
-                d = describe_process(cmdline)
-                descs[d] = descs.get(d, 0) + 1
-            a.trees[s.name] = f"{sum(descs.values())} processes: " + ", ".join(
-                (f"{n} x {d}" if n > 1 else d) for d, n in descs.items())
+            a.trees[s.name] = describe_tree(s.pid)
             log(f"{s.name} process tree: {a.trees[s.name]}")
+        for s in hks:
+            for label, root in s.companions.items():
+                a.trees[label] = describe_tree(root)
+                log(f"{label} process tree (for {s.name}): {a.trees[label]}")
         for s in servers:
             addrs = listening_addresses(process_tree(s.pid))
             bad = [x for x in addrs if not x.startswith("127.0.0.1:")]
@@ -1556,21 +1782,24 @@ def main():
             seed_base(ss[0], ctx[kind], a, ss)
         a.no_key_status = {k: c["status_without_key"] for k, c in ctx.items()}
         log("experiments/get without the key: " + ", ".join(f"{n} {st}" for n, st in a.no_key_status.items()))
-        if a.no_key_status["hokusai"] != 401:
-            log("warning: hokusai answered experiments/get without a key with "
-                f"{a.no_key_status['hokusai']}, expected 401 (is authentication off?)")
+        for s in hks:
+            if a.no_key_status[s.kind] != 401:
+                log(f"warning: {s.name} answered experiments/get without a key with "
+                    f"{a.no_key_status[s.kind]}, expected 401 (is authentication off?)")
         for s in servers:
             s.settle()
-        c0 = {s.name: tree_cpu_ticks(s.pid) for s in servers}
+        trees = {s.name: s.pid for s in servers}
+        trees.update({label: root for s in hks for label, root in s.companions.items()})
+        c0 = {n: tree_cpu_ticks(p) for n, p in trees.items()}
         time.sleep(3.0)
-        a.idle = {s.name: (tree_cpu_ticks(s.pid) - c0[s.name]) / CLK_TCK / 3.0 * 100 for s in servers}
+        a.idle = {n: (tree_cpu_ticks(p) - c0[n]) / CLK_TCK / 3.0 * 100 for n, p in trees.items()}
         log("idle CPU (% of one core): " + ", ".join(f"{k} {v:.1f}%" for k, v in a.idle.items()))
 
         done_setups: set[str] = set()
         for i, wl in enumerate(workloads):
-            wl_servers = [s for s in servers if s.kind in wl.kinds]
+            wl_servers = [s for s in servers if s.family in wl.kinds]
             if wl.group in SETUPS and wl.group not in done_setups:
-                for kind in [k for k in ("hokusai", "mlflow") if k in wl.kinds]:
+                for kind in [k for k, ss in kinds.items() if ss[0].family in wl.kinds]:
                     log(f"setting up {wl.group} on {kind}")
                     t = time.monotonic()
                     SETUPS[wl.group](kinds[kind][0], ctx[kind], a, kinds[kind])
@@ -1602,7 +1831,7 @@ def main():
         exit_code = 130
     except ServerError as e:
         log(f"FAILED: {e}")
-        exit_code = 2 if e.kind == "hokusai" else 1
+        exit_code = 2 if e.kind.startswith("hokusai") else 1
     except Exception as e:  # noqa: BLE001
         import traceback
         log(f"FAILED: {e}\n{traceback.format_exc()}")
@@ -1617,11 +1846,12 @@ def main():
 
     targets_summary: list = []
     rows = build_rows(results, servers, targets_summary)
-    table = text_table(rows)
+    head = table_head(servers)
+    table = text_table(head, rows)
     print()
     print(table)
     print()
-    hk_err = sum(r["errors"] for _, reps in results for r in reps.get(hk.name, []))
+    hk_err = sum(r["errors"] for _, reps in results for s in hks for r in reps.get(s.name, []))
     ml_err = sum(r["errors"] for _, reps in results for s in mls for r in reps.get(s.name, []))
     noisy = [wl.label for wl, reps in results if any(r.get("noisy") for rr in reps.values() for r in rr)]
     verify_bad = [wl.label for wl, reps in results
@@ -1653,12 +1883,20 @@ def main():
         f.write("Generated by `bench/run`. Cells: median [min-max] over the repeated runs. Ratios: "
                 "hokusai/mlflow for throughput, mlflow/hokusai for latency, CPU and RSS — **> 1 means "
                 "hokusai is better**. `mlflow (best)`: the MLflow variant with the better median on "
-                "the workload's first metric.\n\n")
+                "the workload's first metric.")
+        if len(hks) > 1 or hks[0].store != "sqlite":
+            f.write(" One `hokusai <store>` column and one `ratio <store>` column per store hokusai "
+                    "ran on (same binary, workloads and seeding). `server CPU` is each server's own "
+                    "process tree; for the PostgreSQL variant `PostgreSQL CPU` is the cluster's "
+                    "processes over the same run (backends, WAL writer, checkpointer, autovacuum), and "
+                    "`server + database CPU` adds the two (for SQLite and MLflow the database runs "
+                    "inside the server, so it equals `server CPU`).")
+        f.write("\n\n")
         f.write("## Machine and settings\n\n| | |\n|---|---|\n")
         for k, v in info:
             f.write(f"| {k} | {str(v).replace('|', '/')} |\n")
         f.write("\n## Results\n\n")
-        f.write(md_table(rows) + "\n\n")
+        f.write(md_table(head, rows) + "\n\n")
         f.write("## Targets\n\n| workload | target | measured | met |\n|---|---|---|---|\n")
         for lab, what, tgt, val, met in targets_summary:
             f.write(f"| {lab} | {what} {tgt} | {val} | {met} |\n")

@@ -8,10 +8,12 @@ VENV_ROOT="${HOKUSAI_VENV_ROOT:-$HOME/.cache/hokusai-venvs}"
 MLFLOW_PINNED="3.10.1"
 MLFLOW_2X="2.22"
 # What every test venv holds besides mlflow.
-TEST_PIP_PACKAGES=(pytest requests scikit-learn)
+# psycopg: the postgres leg's tests read the server's database; boto3: the S3 leg's list the bucket.
+TEST_PIP_PACKAGES=(pytest requests scikit-learn "psycopg[binary]" boto3)
 
 BUILD_PACKAGES=(g++ cmake ninja-build ccache pkg-config libboost1.81-dev libsimdjson-dev
-  libexpected-dev libsqlite3-dev libspdlog-dev libfmt-dev libcli11-dev libssl-dev)
+  libexpected-dev libsqlite3-dev libspdlog-dev libfmt-dev libcli11-dev libssl-dev libpq-dev
+  libcurl4-openssl-dev)
 TEST_PACKAGES=(libgtest-dev python3 python3-venv python3-pip sqlite3 wrk curl procps)
 # What bench/run needs besides a build: wrk, and nginx for the gateway workload's reverse-proxy
 # baseline (the bench starts its own nginx with a generated config; the package's service is not used).
@@ -44,7 +46,7 @@ ensure_venv() {
     mkdir -p "$VENV_ROOT"
     python3 -m venv "$dir"
   fi
-  if [ "$name" = "mlflow-latest" ] || ! "$dir/bin/python" -c "import mlflow, pytest, requests, sklearn" 2>/dev/null; then
+  if [ "$name" = "mlflow-latest" ] || ! "$dir/bin/python" -c "import mlflow, pytest, requests, sklearn, psycopg, boto3" 2>/dev/null; then
     log "installing $requirement into $dir"
     "$dir/bin/pip" install -q --upgrade "$requirement" "${TEST_PIP_PACKAGES[@]}" "${extra[@]}"
   fi

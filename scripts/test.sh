@@ -3,7 +3,8 @@
 # GoogleTest unit tests, then the pytest integration tests with the pinned MLflow 3 client, the
 # newest one on PyPI and the last 2.x line (tests needing MLflow 3 APIs are deselected there), all
 # against the sanitized binary; then the shared tests against the real mlflow server, and the
-# client journeys through the binary in gateway mode in front of a real mlflow server.
+# client journeys through the binary in gateway mode in front of a real mlflow server; then the
+# suite (native and gateway) once more with the servers on PostgreSQL (scripts/postgres.sh).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 install_packages "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
@@ -48,6 +49,24 @@ if [ "$status" -eq 0 ]; then
   log "the client journeys and key tests through the gateway (--upstream) to a real mlflow server"
   (cd "$REPO_ROOT" && "$pinned/bin/python" -m pytest tests/integration -q -p no:cacheprovider \
     --target=gateway) || status=$?
+fi
+if [ "$status" -eq 0 ]; then
+  # The scale-out store: the whole suite again (native and gateway) with every server on a
+  # database of its own in a throwaway PostgreSQL cluster (docs/decisions/0014).
+  source "$(dirname "$0")/postgres.sh"
+  pg_work="$(mktemp -d /tmp/hokusai-test-pg.XXXXXX)"
+  start_postgres "$pg_work"
+  trap 'stop_postgres "$pg_work" >/dev/null 2>&1 || true' EXIT
+  log "integration tests on PostgreSQL with mlflow $MLFLOW_PINNED"
+  (cd "$REPO_ROOT" && HOKUSAI_TEST_BACKEND=postgres "$pinned/bin/python" -m pytest \
+    tests/integration -q -p no:cacheprovider \
+    --ignore=tests/integration/test_gateway_large_artifact.py) || status=$?
+  if [ "$status" -eq 0 ]; then
+    log "the gateway tests on PostgreSQL"
+    (cd "$REPO_ROOT" && HOKUSAI_TEST_BACKEND=postgres "$pinned/bin/python" -m pytest \
+      tests/integration -q -p no:cacheprovider --target=gateway \
+      --ignore=tests/integration/test_gateway_large_artifact.py) || status=$?
+  fi
 fi
 if [ "$status" -eq 0 ]; then
   # The Python SDK (sdk/python): type check and its own suite against the same binary.

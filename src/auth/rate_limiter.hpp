@@ -1,12 +1,20 @@
 // Token buckets by key (a key id, or a client address for brute-force limits). Thread-safe:
 // buckets live in mutex-guarded shards.
+//
+// With a shared bucket store (several replicas on one PostgreSQL), every bucket lives there and
+// all replicas draw on it; while the store fails, this replica's own buckets answer (the limit is
+// then per replica) and a warning is logged at most once a minute.
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
+
+#include "store/rate_buckets.hpp"
 
 namespace hokusai::auth {
 
@@ -22,6 +30,13 @@ class RateLimiter {
  public:
   // Buckets kept per shard (16 shards); beyond it, full buckets are forgotten.
   static constexpr std::size_t kMaxBucketsPerShard = 16384;
+  // Shared buckets idle this long have refilled whatever their period (at most an hour) and are
+  // deleted, at most once per interval.
+  static constexpr int64_t kSharedIdleMs = 3600 * 1000;
+  static constexpr int64_t kSharedPruneIntervalMs = 60 * 1000;
+
+  RateLimiter() = default;
+  explicit RateLimiter(store::RateBucketStore* shared) : shared_(shared) {}
 
   // A bucket holds `capacity` tokens and refills `capacity` tokens per `period_seconds`.
   RateDecision Take(const std::string& id, int64_t capacity, int64_t period_seconds,
@@ -41,7 +56,15 @@ class RateLimiter {
   };
   RateDecision Update(const std::string& id, int64_t capacity, int64_t period_seconds,
                       int64_t now_ms, bool take);
+  RateDecision UpdateLocal(const std::string& id, int64_t capacity, double rate, int64_t now_ms,
+                           bool take);
+  // The shared bucket's answer, or nullopt when the store failed.
+  std::optional<RateDecision> UpdateShared(const std::string& id, int64_t capacity, double rate,
+                                           int64_t now_ms, bool take);
 
+  store::RateBucketStore* shared_ = nullptr;
+  std::atomic<int64_t> next_prune_ms_{0};
+  std::atomic<int64_t> next_warning_ms_{0};
   std::array<Shard, 16> shards_;
 };
 

@@ -8,6 +8,7 @@
 #include "common/util.hpp"
 #include "hokusai_api/serialize.hpp"
 #include "json/writer.hpp"
+#include "store/postgres/pg_connection.hpp"
 
 namespace hokusai::cli {
 namespace {
@@ -15,18 +16,19 @@ namespace {
 constexpr int64_t kDayMs = 24 * 3600 * 1000LL;
 
 // sqlite:///relative/path or sqlite:////absolute/path (the SQLAlchemy form MLflow users know),
-// or a plain file path.
-Result<std::string> SqlitePathFromUri(const std::string& uri) {
+// a plain file path, or a postgresql:// (postgres://) URL, which libpq takes as it is.
+Result<std::string> DatabaseFromUri(const std::string& uri) {
   constexpr std::string_view kScheme = "sqlite:///";
   if (uri.rfind(kScheme, 0) == 0) {
     std::string path = uri.substr(kScheme.size());
     if (path.empty()) return InvalidParameter("--backend-store-uri: empty SQLite path");
     return path;
   }
+  if (store::postgres::IsPostgresUrl(uri)) return uri;
   if (uri.find("://") != std::string::npos) {
     return InvalidParameter("--backend-store-uri: unsupported store '" +
                             uri.substr(0, uri.find("://")) +
-                            "'; this build supports sqlite:///<path>");
+                            "'; use sqlite:///<path> or postgresql://...");
   }
   return uri;
 }
@@ -49,7 +51,8 @@ int Failed(const Error& error) {
 
 void AddStoreOptions(CLI::App& app, StoreOptions& options) {
   app.add_option("--backend-store-uri", options.backend_store_uri,
-                 "sqlite:///<relative path>, sqlite:////<absolute path> or a file path")
+                 "sqlite:///<relative path>, sqlite:////<absolute path>, a file path, or "
+                 "postgresql://[user[:password]@]host[:port]/database[?options]")
       ->envname("HOKUSAI_BACKEND_STORE_URI")
       ->capture_default_str();
   app.add_option("--auth-secret-file", options.auth_secret_file,
@@ -63,13 +66,17 @@ void AddStoreOptions(CLI::App& app, StoreOptions& options) {
 }
 
 Result<OpenedStore> OpenStore(const StoreOptions& options, const std::string& synchronous) {
-  HK_TRY(path, SqlitePathFromUri(options.backend_store_uri));
-  std::error_code ec;
-  auto parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-  if (ec) {
-    return Fail(ErrorCode::kInternalError,
-                fmt::format("cannot create directory '{}': {}", parent.string(), ec.message()));
+  HK_TRY(path, DatabaseFromUri(options.backend_store_uri));
+  bool postgres = store::postgres::IsPostgresUrl(path);
+  std::filesystem::path parent;
+  if (!postgres) {
+    std::error_code ec;
+    parent = std::filesystem::path(path).parent_path();
+    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+    if (ec) {
+      return Fail(ErrorCode::kInternalError,
+                  fmt::format("cannot create directory '{}': {}", parent.string(), ec.message()));
+    }
   }
   OpenedStore opened;
   opened.path = path;
@@ -78,6 +85,12 @@ Result<OpenedStore> OpenStore(const StoreOptions& options, const std::string& sy
       return InvalidParameter("HOKUSAI_AUTH_SECRET must be at least 32 characters");
     }
     opened.server_secret = options.auth_secret;
+  } else if (postgres && options.auth_secret_file.empty()) {
+    // Every replica must hash keys with the same secret, and it must not live in the database
+    // whose key hashes it protects: no default place for it.
+    return InvalidParameter(
+        "a PostgreSQL store needs the key-hashing secret shared by every replica: set "
+        "HOKUSAI_AUTH_SECRET or --auth-secret-file");
   } else {
     std::string file = options.auth_secret_file.empty()
                            ? (parent.empty() ? std::filesystem::path("auth-secret")
@@ -87,16 +100,16 @@ Result<OpenedStore> OpenStore(const StoreOptions& options, const std::string& sy
     HK_TRY(secret, auth::LoadOrCreateServerSecret(file));
     opened.server_secret = secret;
   }
-  store::sqlite::SqliteOptions sqlite_options;
-  sqlite_options.path = path;
-  sqlite_options.synchronous = synchronous;
-  auto tracking = store::sqlite::SqliteTrackingStore::Open(sqlite_options);
+  store::sql::DatabaseOptions database;
+  database.path = path;
+  database.synchronous = synchronous;
+  auto tracking = store::sql::SqlTrackingStore::Open(database);
   if (!tracking) {
     return Fail(ErrorCode::kInternalError,
                 "cannot open the store: " + tracking.error().message);
   }
   opened.tracking = std::move(*tracking);
-  opened.auth = std::make_unique<store::sqlite::SqliteAuthStore>(opened.tracking->pool());
+  opened.auth = std::make_unique<store::sql::SqlAuthStore>(opened.tracking->pool());
   return opened;
 }
 

@@ -10,15 +10,16 @@
 
 #include "auth/key_service.hpp"
 #include "common/error.hpp"
-#include "store/sqlite/sqlite_auth_store.hpp"
-#include "store/sqlite/sqlite_tracking_store.hpp"
+#include "store/sql/sql_auth_store.hpp"
+#include "store/sql/sql_tracking_store.hpp"
 
 namespace hokusai::cli {
 
 struct StoreOptions {
   std::string backend_store_uri = "sqlite:///hokusai-data/registry.db";
   // The server secret keys are hashed with: given directly, or kept in a file (created with mode
-  // 0600 when missing; default: `auth-secret` beside the database).
+  // 0600 when missing; default: `auth-secret` beside a SQLite database; PostgreSQL has no
+  // default, every replica must be given the same one).
   std::string auth_secret;
   std::string auth_secret_file;
 };
@@ -26,9 +27,9 @@ struct StoreOptions {
 void AddStoreOptions(CLI::App& app, StoreOptions& options);
 
 struct OpenedStore {
-  std::string path;  // the SQLite file
-  std::unique_ptr<store::sqlite::SqliteTrackingStore> tracking;
-  std::unique_ptr<store::sqlite::SqliteAuthStore> auth;
+  std::string path;  // the SQLite file or the PostgreSQL URL (may hold a password: never log it)
+  std::unique_ptr<store::sql::SqlTrackingStore> tracking;
+  std::unique_ptr<store::sql::SqlAuthStore> auth;
   std::string server_secret;
 };
 

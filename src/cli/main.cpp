@@ -21,16 +21,18 @@
 #include "common/version.hpp"
 #include "http/canonical_path.hpp"
 #include "http/server.hpp"
-#include "artifacts/local/local_artifact_repository.hpp"
+#include "artifacts/open_repository.hpp"
 #include "events/webhook_dispatcher.hpp"
 #include "gateway/gateway.hpp"
 #include "mlflow_api/artifacts_api.hpp"
 #include "mlflow_api/registry_api.hpp"
 #include "mlflow_api/tracking_api.hpp"
-#include "store/sqlite/sqlite_auth_store.hpp"
-#include "store/sqlite/sqlite_event_store.hpp"
-#include "store/sqlite/sqlite_registry_store.hpp"
-#include "store/sqlite/sqlite_tracking_store.hpp"
+#include "store/postgres/pg_connection.hpp"
+#include "store/sql/sql_auth_store.hpp"
+#include "store/sql/sql_event_store.hpp"
+#include "store/sql/sql_rate_buckets.hpp"
+#include "store/sql/sql_registry_store.hpp"
+#include "store/sql/sql_tracking_store.hpp"
 
 namespace {
 
@@ -103,16 +105,9 @@ int Serve(const ServeOptions& options) {
   const std::string& path = opened->path;
   // The registry shares the tracking store's database: sources are checked against its runs and
   // logged models in one transaction.
-  store::sqlite::SqliteRegistryStore registry(tracking->pool());
-  store::sqlite::SqliteAuthStore& auth_store = *opened->auth;
-  if (options.artifacts_destination.find("://") != std::string::npos) {
-    spdlog::critical("--artifacts-destination: '{}' is not supported; this build stores "
-                     "artifacts in a local directory",
-                     options.artifacts_destination);
-    return 2;
-  }
-  auto artifact_repository =
-      artifacts::LocalArtifactRepository::Open(options.artifacts_destination);
+  store::sql::SqlRegistryStore registry(tracking->pool());
+  store::sql::SqlAuthStore& auth_store = *opened->auth;
+  auto artifact_repository = artifacts::OpenArtifactRepository(options.artifacts_destination);
   if (!artifact_repository) {
     spdlog::critical("{}", artifact_repository.error().message);
     return 2;
@@ -161,7 +156,12 @@ int Serve(const ServeOptions& options) {
     }
     authenticator = std::move(*created);
   }
-  auth::RateLimiter limiter;
+  // Replicas on one PostgreSQL share their buckets through it; one SQLite server keeps its own.
+  std::unique_ptr<store::sql::SqlRateBuckets> shared_buckets;
+  if (store::postgres::IsPostgresUrl(path)) {
+    shared_buckets = std::make_unique<store::sql::SqlRateBuckets>(tracking->pool());
+  }
+  auth::RateLimiter limiter(shared_buckets.get());
   auth::AuditSink audit(auth_store);
   auth::GateConfig gate_config;
   gate_config.default_permission = *default_permission;
@@ -181,7 +181,7 @@ int Serve(const ServeOptions& options) {
   }
   // Registration events: written by the registry store with each new version (in gateway mode
   // once the upstream acknowledged it), delivered by the dispatcher's thread.
-  store::sqlite::SqliteEventStore event_store(tracking->pool());
+  store::sql::SqlEventStore event_store(tracking->pool());
   events::WebhookConfig webhooks;
   webhooks.endpoints = options.webhook_urls;
   // The HMAC key is read from the environment only: a flag would show in `ps`.
@@ -272,9 +272,13 @@ int Serve(const ServeOptions& options) {
     if (*minted) cli::PrintBootstrapBanner(**minted, url);
   }
   spdlog::info(
-      "hokusai-registry {} listening on {} (store: sqlite {}, synchronous={}, artifacts: {}, "
-      "keys: {}, default permission: {})",
-      kVersion, url, path, options.sqlite_synchronous, options.artifacts_destination,
+      "hokusai-registry {} listening on {} (store: {}, artifacts: {}, keys: {}, default "
+      "permission: {})",
+      kVersion, url,
+      store::postgres::IsPostgresUrl(path)
+          ? "postgresql " + store::postgres::RedactDatabaseUrl(path)
+          : fmt::format("sqlite {}, synchronous={}", path, options.sqlite_synchronous),
+      options.artifacts_destination,
       keys ? "built-in" : "external auth service " + options.auth_service_url,
       options.default_permission);
   if (auto started = (*dispatcher)->Start(); !started) {
@@ -306,7 +310,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   cli::AddStoreOptions(*serve, options.store);
   serve->add_option("--artifacts-destination", options.artifacts_destination,
-                    "Directory that holds artifacts (created if missing)")
+                    "Where artifacts live: a directory (created if missing) or "
+                    "s3://bucket[/prefix] (docs/artifacts-s3.md)")
       ->envname("HOKUSAI_ARTIFACTS_DESTINATION")
       ->capture_default_str();
   serve->add_option("--static-prefix", options.static_prefix,

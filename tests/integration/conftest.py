@@ -46,8 +46,10 @@ import pytest  # noqa: E402
 
 from itest_helpers import (  # noqa: E402
     CLIENT_ENV_TO_CLEAR,
+    STORE_BACKEND,
     Api,
     ServerProcess,
+    drop_postgres_databases,
     set_gateway_mode,
     set_session_log_dir,
     stop_all_upstreams,
@@ -116,6 +118,11 @@ def pytest_configure(config):
         "native_only: checks what only the native server does (its own store or artifact directory, "
         "validation beyond MLflow's); deselected (not skipped) under --target=gateway",
     )
+    config.addinivalue_line(
+        "markers",
+        "requires_postgres: several replicas on one shared store (test_replicas.py); deselected "
+        "(not skipped) unless HOKUSAI_TEST_BACKEND=postgres (scripts/test.sh runs that leg)",
+    )
     if config.getoption("--target") == "gateway":
         set_gateway_mode(True)
 
@@ -145,6 +152,7 @@ def pytest_collection_modifyitems(config, items):
             or (drop_mlflow3_server and item.get_closest_marker("requires_mlflow3_server"))
             or (gateway and item.get_closest_marker("native_only"))
             or (gateway and item.path.name not in GATEWAY_MODULES)
+            or (STORE_BACKEND != "postgres" and item.get_closest_marker("requires_postgres"))
         )
         (drop if deselect else keep).append(item)
     if drop:
@@ -156,7 +164,7 @@ def pytest_report_header(config):
     from itest_helpers import hokusai_binary
 
     target = config.getoption("--target")
-    line = f"integration target: {target}"
+    line = f"integration target: {target}, store: {STORE_BACKEND}"
     if target in ("hokusai", "gateway"):
         line += f" (binary: {hokusai_binary()})"
     if target == "gateway":
@@ -182,6 +190,7 @@ def _session_server_logs(tmp_path_factory):
     set_session_log_dir(tmp_path_factory.mktemp("server-logs"))
     yield
     stop_all_upstreams()  # gateway mode: upstreams whose gateway was not stopped for good
+    drop_postgres_databases()  # postgres backend: each server's database
 
 
 @pytest.fixture(scope="session")

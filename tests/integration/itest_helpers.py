@@ -65,6 +65,63 @@ CLIENT_ENV_TO_CLEAR = (
 )
 
 
+# The store every Hokusai server of the session uses (scripts/test.sh runs the suite once per
+# backend): "sqlite" (default: a file in the server's workdir, artifacts in a local directory) or
+# "postgres" (a database of its own on $HOKUSAI_TEST_PG_URL's server, made on first use, and the
+# shared key-hashing secret below, which a PostgreSQL store requires).
+STORE_BACKEND = os.environ.get("HOKUSAI_TEST_BACKEND", "sqlite")
+assert STORE_BACKEND in ("sqlite", "postgres"), f"HOKUSAI_TEST_BACKEND={STORE_BACKEND!r}"
+PG_AUTH_SECRET = "itest-only-key-hashing-secret-" + "0" * 16
+if STORE_BACKEND == "postgres":
+    QUIET_ENV["HOKUSAI_AUTH_SECRET"] = PG_AUTH_SECRET
+_PG_DATABASES: dict[str, str] = {}        # workdir -> its PostgreSQL database URL
+
+
+def postgres_database(workdir: Path) -> str:
+    """The PostgreSQL database of the server in `workdir` (created on first use, empty): the
+    test server's URL with the database name replaced."""
+    key = str(Path(workdir).resolve())
+    if key not in _PG_DATABASES:
+        base = os.environ["HOKUSAI_TEST_PG_URL"]
+        name = "hk_" + uuid.uuid5(uuid.NAMESPACE_URL, key).hex[:20]
+        done = subprocess.run(["psql", base, "-v", "ON_ERROR_STOP=1", "-q", "-c",
+                               f'DROP DATABASE IF EXISTS "{name}"', "-c", f'CREATE DATABASE "{name}"'],
+                              capture_output=True, timeout=60)
+        assert done.returncode == 0, done.stderr.decode(errors="replace")
+        _PG_DATABASES[key] = base.rsplit("/", 1)[0] + "/" + name
+    return _PG_DATABASES[key]
+
+
+def _pg_dump(url: str) -> bytes:
+    done = subprocess.run(["pg_dump", "--no-owner", url], capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    return done.stdout
+
+
+def store_dumps() -> list[tuple[str, bytes]]:
+    """The stored bytes of every PostgreSQL database the session made (pg_dump, data and schema),
+    by name: what test_zz_no_secrets_in_logs.py searches for keys under the postgres backend."""
+    return [(url.rsplit("/", 1)[1], _pg_dump(url)) for url in _PG_DATABASES.values()]
+
+
+def store_bytes(srv: "ServerProcess") -> list[tuple[str, bytes]]:
+    """What the Hokusai server `srv` has stored, by name: its SQLite files (database, WAL), or a
+    dump of its PostgreSQL database."""
+    if STORE_BACKEND == "postgres":
+        return [(srv.backend_store_uri.rsplit("/", 1)[1], _pg_dump(srv.backend_store_uri))]
+    return [(p.name, p.read_bytes()) for p in srv.workdir.glob("registry.db*") if p.is_file()]
+
+
+def drop_postgres_databases() -> None:
+    """Session end: the databases postgres_database() made are dropped (servers stopped first)."""
+    for url in list(_PG_DATABASES.values()):
+        base = os.environ["HOKUSAI_TEST_PG_URL"]
+        name = url.rsplit("/", 1)[1]
+        subprocess.run(["psql", base, "-q", "-c", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'],
+                       capture_output=True, timeout=60)
+    _PG_DATABASES.clear()
+
+
 def unique(prefix: str) -> str:
     """A name that cannot collide with anything else created in the same server."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
@@ -310,7 +367,8 @@ class ServerProcess:
     """
 
     def __init__(self, kind: str, workdir: Path, extra_args: list[str] | None = None,
-                 admin_key: bool = True, upstream=None, upstream_args: list[str] | None = None):
+                 admin_key: bool = True, upstream=None, upstream_args: list[str] | None = None,
+                 store_uri: str | None = None, artifacts_destination: Path | None = None):
         assert kind in ("hokusai", "mlflow", "gateway"), kind
         assert not (kind == "gateway" and upstream is False), "kind='gateway' with upstream=False"
         self.gateway = kind == "gateway" or (kind == "hokusai" and (
@@ -322,6 +380,9 @@ class ServerProcess:
         self.upstream: "ServerProcess | None" = upstream if isinstance(upstream, ServerProcess) else None
         self.owns_upstream = False
         self.extra_args = list(extra_args or [])  # appended to the standard command line
+        # Replicas share one store and one artifact root (test_replicas.py): given explicitly.
+        self._store_uri = store_uri
+        self._artifacts_destination = artifacts_destination
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         log_name = ("hokusai-gateway.log" if self.gateway else "hokusai.log") if kind == "hokusai" \
@@ -348,6 +409,10 @@ class ServerProcess:
 
     @property
     def backend_store_uri(self) -> str:
+        if self._store_uri is not None:
+            return self._store_uri
+        if self.kind == "hokusai" and STORE_BACKEND == "postgres":
+            return postgres_database(self.workdir)
         return f"sqlite:///{self.db_path}"
 
     @property
@@ -361,6 +426,8 @@ class ServerProcess:
         """Where this server stores proxied artifacts (`--artifacts-destination`), inside workdir.
         A gateway stores none: then its upstream's directory (when the upstream is a real mlflow
         server the harness knows)."""
+        if self._artifacts_destination is not None:
+            return Path(self._artifacts_destination)
         if self.gateway:
             if self.upstream is not None:
                 return self.upstream.artifacts_dir

@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from itest_helpers import (CLIENT_ENV_TO_CLEAR, HTTP_TIMEOUT_S, ServerProcess, auth_headers,
-                           free_port, log_sklearn_model, unique)
+from itest_helpers import (CLIENT_ENV_TO_CLEAR, HTTP_TIMEOUT_S, STORE_BACKEND, ServerProcess,
+                           auth_headers, free_port, log_sklearn_model, unique)
 
 # The 201 answer of /register and /baseline: exactly these fields (spec §3).
 REGISTRATION_FIELDS = {
@@ -158,12 +158,32 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
 # --------------------------------------------------------------------------------------------------
 
 
+class _PgReadonly:
+    """sqlite3's execute() over a read-only psycopg connection: the same `?` statements."""
+
+    def __init__(self, url: str):
+        import psycopg
+
+        self._conn = psycopg.connect(url, autocommit=True)
+        self._conn.execute("SET default_transaction_read_only = on")
+
+    def execute(self, sql: str, params=()):
+        return self._conn.execute(sql.replace("?", "%s"), params)
+
+    def close(self) -> None:
+        self._conn.close()
+
+
 @contextlib.contextmanager
 def store_readonly(srv: ServerProcess):
-    """A read-only sqlite3 connection to the server's database (WAL: sees every commit)."""
-    path = Path(srv.db_path)
-    assert path.exists(), f"no database at {path}"
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    """A read-only connection to the server's database with sqlite3's execute(): SQLite (WAL:
+    sees every commit) or, under the postgres backend, the server's PostgreSQL database."""
+    if STORE_BACKEND == "postgres":
+        conn = _PgReadonly(srv.backend_store_uri)
+    else:
+        path = Path(srv.db_path)
+        assert path.exists(), f"no database at {path}"
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
     try:
         yield conn
     finally:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import pytest
 
 from itest_helpers import (QUIET_ENV, ServerProcess, free_port, hokusai_binary, register_secret,
-                           unique)
+                           store_bytes, unique)
 from registration_helpers import (LoggedRun, WebhookReceiver, created, error_body, events_of,
                                   expected_signature, log_run_with_model, ok, register,
                                   store_readonly, tracking_as, v1, wait_for)
@@ -145,8 +145,10 @@ def assert_secret_not_logged(h: Hooked) -> None:
         for a in r.snapshot():
             sig = a.headers.get("x-hokusai-signature", "")
             assert not sig or sig.split("=", 1)[1] not in log, "a webhook signature is in the server log"
-    for path in h.srv.workdir.glob("registry.db*"):
-        assert h.secret.encode() not in path.read_bytes(), f"the webhook secret is in {path.name}"
+    stored = store_bytes(h.srv)
+    assert stored, "the server stored nothing"
+    for name, data in stored:
+        assert h.secret.encode() not in data, f"the webhook secret is in {name}"
 
 
 # --------------------------------------------------------------------------------------------------

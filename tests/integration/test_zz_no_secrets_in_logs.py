@@ -22,8 +22,11 @@ import pytest
 
 from itest_helpers import (
     KEY_SHAPE,
+    PG_AUTH_SECRET,
+    STORE_BACKEND,
     log_exemptions,
     registered_secrets,
+    store_dumps,
     session_log_dir,
     started_servers,
 )
@@ -56,6 +59,8 @@ def _server_secrets() -> dict[str, str]:
         content = path.read_text(errors="replace").strip()
         if content:
             found[content] = str(path)
+    if STORE_BACKEND == "postgres":
+        found[PG_AUTH_SECRET] = "HOKUSAI_AUTH_SECRET (postgres backend)"
     return found
 
 
@@ -125,8 +130,10 @@ def test_no_secret_in_any_data_file(logs):
     """Only keyed hashes are stored: neither a key nor the server secret is in the database files."""
     needles = {n.encode(): what for n, what in _needles().items()}
     problems = []
-    for path in _session_files("registry.db*"):
-        data = path.read_bytes()
+    stored = [(str(path), path.read_bytes()) for path in _session_files("registry.db*")]
+    stored += [(f"database {name}", dump) for name, dump in store_dumps()]
+    assert stored, "no store was written in this session"
+    for path, data in stored:
         for needle, what in needles.items():
             if needle in data:
                 problems.append(f"{path}: {what}")

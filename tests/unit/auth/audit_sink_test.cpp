@@ -18,8 +18,8 @@
 #include "common/error.hpp"
 #include "common/util.hpp"
 #include "store/auth_store.hpp"
-#include "store/sqlite/sqlite_auth_store.hpp"
-#include "store/sqlite/sqlite_tracking_store.hpp"
+#include "store/sql/sql_auth_store.hpp"
+#include "store/sql/sql_tracking_store.hpp"
 
 namespace hokusai::auth {
 namespace {
@@ -115,10 +115,10 @@ class AuditSinkTest : public ::testing::Test {
     dir_ = std::filesystem::temp_directory_path() / ("hokusai-audit-" + NewHexId());
     std::filesystem::create_directories(dir_);
     auto pool =
-        store::sqlite::OpenDatabase(store::sqlite::SqliteOptions{(dir_ / "mlflow.db").string(), 4,
+        store::sql::OpenDatabase(store::sql::DatabaseOptions{(dir_ / "mlflow.db").string(), 4,
                                                                  "NORMAL"});
     ASSERT_TRUE(pool.has_value()) << pool.error().message;
-    store_ = std::make_unique<store::sqlite::SqliteAuthStore>(*pool);
+    store_ = std::make_unique<store::sql::SqlAuthStore>(*pool);
   }
 
   void TearDown() override {
@@ -154,7 +154,7 @@ class AuditSinkTest : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
-  std::unique_ptr<store::sqlite::SqliteAuthStore> store_;
+  std::unique_ptr<store::sql::SqlAuthStore> store_;
 };
 
 TEST_F(AuditSinkTest, FlushWritesQueuedEntries) {

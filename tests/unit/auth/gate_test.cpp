@@ -24,8 +24,8 @@
 #include "http/message.hpp"
 #include "http/router.hpp"
 #include "store/auth_store.hpp"
-#include "store/sqlite/sqlite_auth_store.hpp"
-#include "store/sqlite/sqlite_tracking_store.hpp"
+#include "store/sql/sql_auth_store.hpp"
+#include "store/sql/sql_tracking_store.hpp"
 #include "store/tracking_store.hpp"
 
 namespace hokusai::auth {
@@ -203,11 +203,11 @@ class GateTest : public ::testing::Test {
     dir_ = std::filesystem::temp_directory_path() / ("hokusai-gate-" + NewHexId());
     std::filesystem::create_directories(dir_);
     auto pool =
-        store::sqlite::OpenDatabase(store::sqlite::SqliteOptions{(dir_ / "mlflow.db").string(), 4,
+        store::sql::OpenDatabase(store::sql::DatabaseOptions{(dir_ / "mlflow.db").string(), 4,
                                                                  "NORMAL"});
     ASSERT_TRUE(pool.has_value()) << pool.error().message;
-    tracking_ = std::make_unique<store::sqlite::SqliteTrackingStore>(*pool);
-    sqlite_auth_ = std::make_unique<store::sqlite::SqliteAuthStore>(*pool);
+    tracking_ = std::make_unique<store::sql::SqlTrackingStore>(*pool);
+    sqlite_auth_ = std::make_unique<store::sql::SqlAuthStore>(*pool);
     store_ = std::make_unique<FlakyStore>(*sqlite_auth_);
     keys_ = std::make_unique<KeyService>(*store_, kServerSecret, KeyDefaults{});
     authenticator_ = std::make_unique<LocalAuthenticator>(*store_, *keys_, "hokusai-test");
@@ -310,8 +310,8 @@ class GateTest : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
-  std::unique_ptr<store::sqlite::SqliteTrackingStore> tracking_;
-  std::unique_ptr<store::sqlite::SqliteAuthStore> sqlite_auth_;
+  std::unique_ptr<store::sql::SqlTrackingStore> tracking_;
+  std::unique_ptr<store::sql::SqlAuthStore> sqlite_auth_;
   std::unique_ptr<FlakyStore> store_;
   std::unique_ptr<KeyService> keys_;
   std::unique_ptr<LocalAuthenticator> authenticator_;

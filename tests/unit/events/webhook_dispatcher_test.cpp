@@ -22,9 +22,9 @@
 #include <gtest/gtest.h>
 
 #include "common/util.hpp"
-#include "store/sqlite/sqlite_event_store.hpp"
-#include "store/sqlite/sqlite_registry_store.hpp"
-#include "store/sqlite/sqlite_tracking_store.hpp"
+#include "store/sql/sql_event_store.hpp"
+#include "store/sql/sql_registry_store.hpp"
+#include "store/sql/sql_tracking_store.hpp"
 
 namespace hokusai::events {
 namespace {
@@ -202,12 +202,12 @@ class WebhookDispatcherTest : public ::testing::Test {
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() / ("hokusai-webhooks-" + NewHexId());
     std::filesystem::create_directories(dir_);
-    auto pool = store::sqlite::OpenDatabase(
-        store::sqlite::SqliteOptions{(dir_ / "mlflow.db").string(), 2, "NORMAL"});
+    auto pool = store::sql::OpenDatabase(
+        store::sql::DatabaseOptions{(dir_ / "mlflow.db").string(), 2, "NORMAL"});
     ASSERT_TRUE(pool.has_value()) << pool.error().message;
-    tracking_ = std::make_unique<store::sqlite::SqliteTrackingStore>(*pool);
-    registry_ = std::make_unique<store::sqlite::SqliteRegistryStore>(*pool);
-    events_ = std::make_unique<store::sqlite::SqliteEventStore>(*pool);
+    tracking_ = std::make_unique<store::sql::SqlTrackingStore>(*pool);
+    registry_ = std::make_unique<store::sql::SqlRegistryStore>(*pool);
+    events_ = std::make_unique<store::sql::SqlEventStore>(*pool);
     auto id = tracking_->CreateExperiment("exp", "", {});
     ASSERT_TRUE(id.has_value());
     store::CreateRunArgs run;
@@ -268,9 +268,9 @@ class WebhookDispatcherTest : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
-  std::unique_ptr<store::sqlite::SqliteTrackingStore> tracking_;
-  std::unique_ptr<store::sqlite::SqliteRegistryStore> registry_;
-  std::unique_ptr<store::sqlite::SqliteEventStore> events_;
+  std::unique_ptr<store::sql::SqlTrackingStore> tracking_;
+  std::unique_ptr<store::sql::SqlRegistryStore> registry_;
+  std::unique_ptr<store::sql::SqlEventStore> events_;
   std::string run_id_;
 };
 

@@ -9,8 +9,8 @@
 
 #include "auth/principal.hpp"
 #include "common/util.hpp"
-#include "store/sqlite/sqlite_auth_store.hpp"
-#include "store/sqlite/sqlite_tracking_store.hpp"
+#include "store/sql/sql_auth_store.hpp"
+#include "store/sql/sql_tracking_store.hpp"
 
 namespace hokusai::gateway {
 namespace {
@@ -22,10 +22,10 @@ class ForwardHooksTest : public ::testing::Test {
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() / ("hokusai-gw-hooks-" + NewHexId());
     std::filesystem::create_directories(dir_);
-    auto pool = store::sqlite::OpenDatabase(
-        store::sqlite::SqliteOptions{(dir_ / "reg.db").string(), 2, "NORMAL"});
+    auto pool = store::sql::OpenDatabase(
+        store::sql::DatabaseOptions{(dir_ / "reg.db").string(), 2, "NORMAL"});
     ASSERT_TRUE(pool.has_value()) << pool.error().message;
-    auth_ = std::make_unique<store::sqlite::SqliteAuthStore>(*pool);
+    auth_ = std::make_unique<store::sql::SqlAuthStore>(*pool);
     forward_for_ = MakeForwardFor(*auth_, {});
   }
   void TearDown() override {
@@ -55,7 +55,7 @@ class ForwardHooksTest : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
-  std::unique_ptr<store::sqlite::SqliteAuthStore> auth_;
+  std::unique_ptr<store::sql::SqlAuthStore> auth_;
   http::ForwardFor forward_for_;
 };
 

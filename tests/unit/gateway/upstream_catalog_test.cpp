@@ -15,9 +15,9 @@
 #include <gtest/gtest.h>
 
 #include "common/util.hpp"
-#include "store/sqlite/sqlite_auth_store.hpp"
-#include "store/sqlite/sqlite_event_store.hpp"
-#include "store/sqlite/sqlite_registry_store.hpp"
+#include "store/sql/sql_auth_store.hpp"
+#include "store/sql/sql_event_store.hpp"
+#include "store/sql/sql_registry_store.hpp"
 
 namespace hokusai::gateway {
 namespace {
@@ -145,13 +145,13 @@ class UpstreamCatalogTest : public ::testing::Test {
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() / ("hokusai-gw-catalog-" + NewHexId());
     std::filesystem::create_directories(dir_);
-    auto pool = store::sqlite::OpenDatabase(
-        store::sqlite::SqliteOptions{(dir_ / "reg.db").string(), 2, "NORMAL"});
+    auto pool = store::sql::OpenDatabase(
+        store::sql::DatabaseOptions{(dir_ / "reg.db").string(), 2, "NORMAL"});
     ASSERT_TRUE(pool.has_value()) << pool.error().message;
     pool_ = *pool;
-    auth_ = std::make_unique<store::sqlite::SqliteAuthStore>(pool_);
-    registry_ = std::make_unique<store::sqlite::SqliteRegistryStore>(pool_);
-    events_ = std::make_unique<store::sqlite::SqliteEventStore>(pool_);
+    auth_ = std::make_unique<store::sql::SqlAuthStore>(pool_);
+    registry_ = std::make_unique<store::sql::SqlRegistryStore>(pool_);
+    events_ = std::make_unique<store::sql::SqlEventStore>(pool_);
     catalog_ = MakeUpstreamCatalog(upstream_, locator_, *auth_, *registry_, *events_);
   }
   void TearDown() override {
@@ -238,10 +238,10 @@ class UpstreamCatalogTest : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
-  std::shared_ptr<store::sqlite::ConnectionPool> pool_;
-  std::unique_ptr<store::sqlite::SqliteAuthStore> auth_;
-  std::unique_ptr<store::sqlite::SqliteRegistryStore> registry_;
-  std::unique_ptr<store::sqlite::SqliteEventStore> events_;
+  std::shared_ptr<store::sql::ConnectionPool> pool_;
+  std::unique_ptr<store::sql::SqlAuthStore> auth_;
+  std::unique_ptr<store::sql::SqlRegistryStore> registry_;
+  std::unique_ptr<store::sql::SqlEventStore> events_;
   ScriptedUpstream upstream_;
   UpstreamLocator locator_{upstream_};
   std::unique_ptr<hokusai_api::ModelCatalog> catalog_;

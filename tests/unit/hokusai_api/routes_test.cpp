@@ -19,9 +19,9 @@
 #include "auth/local_authenticator.hpp"
 #include "common/util.hpp"
 #include "http/error_response.hpp"
-#include "store/sqlite/sqlite_auth_store.hpp"
-#include "store/sqlite/sqlite_registry_store.hpp"
-#include "store/sqlite/sqlite_tracking_store.hpp"
+#include "store/sql/sql_auth_store.hpp"
+#include "store/sql/sql_registry_store.hpp"
+#include "store/sql/sql_tracking_store.hpp"
 
 namespace hokusai::hokusai_api {
 namespace {
@@ -42,12 +42,12 @@ class HokusaiRoutesTest : public ::testing::Test {
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() / ("hokusai-api-" + NewHexId());
     std::filesystem::create_directories(dir_);
-    auto pool = store::sqlite::OpenDatabase(
-        store::sqlite::SqliteOptions{(dir_ / "mlflow.db").string(), 2, "NORMAL"});
+    auto pool = store::sql::OpenDatabase(
+        store::sql::DatabaseOptions{(dir_ / "mlflow.db").string(), 2, "NORMAL"});
     ASSERT_TRUE(pool.has_value()) << pool.error().message;
-    tracking_ = std::make_unique<store::sqlite::SqliteTrackingStore>(*pool);
-    registry_ = std::make_unique<store::sqlite::SqliteRegistryStore>(*pool);
-    auth_store_ = std::make_unique<store::sqlite::SqliteAuthStore>(*pool);
+    tracking_ = std::make_unique<store::sql::SqlTrackingStore>(*pool);
+    registry_ = std::make_unique<store::sql::SqlRegistryStore>(*pool);
+    auth_store_ = std::make_unique<store::sql::SqlAuthStore>(*pool);
     keys_ = std::make_unique<auth::KeyService>(*auth_store_, "unit-test-server-secret",
                                                auth::KeyDefaults{});
     authenticator_ =
@@ -151,9 +151,9 @@ class HokusaiRoutesTest : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
-  std::unique_ptr<store::sqlite::SqliteTrackingStore> tracking_;
-  std::unique_ptr<store::sqlite::SqliteRegistryStore> registry_;
-  std::unique_ptr<store::sqlite::SqliteAuthStore> auth_store_;
+  std::unique_ptr<store::sql::SqlTrackingStore> tracking_;
+  std::unique_ptr<store::sql::SqlRegistryStore> registry_;
+  std::unique_ptr<store::sql::SqlAuthStore> auth_store_;
   std::unique_ptr<auth::KeyService> keys_;
   std::unique_ptr<auth::LocalAuthenticator> authenticator_;
   auth::RateLimiter limiter_;

@@ -19,8 +19,8 @@
 #include "http/router.hpp"
 #include "mlflow_api/registry_api.hpp"
 #include "mlflow_api/registry_handlers.hpp"
-#include "store/sqlite/sqlite_registry_store.hpp"
-#include "store/sqlite/sqlite_tracking_store.hpp"
+#include "store/sql/sql_registry_store.hpp"
+#include "store/sql/sql_tracking_store.hpp"
 
 namespace hokusai::mlflow_api {
 namespace {
@@ -96,11 +96,11 @@ class RegistryRoutesTest : public ::testing::Test {
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() / ("hokusai-registry-routes-" + NewHexId());
     std::filesystem::create_directories(dir_);
-    auto pool = store::sqlite::OpenDatabase(
-        store::sqlite::SqliteOptions{(dir_ / "mlflow.db").string(), 2, "NORMAL"});
+    auto pool = store::sql::OpenDatabase(
+        store::sql::DatabaseOptions{(dir_ / "mlflow.db").string(), 2, "NORMAL"});
     ASSERT_TRUE(pool.has_value()) << pool.error().message;
-    tracking_ = std::make_unique<store::sqlite::SqliteTrackingStore>(*pool);
-    registry_ = std::make_unique<store::sqlite::SqliteRegistryStore>(*pool);
+    tracking_ = std::make_unique<store::sql::SqlTrackingStore>(*pool);
+    registry_ = std::make_unique<store::sql::SqlRegistryStore>(*pool);
     auto registered = RegisterRegistryRoutes(table_, *tracking_, *registry_);
     ASSERT_TRUE(registered.has_value()) << registered.error().message;
   }
@@ -167,8 +167,8 @@ class RegistryRoutesTest : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
-  std::unique_ptr<store::sqlite::SqliteTrackingStore> tracking_;
-  std::unique_ptr<store::sqlite::SqliteRegistryStore> registry_;
+  std::unique_ptr<store::sql::SqlTrackingStore> tracking_;
+  std::unique_ptr<store::sql::SqlRegistryStore> registry_;
   http::RouteTable table_;
 };
 

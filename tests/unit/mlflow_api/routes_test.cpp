@@ -15,7 +15,7 @@
 #include "http/canonical_path.hpp"
 #include "http/router.hpp"
 #include "mlflow_api/tracking_api.hpp"
-#include "store/sqlite/sqlite_tracking_store.hpp"
+#include "store/sql/sql_tracking_store.hpp"
 
 namespace hokusai::mlflow_api {
 namespace {
@@ -42,8 +42,8 @@ class TrackingRoutesTest : public ::testing::Test {
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() / ("hokusai-routes-" + NewHexId());
     std::filesystem::create_directories(dir_);
-    auto store = store::sqlite::SqliteTrackingStore::Open(
-        store::sqlite::SqliteOptions{(dir_ / "mlflow.db").string(), 2, "NORMAL"});
+    auto store = store::sql::SqlTrackingStore::Open(
+        store::sql::DatabaseOptions{(dir_ / "mlflow.db").string(), 2, "NORMAL"});
     ASSERT_TRUE(store.has_value()) << store.error().message;
     store_ = std::move(*store);
     auto registered = RegisterTrackingRoutes(table_, *store_);
@@ -58,7 +58,7 @@ class TrackingRoutesTest : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
-  std::unique_ptr<store::sqlite::SqliteTrackingStore> store_;
+  std::unique_ptr<store::sql::SqlTrackingStore> store_;
   http::RouteTable table_;
 };
 

@@ -14,13 +14,13 @@
 #include "common/util.hpp"
 #include "store/auth_store.hpp"
 #include "store/registry_store.hpp"
-#include "store/sqlite/sqlite_auth_store.hpp"
-#include "store/sqlite/sqlite_registry_store.hpp"
-#include "store/sqlite/sqlite_tracking_store.hpp"
+#include "store/sql/sql_auth_store.hpp"
+#include "store/sql/sql_registry_store.hpp"
+#include "store/sql/sql_tracking_store.hpp"
 #include "store/tracking_store.hpp"
 #include "store/types.hpp"
 
-namespace hokusai::store::sqlite {
+namespace hokusai::store::sql {
 namespace {
 
 void ExpectError(const Error& error, ErrorCode code) {
@@ -30,16 +30,16 @@ void ExpectError(const Error& error, ErrorCode code) {
 
 using Names = std::vector<std::string>;
 
-class SqliteAuthStoreTest : public ::testing::Test {
+class SqlAuthStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() / ("hokusai-auth-" + NewHexId());
     std::filesystem::create_directories(dir_);
-    auto pool = OpenDatabase(SqliteOptions{(dir_ / "mlflow.db").string(), 2, "NORMAL"});
+    auto pool = OpenDatabase(DatabaseOptions{(dir_ / "mlflow.db").string(), 2, "NORMAL"});
     ASSERT_TRUE(pool.has_value()) << pool.error().message;
-    tracking_ = std::make_unique<SqliteTrackingStore>(*pool);
-    registry_ = std::make_unique<SqliteRegistryStore>(*pool);
-    auth_ = std::make_unique<SqliteAuthStore>(*pool);
+    tracking_ = std::make_unique<SqlTrackingStore>(*pool);
+    registry_ = std::make_unique<SqlRegistryStore>(*pool);
+    auth_ = std::make_unique<SqlAuthStore>(*pool);
   }
 
   void TearDown() override {
@@ -206,9 +206,9 @@ class SqliteAuthStoreTest : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
-  std::unique_ptr<SqliteTrackingStore> tracking_;
-  std::unique_ptr<SqliteRegistryStore> registry_;
-  std::unique_ptr<SqliteAuthStore> auth_;
+  std::unique_ptr<SqlTrackingStore> tracking_;
+  std::unique_ptr<SqlRegistryStore> registry_;
+  std::unique_ptr<SqlAuthStore> auth_;
   std::string run_id_;
 };
 
@@ -227,7 +227,7 @@ TEST(PermissionNameTest, RoundTripsEveryLevel) {
 
 // ---- users ----------------------------------------------------------------------------------
 
-TEST_F(SqliteAuthStoreTest, CreatesAndGetsUser) {
+TEST_F(SqlAuthStoreTest, CreatesAndGetsUser) {
   auto created = auth_->CreateUser(MakeUser("alice", true));
   ASSERT_TRUE(created.has_value()) << created.error().message;
   auto user = auth_->GetUser("alice");
@@ -240,7 +240,7 @@ TEST_F(SqliteAuthStoreTest, CreatesAndGetsUser) {
   EXPECT_EQ(created->roles, user->roles);
 }
 
-TEST_F(SqliteAuthStoreTest, UserWithoutRolesReadsBackEmpty) {
+TEST_F(SqlAuthStoreTest, UserWithoutRolesReadsBackEmpty) {
   User user = MakeUser("bob");
   user.roles.clear();
   ASSERT_TRUE(auth_->CreateUser(user).has_value());
@@ -250,7 +250,7 @@ TEST_F(SqliteAuthStoreTest, UserWithoutRolesReadsBackEmpty) {
   EXPECT_FALSE(stored->is_admin);
 }
 
-TEST_F(SqliteAuthStoreTest, DuplicateUserIsAlreadyExists) {
+TEST_F(SqlAuthStoreTest, DuplicateUserIsAlreadyExists) {
   AddUser("alice");
   User again = MakeUser("alice");
   again.email = "other@example.com";
@@ -260,13 +260,13 @@ TEST_F(SqliteAuthStoreTest, DuplicateUserIsAlreadyExists) {
   EXPECT_EQ(auth_->GetUser("alice")->email, "alice@example.com");
 }
 
-TEST_F(SqliteAuthStoreTest, UnknownUserIsNotFound) {
+TEST_F(SqlAuthStoreTest, UnknownUserIsNotFound) {
   auto user = auth_->GetUser("nobody");
   ASSERT_FALSE(user.has_value());
   ExpectError(user.error(), ErrorCode::kResourceDoesNotExist);
 }
 
-TEST_F(SqliteAuthStoreTest, ListsUsersById) {
+TEST_F(SqlAuthStoreTest, ListsUsersById) {
   AddUser("carol");
   AddUser("alice");
   auto users = auth_->ListUsers();
@@ -276,7 +276,7 @@ TEST_F(SqliteAuthStoreTest, ListsUsersById) {
   EXPECT_EQ((*users)[1].user_id, "carol");
 }
 
-TEST_F(SqliteAuthStoreTest, ListElementWithLineBreakIsRejected) {
+TEST_F(SqlAuthStoreTest, ListElementWithLineBreakIsRejected) {
   User user = MakeUser("alice");
   user.roles = {"a\nb"};
   auto created = auth_->CreateUser(user);
@@ -287,7 +287,7 @@ TEST_F(SqliteAuthStoreTest, ListElementWithLineBreakIsRejected) {
 
 // ---- keys -----------------------------------------------------------------------------------
 
-TEST_F(SqliteAuthStoreTest, CreatedKeyIsFoundByHash) {
+TEST_F(SqlAuthStoreTest, CreatedKeyIsFoundByHash) {
   AddUser("alice");
   EXPECT_EQ(auth_->CountKeys().value(), 0);
   AddKey("k1", "alice", "hash-1");
@@ -318,14 +318,14 @@ TEST_F(SqliteAuthStoreTest, CreatedKeyIsFoundByHash) {
   EXPECT_EQ(by_id->scopes, key.scopes);
 }
 
-TEST_F(SqliteAuthStoreTest, KeyForUnknownUserIsNotFound) {
+TEST_F(SqlAuthStoreTest, KeyForUnknownUserIsNotFound) {
   auto created = auth_->CreateKey(MakeKey("k1", "ghost"), "hash-1");
   ASSERT_FALSE(created.has_value());
   ExpectError(created.error(), ErrorCode::kResourceDoesNotExist);
   EXPECT_EQ(auth_->CountKeys().value(), 0);
 }
 
-TEST_F(SqliteAuthStoreTest, DuplicateKeyIdOrHashIsAlreadyExists) {
+TEST_F(SqlAuthStoreTest, DuplicateKeyIdOrHashIsAlreadyExists) {
   AddUser("alice");
   AddKey("k1", "alice", "hash-1");
   auto same_id = auth_->CreateKey(MakeKey("k1", "alice"), "hash-2");
@@ -338,7 +338,7 @@ TEST_F(SqliteAuthStoreTest, DuplicateKeyIdOrHashIsAlreadyExists) {
   EXPECT_FALSE(auth_->FindKeyByHash("hash-2", 5000).has_value());
 }
 
-TEST_F(SqliteAuthStoreTest, CreateUserAndKeyCreatesMissingUserOnly) {
+TEST_F(SqlAuthStoreTest, CreateUserAndKeyCreatesMissingUserOnly) {
   ASSERT_TRUE(auth_->CreateUserAndKey(MakeUser("root", true), MakeKey("k1", "root"), "h1"));
   User changed = MakeUser("root", false);
   changed.email = "changed@example.com";
@@ -351,7 +351,7 @@ TEST_F(SqliteAuthStoreTest, CreateUserAndKeyCreatesMissingUserOnly) {
   EXPECT_EQ(auth_->FindKeyByHash("h2", 5000)->key.key_id, "k2");
 }
 
-TEST_F(SqliteAuthStoreTest, CreateUserAndKeyIsAtomic) {
+TEST_F(SqlAuthStoreTest, CreateUserAndKeyIsAtomic) {
   AddUser("alice");
   AddKey("k1", "alice", "h1");
   auto failed = auth_->CreateUserAndKey(MakeUser("bob"), MakeKey("k1", "bob"), "h2");
@@ -360,7 +360,7 @@ TEST_F(SqliteAuthStoreTest, CreateUserAndKeyIsAtomic) {
   EXPECT_FALSE(auth_->GetUser("bob").has_value());
 }
 
-TEST_F(SqliteAuthStoreTest, UnknownHashIsNotFound) {
+TEST_F(SqlAuthStoreTest, UnknownHashIsNotFound) {
   AddUser("alice");
   AddKey("k1", "alice", "hash-1");
   auto lookup = auth_->FindKeyByHash("hash-unknown", 5000);
@@ -369,7 +369,7 @@ TEST_F(SqliteAuthStoreTest, UnknownHashIsNotFound) {
   EXPECT_EQ(lookup.error().message.find("hash-unknown"), std::string::npos);
 }
 
-TEST_F(SqliteAuthStoreTest, RevokedKeyIsStillFoundWithItsFirstRevocationTime) {
+TEST_F(SqlAuthStoreTest, RevokedKeyIsStillFoundWithItsFirstRevocationTime) {
   AddUser("alice");
   AddKey("k1", "alice", "hash-1");
   auto revoked = auth_->RevokeKey("k1", 3000);
@@ -388,7 +388,7 @@ TEST_F(SqliteAuthStoreTest, RevokedKeyIsStillFoundWithItsFirstRevocationTime) {
   ExpectError(unknown.error(), ErrorCode::kResourceDoesNotExist);
 }
 
-TEST_F(SqliteAuthStoreTest, RotationWithOverlapKeepsOldSecretUntilValidUntil) {
+TEST_F(SqlAuthStoreTest, RotationWithOverlapKeepsOldSecretUntilValidUntil) {
   AddUser("alice");
   AddKey("k1", "alice", "old");
   auto rotated = auth_->RotateKey("k1", "new", "hk_live_NEWPREFX", 10000, 20000);
@@ -411,7 +411,7 @@ TEST_F(SqliteAuthStoreTest, RotationWithOverlapKeepsOldSecretUntilValidUntil) {
   EXPECT_EQ(auth_->CountKeys().value(), 1);
 }
 
-TEST_F(SqliteAuthStoreTest, RotationWithoutOverlapRetiresOldSecretAtOnce) {
+TEST_F(SqlAuthStoreTest, RotationWithoutOverlapRetiresOldSecretAtOnce) {
   AddUser("alice");
   AddKey("k1", "alice", "old");
   ASSERT_TRUE(auth_->RotateKey("k1", "new", "hk_live_NEWPREFX", 10000, 10000).has_value());
@@ -420,7 +420,7 @@ TEST_F(SqliteAuthStoreTest, RotationWithoutOverlapRetiresOldSecretAtOnce) {
   EXPECT_TRUE(auth_->FindKeyByHash("new", 10000).has_value());
 }
 
-TEST_F(SqliteAuthStoreTest, SecondRotationKeepsTheEarlierEndOfOlderSecrets) {
+TEST_F(SqlAuthStoreTest, SecondRotationKeepsTheEarlierEndOfOlderSecrets) {
   AddUser("alice");
   AddKey("k1", "alice", "s0");
   ASSERT_TRUE(auth_->RotateKey("k1", "s1", "p1", 10000, 15000).has_value());
@@ -431,7 +431,7 @@ TEST_F(SqliteAuthStoreTest, SecondRotationKeepsTheEarlierEndOfOlderSecrets) {
   EXPECT_EQ(auth_->FindKeyByHash("s2", 16000)->secret_valid_until, std::nullopt);
 }
 
-TEST_F(SqliteAuthStoreTest, RevokedKeyCannotBeRotated) {
+TEST_F(SqlAuthStoreTest, RevokedKeyCannotBeRotated) {
   AddUser("alice");
   AddKey("k1", "alice", "old");
   ASSERT_TRUE(auth_->RevokeKey("k1", 3000).has_value());
@@ -446,7 +446,7 @@ TEST_F(SqliteAuthStoreTest, RevokedKeyCannotBeRotated) {
   ExpectError(unknown.error(), ErrorCode::kResourceDoesNotExist);
 }
 
-TEST_F(SqliteAuthStoreTest, ListsKeysNewestFirstByUserOrAll) {
+TEST_F(SqlAuthStoreTest, ListsKeysNewestFirstByUserOrAll) {
   AddUser("alice");
   AddUser("bob");
   AddKey("a1", "alice", "h1", 100);
@@ -467,7 +467,7 @@ TEST_F(SqliteAuthStoreTest, ListsKeysNewestFirstByUserOrAll) {
   EXPECT_EQ(keys_of("nobody"), Names{});
 }
 
-TEST_F(SqliteAuthStoreTest, TouchKeyRecordsLastUseMovingForwardOnly) {
+TEST_F(SqlAuthStoreTest, TouchKeyRecordsLastUseMovingForwardOnly) {
   AddUser("alice");
   AddKey("k1", "alice", "h1");
   ASSERT_TRUE(auth_->TouchKey("k1", 7000).has_value());
@@ -484,7 +484,7 @@ TEST_F(SqliteAuthStoreTest, TouchKeyRecordsLastUseMovingForwardOnly) {
 
 // ---- permissions ----------------------------------------------------------------------------
 
-TEST_F(SqliteAuthStoreTest, ExperimentPermissionIsSetOverwrittenAndDeleted) {
+TEST_F(SqlAuthStoreTest, ExperimentPermissionIsSetOverwrittenAndDeleted) {
   std::string id = NewExperiment("exp");
   EXPECT_EQ(ExperimentPermission(id, "bob"), std::nullopt);
   SetExperiment(id, "bob", Permission::kRead);
@@ -497,7 +497,7 @@ TEST_F(SqliteAuthStoreTest, ExperimentPermissionIsSetOverwrittenAndDeleted) {
   EXPECT_TRUE(auth_->DeleteExperimentPermission(id, "bob").has_value());
 }
 
-TEST_F(SqliteAuthStoreTest, ExperimentPermissionOnUnknownExperiment) {
+TEST_F(SqlAuthStoreTest, ExperimentPermissionOnUnknownExperiment) {
   EXPECT_EQ(ExperimentPermission("424242", "bob"), std::nullopt);
   EXPECT_EQ(ExperimentPermission("not-a-number", "bob"), std::nullopt);
   auto set = auth_->SetExperimentPermission("424242", "bob", Permission::kRead);
@@ -511,7 +511,7 @@ TEST_F(SqliteAuthStoreTest, ExperimentPermissionOnUnknownExperiment) {
   ExpectError(deleted.error(), ErrorCode::kResourceDoesNotExist);
 }
 
-TEST_F(SqliteAuthStoreTest, ModelPermissionIsSetOverwrittenAndDeleted) {
+TEST_F(SqlAuthStoreTest, ModelPermissionIsSetOverwrittenAndDeleted) {
   NewModel("churn");
   EXPECT_EQ(ModelPermission("churn", "bob"), std::nullopt);
   SetModel("churn", "bob", Permission::kEdit);
@@ -531,7 +531,7 @@ TEST_F(SqliteAuthStoreTest, ModelPermissionIsSetOverwrittenAndDeleted) {
   ExpectError(deleted.error(), ErrorCode::kResourceDoesNotExist);
 }
 
-TEST_F(SqliteAuthStoreTest, ModelPermissionSurvivesRename) {
+TEST_F(SqlAuthStoreTest, ModelPermissionSurvivesRename) {
   NewModel("churn");
   SetModel("churn", "bob", Permission::kEdit);
   ASSERT_TRUE(registry_->RenameRegisteredModel("churn", "churn-v2").has_value());
@@ -539,7 +539,7 @@ TEST_F(SqliteAuthStoreTest, ModelPermissionSurvivesRename) {
   EXPECT_EQ(ModelPermission("churn", "bob"), std::nullopt);
 }
 
-TEST_F(SqliteAuthStoreTest, ModelPermissionGoesWithTheModel) {
+TEST_F(SqlAuthStoreTest, ModelPermissionGoesWithTheModel) {
   NewModel("churn", "alice");
   SetModel("churn", "bob", Permission::kEdit);
   ASSERT_TRUE(registry_->DeleteRegisteredModel("churn").has_value());
@@ -548,7 +548,7 @@ TEST_F(SqliteAuthStoreTest, ModelPermissionGoesWithTheModel) {
   EXPECT_EQ(ModelPermission("churn", "alice"), std::nullopt);
 }
 
-TEST_F(SqliteAuthStoreTest, ExperimentCreatorGetsManage) {
+TEST_F(SqlAuthStoreTest, ExperimentCreatorGetsManage) {
   std::string owned = NewExperiment("owned", "alice");
   std::string unowned = NewExperiment("unowned");
   EXPECT_EQ(ExperimentPermission(owned, "alice"), Permission::kManage);
@@ -556,14 +556,14 @@ TEST_F(SqliteAuthStoreTest, ExperimentCreatorGetsManage) {
   EXPECT_EQ(ExperimentPermission(unowned, ""), std::nullopt);
 }
 
-TEST_F(SqliteAuthStoreTest, ModelCreatorGetsManage) {
+TEST_F(SqlAuthStoreTest, ModelCreatorGetsManage) {
   NewModel("owned", "alice");
   NewModel("unowned");
   EXPECT_EQ(ModelPermission("owned", "alice"), Permission::kManage);
   EXPECT_EQ(ModelPermission("unowned", "alice"), std::nullopt);
 }
 
-TEST_F(SqliteAuthStoreTest, FailedCreateRecordsNoOwner) {
+TEST_F(SqlAuthStoreTest, FailedCreateRecordsNoOwner) {
   std::string id = NewExperiment("exp", "alice");
   auto duplicate = tracking_->CreateExperiment("exp", "", {}, "mallory");
   ASSERT_FALSE(duplicate.has_value());
@@ -584,7 +584,7 @@ TEST_F(SqliteAuthStoreTest, FailedCreateRecordsNoOwner) {
 
 // ---- visibility -----------------------------------------------------------------------------
 
-TEST_F(SqliteAuthStoreTest, ExperimentSearchHidesNoPermissionsWhenDefaultReadable) {
+TEST_F(SqlAuthStoreTest, ExperimentSearchHidesNoPermissionsWhenDefaultReadable) {
   for (const char* name : {"e1", "e2", "e3", "e4", "e5"}) NewExperiment(name);
   std::string e2 = tracking_->GetExperimentByName("e2")->experiment_id;
   std::string e4 = tracking_->GetExperimentByName("e4")->experiment_id;
@@ -600,7 +600,7 @@ TEST_F(SqliteAuthStoreTest, ExperimentSearchHidesNoPermissionsWhenDefaultReadabl
             (Names{"Default", "e1", "e2", "e3", "e5"}));
 }
 
-TEST_F(SqliteAuthStoreTest, ExperimentSearchShowsOnlyGrantedWhenNotDefaultReadable) {
+TEST_F(SqlAuthStoreTest, ExperimentSearchShowsOnlyGrantedWhenNotDefaultReadable) {
   for (const char* name : {"e1", "e2", "e3", "e4", "e5"}) NewExperiment(name, "alice");
   for (const char* name : {"e1", "e3", "e5"}) {
     SetExperiment(tracking_->GetExperimentByName(name)->experiment_id, "bob", Permission::kRead);
@@ -618,7 +618,7 @@ TEST_F(SqliteAuthStoreTest, ExperimentSearchShowsOnlyGrantedWhenNotDefaultReadab
   EXPECT_EQ(pages, 1);
 }
 
-TEST_F(SqliteAuthStoreTest, ExperimentSearchAppliesNamePatterns) {
+TEST_F(SqlAuthStoreTest, ExperimentSearchAppliesNamePatterns) {
   for (const char* name : {"acme-a", "acme-b", "acme b", "other", "ACME-c"}) {
     NewExperiment(name, "alice");
   }
@@ -637,7 +637,7 @@ TEST_F(SqliteAuthStoreTest, ExperimentSearchAppliesNamePatterns) {
   EXPECT_EQ(tracking_->SearchExperiments(all)->first.size(), 6u);
 }
 
-TEST_F(SqliteAuthStoreTest, ModelSearchAppliesVisibility) {
+TEST_F(SqlAuthStoreTest, ModelSearchAppliesVisibility) {
   for (const char* name : {"m1", "m2", "m3", "m4", "team-x", "team-y"}) NewModel(name, "alice");
   SetModel("m2", "bob", Permission::kNoPermissions);
   SetModel("m3", "bob", Permission::kRead);
@@ -656,7 +656,7 @@ TEST_F(SqliteAuthStoreTest, ModelSearchAppliesVisibility) {
   EXPECT_EQ(pages, 2);
 }
 
-TEST_F(SqliteAuthStoreTest, ModelVersionSearchFollowsTheModelsVisibility) {
+TEST_F(SqlAuthStoreTest, ModelVersionSearchFollowsTheModelsVisibility) {
   for (const char* name : {"m1", "m2", "team-x"}) {
     NewModel(name, "alice");
     NewVersion(name);
@@ -680,7 +680,7 @@ TEST_F(SqliteAuthStoreTest, ModelVersionSearchFollowsTheModelsVisibility) {
 
 // ---- audit ----------------------------------------------------------------------------------
 
-TEST_F(SqliteAuthStoreTest, AuditIsAppendedAndSearchedNewestFirst) {
+TEST_F(SqlAuthStoreTest, AuditIsAppendedAndSearchedNewestFirst) {
   std::vector<AuditEntry> entries;
   for (int i = 0; i < 6; ++i) {
     AuditEntry e;
@@ -760,4 +760,4 @@ TEST_F(SqliteAuthStoreTest, AuditIsAppendedAndSearchedNewestFirst) {
 }
 
 }  // namespace
-}  // namespace hokusai::store::sqlite
+}  // namespace hokusai::store::sql

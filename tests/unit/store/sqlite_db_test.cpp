@@ -1,13 +1,13 @@
-// The SQLite wrappers: prepared statements are reused per connection, each use gets a statement
+// The SQL seam on SQLite: prepared statements are reused per connection, each use gets a statement
 // of its own, and a statement comes back reset and unbound.
-#include "store/sqlite/sqlite_db.hpp"
+#include "store/sql/sqlite_connection.hpp"
 
 #include <filesystem>
 #include <string>
 
 #include <gtest/gtest.h>
 
-namespace hokusai::store::sqlite {
+namespace hokusai::store::sql {
 namespace {
 
 class SqliteDbTest : public ::testing::Test {
@@ -18,7 +18,7 @@ class SqliteDbTest : public ::testing::Test {
             "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
-    auto opened = Connection::Open((dir_ / "t.db").string(), "NORMAL");
+    auto opened = OpenSqlite((dir_ / "t.db").string(), "NORMAL");
     ASSERT_TRUE(opened) << opened.error().message;
     conn_ = std::move(*opened);
     ASSERT_TRUE(conn_->Exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)"));
@@ -94,4 +94,4 @@ TEST_F(SqliteDbTest, WritesThroughAReusedStatementLand) {
 }
 
 }  // namespace
-}  // namespace hokusai::store::sqlite
+}  // namespace hokusai::store::sql

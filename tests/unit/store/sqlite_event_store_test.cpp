@@ -12,11 +12,11 @@
 #include "common/util.hpp"
 #include "store/event_store.hpp"
 #include "store/registry_store.hpp"
-#include "store/sqlite/sqlite_event_store.hpp"
-#include "store/sqlite/sqlite_registry_store.hpp"
-#include "store/sqlite/sqlite_tracking_store.hpp"
+#include "store/sql/sql_event_store.hpp"
+#include "store/sql/sql_registry_store.hpp"
+#include "store/sql/sql_tracking_store.hpp"
 
-namespace hokusai::store::sqlite {
+namespace hokusai::store::sql {
 namespace {
 
 constexpr char kA[] = "http://127.0.0.1:9/a";
@@ -36,16 +36,16 @@ std::optional<Delivery> For(const EventWithDeliveries& event, const std::string&
   return std::nullopt;
 }
 
-class SqliteEventStoreTest : public ::testing::Test {
+class SqlEventStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() / ("hokusai-events-" + NewHexId());
     std::filesystem::create_directories(dir_);
-    auto pool = OpenDatabase(SqliteOptions{(dir_ / "mlflow.db").string(), 2, "NORMAL"});
+    auto pool = OpenDatabase(DatabaseOptions{(dir_ / "mlflow.db").string(), 2, "NORMAL"});
     ASSERT_TRUE(pool.has_value()) << pool.error().message;
-    tracking_ = std::make_unique<SqliteTrackingStore>(*pool);
-    registry_ = std::make_unique<SqliteRegistryStore>(*pool);
-    events_ = std::make_unique<SqliteEventStore>(*pool);
+    tracking_ = std::make_unique<SqlTrackingStore>(*pool);
+    registry_ = std::make_unique<SqlRegistryStore>(*pool);
+    events_ = std::make_unique<SqlEventStore>(*pool);
     auto id = tracking_->CreateExperiment("exp", "", {});
     ASSERT_TRUE(id.has_value()) << id.error().message;
     CreateRunArgs run;
@@ -105,13 +105,13 @@ class SqliteEventStoreTest : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
-  std::unique_ptr<SqliteTrackingStore> tracking_;
-  std::unique_ptr<SqliteRegistryStore> registry_;
-  std::unique_ptr<SqliteEventStore> events_;
+  std::unique_ptr<SqlTrackingStore> tracking_;
+  std::unique_ptr<SqlRegistryStore> registry_;
+  std::unique_ptr<SqlEventStore> events_;
   std::string run_id_;
 };
 
-TEST_F(SqliteEventStoreTest, AnEndpointReceivesOnlyEventsAfterItWasFirstRegistered) {
+TEST_F(SqlEventStoreTest, AnEndpointReceivesOnlyEventsAfterItWasFirstRegistered) {
   int64_t before = NewEvent();
   ASSERT_TRUE(events_->RegisterEndpoint(kA));
   EXPECT_TRUE(Due(kA).empty());
@@ -123,13 +123,13 @@ TEST_F(SqliteEventStoreTest, AnEndpointReceivesOnlyEventsAfterItWasFirstRegister
   EXPECT_LT(before, after);
 }
 
-TEST_F(SqliteEventStoreTest, DueDeliveriesOfAnUnknownEndpointIsNotFound) {
+TEST_F(SqlEventStoreTest, DueDeliveriesOfAnUnknownEndpointIsNotFound) {
   auto due = events_->DueDeliveries(kA, NowMillis(), 10);
   ASSERT_FALSE(due.has_value());
   EXPECT_EQ(due.error().code, ErrorCode::kResourceDoesNotExist);
 }
 
-TEST_F(SqliteEventStoreTest, RetriesAreDueOnlyAtTheirTimeAndEndpointsAreIndependent) {
+TEST_F(SqlEventStoreTest, RetriesAreDueOnlyAtTheirTimeAndEndpointsAreIndependent) {
   ASSERT_TRUE(events_->SetActiveEndpoints({kA, kB}));
   int64_t first = NewEvent();
   int64_t second = NewEvent();
@@ -162,7 +162,7 @@ TEST_F(SqliteEventStoreTest, RetriesAreDueOnlyAtTheirTimeAndEndpointsAreIndepend
   EXPECT_GT(delivered->delivered_ms, 0);
 }
 
-TEST_F(SqliteEventStoreTest, DeadDeliveriesAreNoLongerDueAndListByState) {
+TEST_F(SqlEventStoreTest, DeadDeliveriesAreNoLongerDueAndListByState) {
   ASSERT_TRUE(events_->RegisterEndpoint(kA));
   int64_t first = NewEvent();
   int64_t second = NewEvent();
@@ -198,7 +198,7 @@ TEST_F(SqliteEventStoreTest, DeadDeliveriesAreNoLongerDueAndListByState) {
   EXPECT_EQ(page->events[0].event.seq, third);
 }
 
-TEST_F(SqliteEventStoreTest, ReplayRevivesDeadAndDeliveredDeliveries) {
+TEST_F(SqlEventStoreTest, ReplayRevivesDeadAndDeliveredDeliveries) {
   ASSERT_TRUE(events_->SetActiveEndpoints({kA, kB}));
   int64_t seq = NewEvent();
   ASSERT_TRUE(events_->RecordAttempt(kA, seq, AttemptOutcome::Dead(), 503, "HTTP 503"));
@@ -219,7 +219,7 @@ TEST_F(SqliteEventStoreTest, ReplayRevivesDeadAndDeliveredDeliveries) {
   EXPECT_EQ(Due(kA)[0].attempts, 0);
 }
 
-TEST_F(SqliteEventStoreTest, ReplayToOneEndpointReachesOnlyThatOneEvenIfAddedLater) {
+TEST_F(SqlEventStoreTest, ReplayToOneEndpointReachesOnlyThatOneEvenIfAddedLater) {
   ASSERT_TRUE(events_->RegisterEndpoint(kA));
   int64_t seq = NewEvent();
   ASSERT_TRUE(events_->RecordAttempt(kA, seq, AttemptOutcome::Delivered(), 200, ""));
@@ -238,7 +238,7 @@ TEST_F(SqliteEventStoreTest, ReplayToOneEndpointReachesOnlyThatOneEvenIfAddedLat
   EXPECT_EQ(unknown_event.error().code, ErrorCode::kResourceDoesNotExist);
 }
 
-TEST_F(SqliteEventStoreTest, InactiveEndpointsKeepTheirRowsButGetNoNewPendingEntries) {
+TEST_F(SqlEventStoreTest, InactiveEndpointsKeepTheirRowsButGetNoNewPendingEntries) {
   ASSERT_TRUE(events_->SetActiveEndpoints({kA, kB}));
   int64_t seq = NewEvent();
   ASSERT_TRUE(events_->RecordAttempt(kB, seq, AttemptOutcome::Delivered(), 200, ""));
@@ -249,7 +249,7 @@ TEST_F(SqliteEventStoreTest, InactiveEndpointsKeepTheirRowsButGetNoNewPendingEnt
   EXPECT_TRUE(For(EventAt(later), kA).has_value());
 }
 
-TEST_F(SqliteEventStoreTest, ListEventsPagesBySeqAndFiltersByModel) {
+TEST_F(SqlEventStoreTest, ListEventsPagesBySeqAndFiltersByModel) {
   std::vector<int64_t> seqs;
   for (int i = 0; i < 5; ++i) seqs.push_back(NewEvent(i % 2 == 0 ? "m" : "other"));
   ListEventsQuery query;
@@ -284,7 +284,7 @@ TEST_F(SqliteEventStoreTest, ListEventsPagesBySeqAndFiltersByModel) {
   EXPECT_FALSE(events_->ListEvents(bad));
 }
 
-TEST_F(SqliteEventStoreTest, GetEventFindsByIdAndRecordAttemptChecksItsArguments) {
+TEST_F(SqlEventStoreTest, GetEventFindsByIdAndRecordAttemptChecksItsArguments) {
   ASSERT_TRUE(events_->RegisterEndpoint(kA));
   int64_t seq = NewEvent();
   EventWithDeliveries listed = EventAt(seq);
@@ -300,7 +300,7 @@ TEST_F(SqliteEventStoreTest, GetEventFindsByIdAndRecordAttemptChecksItsArguments
   EXPECT_FALSE(events_->RecordAttempt(kB, seq, AttemptOutcome::Delivered(), 200, ""));
 }
 
-TEST_F(SqliteEventStoreTest, AppendVersionCreatedWritesAnEventForAVersionMadeElsewhere) {
+TEST_F(SqlEventStoreTest, AppendVersionCreatedWritesAnEventForAVersionMadeElsewhere) {
   ASSERT_TRUE(events_->RegisterEndpoint(kA));
   ModelVersion upstream;  // as an upstream registry answered it (gateway mode)
   upstream.name = "remote";
@@ -321,7 +321,7 @@ TEST_F(SqliteEventStoreTest, AppendVersionCreatedWritesAnEventForAVersionMadeEls
   EXPECT_EQ(got->event.payload, event->payload);
 }
 
-TEST_F(SqliteEventStoreTest, LongErrorsAreStoredBounded) {
+TEST_F(SqlEventStoreTest, LongErrorsAreStoredBounded) {
   ASSERT_TRUE(events_->RegisterEndpoint(kA));
   int64_t seq = NewEvent();
   ASSERT_TRUE(events_->RecordAttempt(kA, seq, AttemptOutcome::Retry(0), 0,
@@ -332,4 +332,4 @@ TEST_F(SqliteEventStoreTest, LongErrorsAreStoredBounded) {
 }
 
 }  // namespace
-}  // namespace hokusai::store::sqlite
+}  // namespace hokusai::store::sql

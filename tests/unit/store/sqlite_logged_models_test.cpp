@@ -12,12 +12,12 @@
 #include "common/error.hpp"
 #include "common/util.hpp"
 #include "store/search_filter.hpp"
-#include "store/sqlite/migrations.hpp"
-#include "store/sqlite/sqlite_tracking_store.hpp"
+#include "store/sql/migrations.hpp"
+#include "store/sql/sql_tracking_store.hpp"
 #include "store/tracking_store.hpp"
 #include "store/types.hpp"
 
-namespace hokusai::store::sqlite {
+namespace hokusai::store::sql {
 namespace {
 
 void ExpectError(const Error& error, ErrorCode code) {
@@ -69,7 +69,7 @@ class SqliteLoggedModelsTest : public ::testing::Test {
   }
 
   void Open() {
-    auto store = SqliteTrackingStore::Open(SqliteOptions{(dir_ / "mlflow.db").string(), 2,
+    auto store = SqlTrackingStore::Open(DatabaseOptions{(dir_ / "mlflow.db").string(), 2,
                                                          "NORMAL"});
     ASSERT_TRUE(store.has_value()) << store.error().message;
     store_ = std::move(*store);
@@ -115,12 +115,12 @@ class SqliteLoggedModelsTest : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
-  std::unique_ptr<SqliteTrackingStore> store_;
+  std::unique_ptr<SqlTrackingStore> store_;
   std::string experiment_id_;
 };
 
 TEST_F(SqliteLoggedModelsTest, SchemaIncludesTheRegistryMigration) {
-  EXPECT_EQ(LatestSchemaVersion(), 4);
+  EXPECT_EQ(LatestSchemaVersion(), 5);
 }
 
 TEST_F(SqliteLoggedModelsTest, CreateStartsPendingWithAnIdAndArtifactUriUnderTheExperiment) {
@@ -454,4 +454,4 @@ TEST_F(SqliteLoggedModelsTest, ModelsSurviveReopening) {
 }
 
 }  // namespace
-}  // namespace hokusai::store::sqlite
+}  // namespace hokusai::store::sql

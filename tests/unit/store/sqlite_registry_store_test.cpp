@@ -15,11 +15,11 @@
 #include "common/util.hpp"
 #include "store/registry_store.hpp"
 #include "store/search_filter.hpp"
-#include "store/sqlite/sqlite_registry_store.hpp"
-#include "store/sqlite/sqlite_tracking_store.hpp"
+#include "store/sql/sql_registry_store.hpp"
+#include "store/sql/sql_tracking_store.hpp"
 #include "store/types.hpp"
 
-namespace hokusai::store::sqlite {
+namespace hokusai::store::sql {
 namespace {
 
 using SourceKind = ModelVersionSource::Kind;
@@ -57,16 +57,16 @@ ModelVersionSource LoggedModelSource(const std::string& model_id) {
   return source;
 }
 
-class SqliteRegistryStoreTest : public ::testing::Test {
+class SqlRegistryStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() / ("hokusai-registry-" + NewHexId());
     std::filesystem::create_directories(dir_);
-    auto pool = OpenDatabase(SqliteOptions{(dir_ / "mlflow.db").string(), 2, "NORMAL"});
+    auto pool = OpenDatabase(DatabaseOptions{(dir_ / "mlflow.db").string(), 2, "NORMAL"});
     ASSERT_TRUE(pool.has_value()) << pool.error().message;
     pool_ = *pool;
-    tracking_ = std::make_unique<SqliteTrackingStore>(*pool);
-    registry_ = std::make_unique<SqliteRegistryStore>(*pool);
+    tracking_ = std::make_unique<SqlTrackingStore>(*pool);
+    registry_ = std::make_unique<SqlRegistryStore>(*pool);
     auto id = tracking_->CreateExperiment("exp", "", {});
     ASSERT_TRUE(id.has_value()) << id.error().message;
     experiment_id_ = *id;
@@ -220,15 +220,15 @@ class SqliteRegistryStoreTest : public ::testing::Test {
 
   std::filesystem::path dir_;
   std::shared_ptr<ConnectionPool> pool_;
-  std::unique_ptr<SqliteTrackingStore> tracking_;
-  std::unique_ptr<SqliteRegistryStore> registry_;
+  std::unique_ptr<SqlTrackingStore> tracking_;
+  std::unique_ptr<SqlRegistryStore> registry_;
   std::string experiment_id_;
   RunInfo run_;
 };
 
 // ---- registered models ----------------------------------------------------------------------
 
-TEST_F(SqliteRegistryStoreTest, CreateReturnsTheModelWithTagsAndDescription) {
+TEST_F(SqlRegistryStoreTest, CreateReturnsTheModelWithTagsAndDescription) {
   RegisteredModel model = NewModel("m", {{"team", "x"}});
   EXPECT_EQ(model.name, "m");
   EXPECT_EQ(model.description, "about m");
@@ -239,7 +239,7 @@ TEST_F(SqliteRegistryStoreTest, CreateReturnsTheModelWithTagsAndDescription) {
   EXPECT_TRUE(model.aliases.empty());
 }
 
-TEST_F(SqliteRegistryStoreTest, CreatingADuplicateNameIsResourceAlreadyExists) {
+TEST_F(SqlRegistryStoreTest, CreatingADuplicateNameIsResourceAlreadyExists) {
   NewModel("m");
   CreateRegisteredModelArgs args;
   args.name = "m";
@@ -249,7 +249,7 @@ TEST_F(SqliteRegistryStoreTest, CreatingADuplicateNameIsResourceAlreadyExists) {
   EXPECT_EQ(again.error().message, "Registered Model (name=m) already exists.");
 }
 
-TEST_F(SqliteRegistryStoreTest, APromptAndAModelCannotShareAName) {
+TEST_F(SqlRegistryStoreTest, APromptAndAModelCannotShareAName) {
   NewModel("p", {{"mlflow.prompt.is_prompt", "true"}});
   CreateRegisteredModelArgs args;
   args.name = "p";
@@ -259,14 +259,14 @@ TEST_F(SqliteRegistryStoreTest, APromptAndAModelCannotShareAName) {
   EXPECT_NE(again.error().message.find("prompt"), std::string::npos) << again.error().message;
 }
 
-TEST_F(SqliteRegistryStoreTest, GetUnknownModelIsNotFound) {
+TEST_F(SqlRegistryStoreTest, GetUnknownModelIsNotFound) {
   auto model = registry_->GetRegisteredModel("nope");
   ASSERT_FALSE(model.has_value());
   ExpectError(model.error(), ErrorCode::kResourceDoesNotExist);
   EXPECT_EQ(model.error().message, "Registered Model with name=nope not found");
 }
 
-TEST_F(SqliteRegistryStoreTest, UpdateSetsTheDescription) {
+TEST_F(SqlRegistryStoreTest, UpdateSetsTheDescription) {
   NewModel("m");
   auto updated = registry_->UpdateRegisteredModel("m", "new words");
   ASSERT_TRUE(updated.has_value()) << updated.error().message;
@@ -274,7 +274,7 @@ TEST_F(SqliteRegistryStoreTest, UpdateSetsTheDescription) {
   EXPECT_EQ(Get("m").description, "new words");
 }
 
-TEST_F(SqliteRegistryStoreTest, RenameKeepsVersionsTagsAndAliases) {
+TEST_F(SqlRegistryStoreTest, RenameKeepsVersionsTagsAndAliases) {
   NewModel("old", {{"team", "x"}});
   NewVersion("old", {{"vt", "1"}});
   NewVersion("old");
@@ -301,7 +301,7 @@ TEST_F(SqliteRegistryStoreTest, RenameKeepsVersionsTagsAndAliases) {
   EXPECT_EQ(NewVersion("new").version, "3");
 }
 
-TEST_F(SqliteRegistryStoreTest, RenameOntoAnExistingNameChangesNothing) {
+TEST_F(SqlRegistryStoreTest, RenameOntoAnExistingNameChangesNothing) {
   NewModel("a");
   NewModel("b");
   NewVersion("a");
@@ -312,12 +312,12 @@ TEST_F(SqliteRegistryStoreTest, RenameOntoAnExistingNameChangesNothing) {
   EXPECT_TRUE(Get("b").latest_versions.empty());
 }
 
-TEST_F(SqliteRegistryStoreTest, RenameUnknownModelIsNotFound) {
+TEST_F(SqlRegistryStoreTest, RenameUnknownModelIsNotFound) {
   ExpectError(registry_->RenameRegisteredModel("nope", "x").error(),
               ErrorCode::kResourceDoesNotExist);
 }
 
-TEST_F(SqliteRegistryStoreTest, DeleteRemovesVersionsTagsAndAliases) {
+TEST_F(SqlRegistryStoreTest, DeleteRemovesVersionsTagsAndAliases) {
   NewModel("m", {{"team", "x"}});
   NewVersion("m", {{"vt", "1"}});
   NewVersion("m");
@@ -338,11 +338,11 @@ TEST_F(SqliteRegistryStoreTest, DeleteRemovesVersionsTagsAndAliases) {
   EXPECT_TRUE(first.aliases.empty());
 }
 
-TEST_F(SqliteRegistryStoreTest, DeleteUnknownModelIsNotFound) {
+TEST_F(SqlRegistryStoreTest, DeleteUnknownModelIsNotFound) {
   ExpectError(registry_->DeleteRegisteredModel("nope").error(), ErrorCode::kResourceDoesNotExist);
 }
 
-TEST_F(SqliteRegistryStoreTest, ModelTagsAreUpsertedAndDeleted) {
+TEST_F(SqlRegistryStoreTest, ModelTagsAreUpsertedAndDeleted) {
   NewModel("m");
   ASSERT_TRUE(registry_->SetRegisteredModelTag("m", {"k", "1"}));
   ASSERT_TRUE(registry_->SetRegisteredModelTag("m", {"k", "2"}));
@@ -357,7 +357,7 @@ TEST_F(SqliteRegistryStoreTest, ModelTagsAreUpsertedAndDeleted) {
 
 // ---- model versions -------------------------------------------------------------------------
 
-TEST_F(SqliteRegistryStoreTest, CreateVersionIsReadyInStageNone) {
+TEST_F(SqlRegistryStoreTest, CreateVersionIsReadyInStageNone) {
   NewModel("m");
   ModelVersion v = NewVersion("m", {{"k", "v"}});
   EXPECT_EQ(v.name, "m");
@@ -370,13 +370,13 @@ TEST_F(SqliteRegistryStoreTest, CreateVersionIsReadyInStageNone) {
   EXPECT_GT(v.creation_timestamp, 0);
 }
 
-TEST_F(SqliteRegistryStoreTest, CreateVersionOfAMissingModelIsNotFound) {
+TEST_F(SqlRegistryStoreTest, CreateVersionOfAMissingModelIsNotFound) {
   auto version = TryVersion("nope", RunSource(run_.run_id, "model"));
   ASSERT_FALSE(version.has_value());
   ExpectError(version.error(), ErrorCode::kResourceDoesNotExist);
 }
 
-TEST_F(SqliteRegistryStoreTest, VersionNumbersAreNeverReused) {
+TEST_F(SqlRegistryStoreTest, VersionNumbersAreNeverReused) {
   NewModel("m");
   NewVersion("m");
   NewVersion("m");
@@ -384,7 +384,7 @@ TEST_F(SqliteRegistryStoreTest, VersionNumbersAreNeverReused) {
   EXPECT_EQ(NewVersion("m").version, "3");
 }
 
-TEST_F(SqliteRegistryStoreTest, ConcurrentCreatesGetDistinctVersionNumbers) {
+TEST_F(SqlRegistryStoreTest, ConcurrentCreatesGetDistinctVersionNumbers) {
   NewModel("m");
   constexpr int kThreads = 4;
   constexpr int kPerThread = 10;
@@ -406,7 +406,7 @@ TEST_F(SqliteRegistryStoreTest, ConcurrentCreatesGetDistinctVersionNumbers) {
             std::vector<std::string>{std::to_string(kThreads * kPerThread)});
 }
 
-TEST_F(SqliteRegistryStoreTest, AVersionFromARunResolvesUnderTheRunsArtifacts) {
+TEST_F(SqlRegistryStoreTest, AVersionFromARunResolvesUnderTheRunsArtifacts) {
   NewModel("m");
   NewVersion("m");
   auto uri = registry_->GetModelVersionDownloadUri("m", "1");
@@ -414,7 +414,7 @@ TEST_F(SqliteRegistryStoreTest, AVersionFromARunResolvesUnderTheRunsArtifacts) {
   EXPECT_EQ(*uri, run_.artifact_uri + "/model");
 }
 
-TEST_F(SqliteRegistryStoreTest, AVersionFromMlflowArtifactsChecksTheRunsExperiment) {
+TEST_F(SqlRegistryStoreTest, AVersionFromMlflowArtifactsChecksTheRunsExperiment) {
   NewModel("m");
   ModelVersionSource source;
   source.kind = SourceKind::kRunArtifacts;
@@ -430,7 +430,7 @@ TEST_F(SqliteRegistryStoreTest, AVersionFromMlflowArtifactsChecksTheRunsExperime
   ExpectError(wrong.error(), ErrorCode::kInvalidParameterValue);
 }
 
-TEST_F(SqliteRegistryStoreTest, AVersionFromAnUnknownOrDeletedRunIsRefused) {
+TEST_F(SqlRegistryStoreTest, AVersionFromAnUnknownOrDeletedRunIsRefused) {
   NewModel("m");
   auto unknown = TryVersion("m", RunSource("0123456789abcdef0123456789abcdef", "model"));
   ASSERT_FALSE(unknown.has_value());
@@ -441,7 +441,7 @@ TEST_F(SqliteRegistryStoreTest, AVersionFromAnUnknownOrDeletedRunIsRefused) {
   ExpectError(deleted.error(), ErrorCode::kInvalidParameterValue);
 }
 
-TEST_F(SqliteRegistryStoreTest, AVersionFromALoggedModelUsesItsArtifactsRunAndId) {
+TEST_F(SqlRegistryStoreTest, AVersionFromALoggedModelUsesItsArtifactsRunAndId) {
   LoggedModel logged = NewLoggedModel("model");
   NewModel("m");
   auto v = TryVersion("m", LoggedModelSource(logged.model_id), "models:/" + logged.model_id);
@@ -467,7 +467,7 @@ TEST_F(SqliteRegistryStoreTest, AVersionFromALoggedModelUsesItsArtifactsRunAndId
   EXPECT_EQ(model->registrations.size(), 2u);
 }
 
-TEST_F(SqliteRegistryStoreTest, TheRegistrationTagKeepsWhatTheClientWrote) {
+TEST_F(SqlRegistryStoreTest, TheRegistrationTagKeepsWhatTheClientWrote) {
   LoggedModel logged = NewLoggedModel("model");
   // The client writes Python's json.dumps spelling; an entry already present is not repeated.
   ASSERT_TRUE(tracking_->SetLoggedModelTags(
@@ -478,7 +478,7 @@ TEST_F(SqliteRegistryStoreTest, TheRegistrationTagKeepsWhatTheClientWrote) {
             R"([{"name": "m", "version": "1"}])");
 }
 
-TEST_F(SqliteRegistryStoreTest, AVersionFromLoggedModelArtifactsChecksTheExperiment) {
+TEST_F(SqlRegistryStoreTest, AVersionFromLoggedModelArtifactsChecksTheExperiment) {
   LoggedModel logged = NewLoggedModel("model");
   NewModel("m");
   ModelVersionSource source;
@@ -495,7 +495,7 @@ TEST_F(SqliteRegistryStoreTest, AVersionFromLoggedModelArtifactsChecksTheExperim
               ErrorCode::kInvalidParameterValue);
 }
 
-TEST_F(SqliteRegistryStoreTest, AVersionFromAnUnknownOrDeletedLoggedModelIsRefused) {
+TEST_F(SqlRegistryStoreTest, AVersionFromAnUnknownOrDeletedLoggedModelIsRefused) {
   NewModel("m");
   ExpectError(TryVersion("m", LoggedModelSource("m-0123456789abcdef0123456789abcdef")).error(),
               ErrorCode::kInvalidParameterValue);
@@ -505,7 +505,7 @@ TEST_F(SqliteRegistryStoreTest, AVersionFromAnUnknownOrDeletedLoggedModelIsRefus
               ErrorCode::kInvalidParameterValue);
 }
 
-TEST_F(SqliteRegistryStoreTest, AModelIdThatDisagreesWithTheSourceIsRefused) {
+TEST_F(SqlRegistryStoreTest, AModelIdThatDisagreesWithTheSourceIsRefused) {
   LoggedModel a = NewLoggedModel("a");
   LoggedModel b = NewLoggedModel("b");
   NewModel("m");
@@ -525,7 +525,7 @@ TEST_F(SqliteRegistryStoreTest, AModelIdThatDisagreesWithTheSourceIsRefused) {
   EXPECT_EQ(linked->model_id, b.model_id);
 }
 
-TEST_F(SqliteRegistryStoreTest, AVersionFromAnotherVersionSharesItsArtifacts) {
+TEST_F(SqlRegistryStoreTest, AVersionFromAnotherVersionSharesItsArtifacts) {
   NewModel("src");
   NewVersion("src");
   NewModel("dst");
@@ -541,7 +541,7 @@ TEST_F(SqliteRegistryStoreTest, AVersionFromAnotherVersionSharesItsArtifacts) {
               ErrorCode::kInvalidParameterValue);
 }
 
-TEST_F(SqliteRegistryStoreTest, AFailedVersionCreateChangesNothing) {
+TEST_F(SqlRegistryStoreTest, AFailedVersionCreateChangesNothing) {
   LoggedModel logged = NewLoggedModel("model");
   NewModel("m");
   CreateModelVersionArgs args;
@@ -555,7 +555,7 @@ TEST_F(SqliteRegistryStoreTest, AFailedVersionCreateChangesNothing) {
   EXPECT_EQ(NewVersion("m").version, "1");
 }
 
-TEST_F(SqliteRegistryStoreTest, APromptVersionHasNoDownloadUri) {
+TEST_F(SqlRegistryStoreTest, APromptVersionHasNoDownloadUri) {
   NewModel("p", {{"mlflow.prompt.is_prompt", "true"}});
   ModelVersionSource source;
   source.kind = SourceKind::kPromptTemplate;
@@ -566,7 +566,7 @@ TEST_F(SqliteRegistryStoreTest, APromptVersionHasNoDownloadUri) {
               ErrorCode::kInvalidParameterValue);
 }
 
-TEST_F(SqliteRegistryStoreTest, VersionLookupsValidateTheNumber) {
+TEST_F(SqlRegistryStoreTest, VersionLookupsValidateTheNumber) {
   NewModel("m");
   NewVersion("m");
   ExpectError(registry_->GetModelVersion("m", "one").error(), ErrorCode::kInvalidParameterValue);
@@ -577,7 +577,7 @@ TEST_F(SqliteRegistryStoreTest, VersionLookupsValidateTheNumber) {
               ErrorCode::kResourceDoesNotExist);
 }
 
-TEST_F(SqliteRegistryStoreTest, UpdateVersionChangesOnlyTheDescription) {
+TEST_F(SqlRegistryStoreTest, UpdateVersionChangesOnlyTheDescription) {
   NewModel("m");
   NewVersion("m");
   auto updated = registry_->UpdateModelVersion("m", "1", std::string("better"));
@@ -588,7 +588,7 @@ TEST_F(SqliteRegistryStoreTest, UpdateVersionChangesOnlyTheDescription) {
   EXPECT_EQ(unchanged->description, "better");
 }
 
-TEST_F(SqliteRegistryStoreTest, DeletedVersionsDisappearFromEveryRead) {
+TEST_F(SqlRegistryStoreTest, DeletedVersionsDisappearFromEveryRead) {
   NewModel("m");
   NewVersion("m");
   NewVersion("m");
@@ -606,7 +606,7 @@ TEST_F(SqliteRegistryStoreTest, DeletedVersionsDisappearFromEveryRead) {
               ErrorCode::kInvalidParameterValue);
 }
 
-TEST_F(SqliteRegistryStoreTest, VersionTagsAreUpsertedAndDeleted) {
+TEST_F(SqlRegistryStoreTest, VersionTagsAreUpsertedAndDeleted) {
   NewModel("m");
   NewVersion("m");
   ASSERT_TRUE(registry_->SetModelVersionTag("m", "1", {"k", "1"}));
@@ -621,7 +621,7 @@ TEST_F(SqliteRegistryStoreTest, VersionTagsAreUpsertedAndDeleted) {
 
 // ---- stages ---------------------------------------------------------------------------------
 
-TEST_F(SqliteRegistryStoreTest, LatestVersionsHoldTheHighestVersionPerStage) {
+TEST_F(SqlRegistryStoreTest, LatestVersionsHoldTheHighestVersionPerStage) {
   NewModel("m");
   for (int i = 0; i < 4; ++i) NewVersion("m");
   ASSERT_TRUE(registry_->TransitionModelVersionStage("m", "1", "Production", false));
@@ -637,7 +637,7 @@ TEST_F(SqliteRegistryStoreTest, LatestVersionsHoldTheHighestVersionPerStage) {
   ExpectError(registry_->GetLatestVersions("nope", {}).error(), ErrorCode::kResourceDoesNotExist);
 }
 
-TEST_F(SqliteRegistryStoreTest, TransitionArchivesOthersInTheTargetStageOnly) {
+TEST_F(SqlRegistryStoreTest, TransitionArchivesOthersInTheTargetStageOnly) {
   NewModel("m");
   for (int i = 0; i < 3; ++i) NewVersion("m");
   ASSERT_TRUE(registry_->TransitionModelVersionStage("m", "1", "Production", false));
@@ -649,7 +649,7 @@ TEST_F(SqliteRegistryStoreTest, TransitionArchivesOthersInTheTargetStageOnly) {
   EXPECT_EQ(registry_->GetModelVersion("m", "2")->current_stage, "Staging");
 }
 
-TEST_F(SqliteRegistryStoreTest, ArchivingExistingVersionsNeedsAnActiveStage) {
+TEST_F(SqlRegistryStoreTest, ArchivingExistingVersionsNeedsAnActiveStage) {
   NewModel("m");
   NewVersion("m");
   for (std::string stage : {"None", "Archived"}) {
@@ -661,7 +661,7 @@ TEST_F(SqliteRegistryStoreTest, ArchivingExistingVersionsNeedsAnActiveStage) {
   EXPECT_EQ(registry_->GetModelVersion("m", "1")->current_stage, "None");
 }
 
-TEST_F(SqliteRegistryStoreTest, CanonicalStageIgnoresCase) {
+TEST_F(SqlRegistryStoreTest, CanonicalStageIgnoresCase) {
   EXPECT_EQ(CanonicalStage("production"), std::optional<std::string_view>("Production"));
   EXPECT_EQ(CanonicalStage("STAGING"), std::optional<std::string_view>("Staging"));
   EXPECT_EQ(CanonicalStage("none"), std::optional<std::string_view>("None"));
@@ -672,7 +672,7 @@ TEST_F(SqliteRegistryStoreTest, CanonicalStageIgnoresCase) {
 
 // ---- aliases --------------------------------------------------------------------------------
 
-TEST_F(SqliteRegistryStoreTest, AliasesPointAtOneVersionAndMove) {
+TEST_F(SqlRegistryStoreTest, AliasesPointAtOneVersionAndMove) {
   NewModel("m");
   NewVersion("m");
   NewVersion("m");
@@ -690,7 +690,7 @@ TEST_F(SqliteRegistryStoreTest, AliasesPointAtOneVersionAndMove) {
   EXPECT_EQ(model.aliases[1].version, "2");
 }
 
-TEST_F(SqliteRegistryStoreTest, AnUnknownAliasIsAnInvalidParameter) {
+TEST_F(SqlRegistryStoreTest, AnUnknownAliasIsAnInvalidParameter) {
   NewModel("m");
   auto missing = registry_->GetModelVersionByAlias("m", "nope");
   ASSERT_FALSE(missing.has_value());
@@ -700,7 +700,7 @@ TEST_F(SqliteRegistryStoreTest, AnUnknownAliasIsAnInvalidParameter) {
               ErrorCode::kResourceDoesNotExist);
 }
 
-TEST_F(SqliteRegistryStoreTest, AnAliasNeedsALiveVersion) {
+TEST_F(SqlRegistryStoreTest, AnAliasNeedsALiveVersion) {
   NewModel("m");
   ExpectError(registry_->SetRegisteredModelAlias("m", "champion", "1").error(),
               ErrorCode::kResourceDoesNotExist);
@@ -708,7 +708,7 @@ TEST_F(SqliteRegistryStoreTest, AnAliasNeedsALiveVersion) {
               ErrorCode::kInvalidParameterValue);
 }
 
-TEST_F(SqliteRegistryStoreTest, DeletingAnAliasKeepsTheVersion) {
+TEST_F(SqlRegistryStoreTest, DeletingAnAliasKeepsTheVersion) {
   NewModel("m");
   NewVersion("m");
   ASSERT_TRUE(registry_->SetRegisteredModelAlias("m", "champion", "1"));
@@ -719,7 +719,7 @@ TEST_F(SqliteRegistryStoreTest, DeletingAnAliasKeepsTheVersion) {
               ErrorCode::kResourceDoesNotExist);
 }
 
-TEST_F(SqliteRegistryStoreTest, TheLatestAliasNamesTheHighestLiveVersion) {
+TEST_F(SqlRegistryStoreTest, TheLatestAliasNamesTheHighestLiveVersion) {
   NewModel("m");
   ExpectError(registry_->GetModelVersionByAlias("m", "latest").error(),
               ErrorCode::kResourceDoesNotExist);
@@ -732,7 +732,7 @@ TEST_F(SqliteRegistryStoreTest, TheLatestAliasNamesTheHighestLiveVersion) {
 
 // ---- search ---------------------------------------------------------------------------------
 
-TEST_F(SqliteRegistryStoreTest, TheClientsPromptClauseMatchesModelsWithoutTheTag) {
+TEST_F(SqlRegistryStoreTest, TheClientsPromptClauseMatchesModelsWithoutTheTag) {
   NewModel("plain");
   NewModel("tagged", {{"team", "x"}});
   NewModel("prompt", {{"mlflow.prompt.is_prompt", "true"}});
@@ -742,7 +742,7 @@ TEST_F(SqliteRegistryStoreTest, TheClientsPromptClauseMatchesModelsWithoutTheTag
             std::vector<std::string>{"tagged"});
 }
 
-TEST_F(SqliteRegistryStoreTest, PromptsAreHiddenUnlessAskedFor) {
+TEST_F(SqlRegistryStoreTest, PromptsAreHiddenUnlessAskedFor) {
   NewModel("plain");
   NewModel("prompt", {{"mlflow.prompt.is_prompt", "true"}});
   EXPECT_EQ(SearchModels(""), std::vector<std::string>{"plain"});
@@ -752,7 +752,7 @@ TEST_F(SqliteRegistryStoreTest, PromptsAreHiddenUnlessAskedFor) {
             std::vector<std::string>{"prompt"});
 }
 
-TEST_F(SqliteRegistryStoreTest, OtherTagClausesNeedTheTag) {
+TEST_F(SqlRegistryStoreTest, OtherTagClausesNeedTheTag) {
   NewModel("a", {{"team", "x"}});
   NewModel("b", {{"team", "y"}});
   NewModel("c");
@@ -761,7 +761,7 @@ TEST_F(SqliteRegistryStoreTest, OtherTagClausesNeedTheTag) {
   EXPECT_EQ(SearchModels("tag.team LIKE '%'"), (std::vector<std::string>{"a", "b"}));
 }
 
-TEST_F(SqliteRegistryStoreTest, SearchFiltersNames) {
+TEST_F(SqlRegistryStoreTest, SearchFiltersNames) {
   NewModel("Alpha");
   NewModel("beta");
   EXPECT_EQ(SearchModels("name = 'beta'"), std::vector<std::string>{"beta"});
@@ -770,7 +770,7 @@ TEST_F(SqliteRegistryStoreTest, SearchFiltersNames) {
   EXPECT_EQ(SearchModels("name ILIKE 'a%'"), std::vector<std::string>{"Alpha"});
 }
 
-TEST_F(SqliteRegistryStoreTest, SearchOrdersAndPages) {
+TEST_F(SqlRegistryStoreTest, SearchOrdersAndPages) {
   NewModel("c");
   NewModel("a");
   NewModel("b");
@@ -785,7 +785,7 @@ TEST_F(SqliteRegistryStoreTest, SearchOrdersAndPages) {
   EXPECT_FALSE(more);
 }
 
-TEST_F(SqliteRegistryStoreTest, SearchRefusesDuplicateOrderFields) {
+TEST_F(SqlRegistryStoreTest, SearchRefusesDuplicateOrderFields) {
   SearchRegistryArgs args;
   auto terms = ParseOrderBy({"name ASC", "name DESC"}, SearchTarget::kRegisteredModels);
   ASSERT_TRUE(terms.has_value());
@@ -793,7 +793,7 @@ TEST_F(SqliteRegistryStoreTest, SearchRefusesDuplicateOrderFields) {
   ExpectError(registry_->SearchRegisteredModels(args).error(), ErrorCode::kInvalidParameterValue);
 }
 
-TEST_F(SqliteRegistryStoreTest, SearchedModelsCarryLatestVersionsAndAliases) {
+TEST_F(SqlRegistryStoreTest, SearchedModelsCarryLatestVersionsAndAliases) {
   NewModel("m");
   NewVersion("m");
   ASSERT_TRUE(registry_->SetRegisteredModelAlias("m", "champion", "1"));
@@ -806,7 +806,7 @@ TEST_F(SqliteRegistryStoreTest, SearchedModelsCarryLatestVersionsAndAliases) {
   EXPECT_EQ(page->first[0].latest_versions[0].aliases, std::vector<std::string>{"champion"});
 }
 
-TEST_F(SqliteRegistryStoreTest, SearchVersionsFilters) {
+TEST_F(SqlRegistryStoreTest, SearchVersionsFilters) {
   NewModel("a");
   NewModel("b");
   NewVersion("a", {{"k", "1"}});
@@ -824,7 +824,7 @@ TEST_F(SqliteRegistryStoreTest, SearchVersionsFilters) {
   EXPECT_EQ(SearchVersions("source_path LIKE 'runs:/%'").size(), 3u);
 }
 
-TEST_F(SqliteRegistryStoreTest, SearchVersionsDefaultsToRecentlyUpdatedFirst) {
+TEST_F(SqlRegistryStoreTest, SearchVersionsDefaultsToRecentlyUpdatedFirst) {
   NewModel("a");
   NewVersion("a");
   NewVersion("a");
@@ -835,7 +835,7 @@ TEST_F(SqliteRegistryStoreTest, SearchVersionsDefaultsToRecentlyUpdatedFirst) {
   EXPECT_EQ(SearchVersions("").front(), "a/1");
 }
 
-TEST_F(SqliteRegistryStoreTest, SearchVersionsLeavesOutPrompts) {
+TEST_F(SqlRegistryStoreTest, SearchVersionsLeavesOutPrompts) {
   NewModel("m");
   NewVersion("m");
   NewModel("p", {{"mlflow.prompt.is_prompt", "true"}});
@@ -849,7 +849,7 @@ TEST_F(SqliteRegistryStoreTest, SearchVersionsLeavesOutPrompts) {
 
 // ---- registration events (outbox) -----------------------------------------------------------
 
-TEST_F(SqliteRegistryStoreTest, CreateModelVersionWritesItsRegistrationEvent) {
+TEST_F(SqlRegistryStoreTest, CreateModelVersionWritesItsRegistrationEvent) {
   NewModel("m");
   CreateModelVersionArgs args;
   args.name = "m";
@@ -877,7 +877,7 @@ TEST_F(SqliteRegistryStoreTest, CreateModelVersionWritesItsRegistrationEvent) {
   EXPECT_EQ(Count("SELECT json_valid(payload) FROM registration_events"), 1);
 }
 
-TEST_F(SqliteRegistryStoreTest, AFailedCreateModelVersionWritesNoEvent) {
+TEST_F(SqlRegistryStoreTest, AFailedCreateModelVersionWritesNoEvent) {
   NewModel("m");
   auto bad = TryVersion("m", RunSource("0123456789abcdef0123456789abcdef", "model"),
                         "runs:/0123456789abcdef0123456789abcdef/model");
@@ -893,7 +893,7 @@ TEST_F(SqliteRegistryStoreTest, AFailedCreateModelVersionWritesNoEvent) {
 
 // ---- one-call registration ------------------------------------------------------------------
 
-TEST_F(SqliteRegistryStoreTest, RegisterModelCreatesModelVersionAliasAndEventTogether) {
+TEST_F(SqlRegistryStoreTest, RegisterModelCreatesModelVersionAliasAndEventTogether) {
   auto result = registry_->RegisterModel(WithKey(Registration("m", "champion"), "k1", "h1"));
   ASSERT_TRUE(result.has_value()) << result.error().message;
   EXPECT_TRUE(result->model_created);
@@ -920,7 +920,7 @@ TEST_F(SqliteRegistryStoreTest, RegisterModelCreatesModelVersionAliasAndEventTog
   EXPECT_GT((*stored)->created_ms, 0);
 }
 
-TEST_F(SqliteRegistryStoreTest, RegisterModelIntoAnExistingModelLeavesItsDescriptionAndTags) {
+TEST_F(SqlRegistryStoreTest, RegisterModelIntoAnExistingModelLeavesItsDescriptionAndTags) {
   NewModel("m", {{"team", "search"}});
   NewVersion("m");
   auto result = registry_->RegisterModel(Registration("m", "champion"));
@@ -940,7 +940,7 @@ TEST_F(SqliteRegistryStoreTest, RegisterModelIntoAnExistingModelLeavesItsDescrip
   EXPECT_EQ(Count("SELECT count(*) FROM registration_events"), 3);
 }
 
-TEST_F(SqliteRegistryStoreTest, RegisterModelWithABadSourceCreatesNothing) {
+TEST_F(SqlRegistryStoreTest, RegisterModelWithABadSourceCreatesNothing) {
   RegisterModelArgs args = WithKey(Registration("m", "champion"), "k1", "h1");
   args.version.source = "runs:/0123456789abcdef0123456789abcdef/model";
   args.version.parsed_source = RunSource("0123456789abcdef0123456789abcdef", "model");
@@ -959,7 +959,7 @@ TEST_F(SqliteRegistryStoreTest, RegisterModelWithABadSourceCreatesNothing) {
   ASSERT_TRUE(fixed.has_value()) << fixed.error().message;
 }
 
-TEST_F(SqliteRegistryStoreTest, RegisterModelWithABadSourceLeavesAnExistingModelUntouched) {
+TEST_F(SqlRegistryStoreTest, RegisterModelWithABadSourceLeavesAnExistingModelUntouched) {
   NewModel("m");
   NewVersion("m");
   int64_t updated = Get("m").last_updated_timestamp;
@@ -973,7 +973,7 @@ TEST_F(SqliteRegistryStoreTest, RegisterModelWithABadSourceLeavesAnExistingModel
   EXPECT_EQ(Get("m").last_updated_timestamp, updated);
 }
 
-TEST_F(SqliteRegistryStoreTest, RegisterModelReplaysTheSameKeyAndHashWithoutWriting) {
+TEST_F(SqlRegistryStoreTest, RegisterModelReplaysTheSameKeyAndHashWithoutWriting) {
   auto first = registry_->RegisterModel(WithKey(Registration("m"), "k1", "h1"));
   ASSERT_TRUE(first.has_value()) << first.error().message;
   int render_calls = 0;
@@ -992,7 +992,7 @@ TEST_F(SqliteRegistryStoreTest, RegisterModelReplaysTheSameKeyAndHashWithoutWrit
   EXPECT_EQ(Count("SELECT count(*) FROM registration_events"), 1);
 }
 
-TEST_F(SqliteRegistryStoreTest, RegisterModelRefusesTheSameKeyWithADifferentHash) {
+TEST_F(SqlRegistryStoreTest, RegisterModelRefusesTheSameKeyWithADifferentHash) {
   ASSERT_TRUE(registry_->RegisterModel(WithKey(Registration("m"), "k1", "h1")));
   auto conflict = registry_->RegisterModel(WithKey(Registration("m"), "k1", "h2"));
   ASSERT_FALSE(conflict.has_value());
@@ -1002,7 +1002,7 @@ TEST_F(SqliteRegistryStoreTest, RegisterModelRefusesTheSameKeyWithADifferentHash
   EXPECT_EQ(Count("SELECT count(*) FROM registration_events"), 1);
 }
 
-TEST_F(SqliteRegistryStoreTest, IdempotencyKeysAreScopedPerUser) {
+TEST_F(SqlRegistryStoreTest, IdempotencyKeysAreScopedPerUser) {
   ASSERT_TRUE(registry_->RegisterModel(WithKey(Registration("m"), "k1", "h1")));
   RegisterModelArgs other = WithKey(Registration("m"), "k1", "h2");
   other.idempotency->user_id = "bob";
@@ -1015,7 +1015,7 @@ TEST_F(SqliteRegistryStoreTest, IdempotencyKeysAreScopedPerUser) {
   EXPECT_FALSE(none->has_value());
 }
 
-TEST_F(SqliteRegistryStoreTest, ExpiredIdempotencyKeysAreIgnoredAndPruned) {
+TEST_F(SqlRegistryStoreTest, ExpiredIdempotencyKeysAreIgnoredAndPruned) {
   ASSERT_TRUE(registry_->RegisterModel(WithKey(Registration("m"), "k1", "h1")));
   {
     auto conn = pool_->AcquireWriter();
@@ -1032,7 +1032,7 @@ TEST_F(SqliteRegistryStoreTest, ExpiredIdempotencyKeysAreIgnoredAndPruned) {
   EXPECT_EQ(Text("SELECT request_hash FROM idempotency_keys"), "h2");
 }
 
-TEST_F(SqliteRegistryStoreTest, SetStageAliasMovesTheAliasAndTagsTheVersionTogether) {
+TEST_F(SqlRegistryStoreTest, SetStageAliasMovesTheAliasAndTagsTheVersionTogether) {
   NewModel("m");
   NewVersion("m");
   NewVersion("m");
@@ -1048,7 +1048,7 @@ TEST_F(SqliteRegistryStoreTest, SetStageAliasMovesTheAliasAndTagsTheVersionToget
   EXPECT_EQ(Count("SELECT count(*) FROM model_version_tags WHERE value = 'Staging'"), 0);
 }
 
-TEST_F(SqliteRegistryStoreTest, RegisterModelRecordsALoggedModelSource) {
+TEST_F(SqlRegistryStoreTest, RegisterModelRecordsALoggedModelSource) {
   LoggedModel logged = NewLoggedModel("clf");
   RegisterModelArgs args = Registration("m");
   args.version.source = "models:/" + logged.model_id;
@@ -1063,7 +1063,7 @@ TEST_F(SqliteRegistryStoreTest, RegisterModelRecordsALoggedModelSource) {
 
 // ---- idempotency reservations (gateway mode) -------------------------------------------------
 
-TEST_F(SqliteRegistryStoreTest, ReserveIdempotencyKeyReturnsNothingThenThePendingRecord) {
+TEST_F(SqlRegistryStoreTest, ReserveIdempotencyKeyReturnsNothingThenThePendingRecord) {
   IdempotencyRecord request = *WithKey(Registration("m"), "k1", "h1").idempotency;
   request.response = "ignored";
   auto first = registry_->ReserveIdempotencyKey(request);
@@ -1091,7 +1091,7 @@ TEST_F(SqliteRegistryStoreTest, ReserveIdempotencyKeyReturnsNothingThenThePendin
   EXPECT_EQ(Count("SELECT count(*) FROM idempotency_keys"), 2);
 }
 
-TEST_F(SqliteRegistryStoreTest, CompleteIdempotencyKeyStoresTheAnswerOnce) {
+TEST_F(SqlRegistryStoreTest, CompleteIdempotencyKeyStoresTheAnswerOnce) {
   ASSERT_FALSE(*registry_->ReserveIdempotencyKey(*WithKey(Registration("m"), "k1", "h1").idempotency));
   ASSERT_TRUE(registry_->CompleteIdempotencyKey("acme", "k1", 201, R"({"version":"1"})"));
   auto stored = registry_->GetIdempotencyRecord("acme", "k1");
@@ -1111,7 +1111,7 @@ TEST_F(SqliteRegistryStoreTest, CompleteIdempotencyKeyStoresTheAnswerOnce) {
   EXPECT_EQ((*registry_->GetIdempotencyRecord("acme", "k1"))->response, R"({"version":"1"})");
 }
 
-TEST_F(SqliteRegistryStoreTest, CompleteIdempotencyKeyWithoutAReservationIsNotFound) {
+TEST_F(SqlRegistryStoreTest, CompleteIdempotencyKeyWithoutAReservationIsNotFound) {
   auto missing = registry_->CompleteIdempotencyKey("acme", "k1", 201, "body");
   ASSERT_FALSE(missing.has_value());
   ExpectError(missing.error(), ErrorCode::kResourceDoesNotExist);
@@ -1126,7 +1126,7 @@ TEST_F(SqliteRegistryStoreTest, CompleteIdempotencyKeyWithoutAReservationIsNotFo
   EXPECT_EQ(Count("SELECT count(*) FROM idempotency_keys"), 1);
 }
 
-TEST_F(SqliteRegistryStoreTest, ReleaseIdempotencyKeyDropsOnlyPendingReservations) {
+TEST_F(SqlRegistryStoreTest, ReleaseIdempotencyKeyDropsOnlyPendingReservations) {
   ASSERT_FALSE(*registry_->ReserveIdempotencyKey(*WithKey(Registration("m"), "k1", "h1").idempotency));
   ASSERT_TRUE(registry_->ReleaseIdempotencyKey("acme", "k1"));
   EXPECT_FALSE(registry_->GetIdempotencyRecord("acme", "k1")->has_value());
@@ -1146,7 +1146,7 @@ TEST_F(SqliteRegistryStoreTest, ReleaseIdempotencyKeyDropsOnlyPendingReservation
   EXPECT_EQ(Count("SELECT count(*) FROM idempotency_keys"), 3);
 }
 
-TEST_F(SqliteRegistryStoreTest, AnIdempotencyReservationLapsesAfterItsWindow) {
+TEST_F(SqlRegistryStoreTest, AnIdempotencyReservationLapsesAfterItsWindow) {
   ASSERT_FALSE(*registry_->ReserveIdempotencyKey(*WithKey(Registration("m"), "k1", "h1").idempotency));
   ASSERT_FALSE(*registry_->ReserveIdempotencyKey(*WithKey(Registration("m"), "k2", "h1").idempotency));
   ASSERT_TRUE(registry_->CompleteIdempotencyKey("acme", "k2", 201, "done"));
@@ -1167,7 +1167,7 @@ TEST_F(SqliteRegistryStoreTest, AnIdempotencyReservationLapsesAfterItsWindow) {
   EXPECT_EQ(Count("SELECT count(*) FROM idempotency_keys"), 2);
 }
 
-TEST_F(SqliteRegistryStoreTest, AnIdempotencyReservationInsideItsWindowStillHoldsTheKey) {
+TEST_F(SqlRegistryStoreTest, AnIdempotencyReservationInsideItsWindowStillHoldsTheKey) {
   ASSERT_FALSE(*registry_->ReserveIdempotencyKey(*WithKey(Registration("m"), "k1", "h1").idempotency));
   {
     auto conn = pool_->AcquireWriter();
@@ -1180,7 +1180,7 @@ TEST_F(SqliteRegistryStoreTest, AnIdempotencyReservationInsideItsWindowStillHold
   EXPECT_EQ((*held)->request_hash, "h1");
 }
 
-TEST_F(SqliteRegistryStoreTest, AnIdempotencyReservationBlocksTheNativeRegistration) {
+TEST_F(SqlRegistryStoreTest, AnIdempotencyReservationBlocksTheNativeRegistration) {
   ASSERT_FALSE(*registry_->ReserveIdempotencyKey(*WithKey(Registration("m"), "k1", "h1").idempotency));
   auto pending = registry_->RegisterModel(WithKey(Registration("m"), "k1", "h1"));
   ASSERT_FALSE(pending.has_value());
@@ -1194,7 +1194,7 @@ TEST_F(SqliteRegistryStoreTest, AnIdempotencyReservationBlocksTheNativeRegistrat
   EXPECT_EQ((*registry_->GetIdempotencyRecord("acme", "k1"))->status, 201);
 }
 
-TEST_F(SqliteRegistryStoreTest, ExpiredIdempotencyAnswersAreFreedByReserve) {
+TEST_F(SqlRegistryStoreTest, ExpiredIdempotencyAnswersAreFreedByReserve) {
   ASSERT_TRUE(registry_->RegisterModel(WithKey(Registration("m"), "k1", "h1")));
   {
     auto conn = pool_->AcquireWriter();
@@ -1208,4 +1208,4 @@ TEST_F(SqliteRegistryStoreTest, ExpiredIdempotencyAnswersAreFreedByReserve) {
 }
 
 }  // namespace
-}  // namespace hokusai::store::sqlite
+}  // namespace hokusai::store::sql

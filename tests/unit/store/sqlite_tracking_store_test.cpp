@@ -1,4 +1,4 @@
-#include "store/sqlite/sqlite_tracking_store.hpp"
+#include "store/sql/sql_tracking_store.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -23,7 +23,7 @@
 #include "store/tracking_store.hpp"
 #include "store/types.hpp"
 
-namespace hokusai::store::sqlite {
+namespace hokusai::store::sql {
 namespace {
 
 // ---- builders -------------------------------------------------------------------------------
@@ -114,7 +114,7 @@ void ExpectError(const Error& error, ErrorCode code) {
 // ---- fixture --------------------------------------------------------------------------------
 
 // A fresh database file in its own temporary directory for every test.
-class SqliteTrackingStoreTest : public ::testing::Test {
+class SqlTrackingStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() / ("hokusai-store-" + NewHexId());
@@ -129,7 +129,7 @@ class SqliteTrackingStoreTest : public ::testing::Test {
   }
 
   void Open() {
-    auto store = SqliteTrackingStore::Open(SqliteOptions{(dir_ / "mlflow.db").string(), 2,
+    auto store = SqlTrackingStore::Open(DatabaseOptions{(dir_ / "mlflow.db").string(), 2,
                                                          "NORMAL"});
     ASSERT_TRUE(store.has_value()) << store.error().message;
     store_ = std::move(*store);
@@ -213,14 +213,14 @@ class SqliteTrackingStoreTest : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
-  std::unique_ptr<SqliteTrackingStore> store_;
+  std::unique_ptr<SqlTrackingStore> store_;
 };
 
 using Names = std::vector<std::string>;
 
 // ---- experiments ----------------------------------------------------------------------------
 
-TEST_F(SqliteTrackingStoreTest, DefaultExperimentExists) {
+TEST_F(SqlTrackingStoreTest, DefaultExperimentExists) {
   Experiment e = GetExperiment("0");
   EXPECT_EQ(e.experiment_id, "0");
   EXPECT_EQ(e.name, "Default");
@@ -232,9 +232,9 @@ TEST_F(SqliteTrackingStoreTest, DefaultExperimentExists) {
   EXPECT_EQ(by_name->experiment_id, "0");
 }
 
-TEST_F(SqliteTrackingStoreTest, PingAnswers) { EXPECT_TRUE(store_->Ping().has_value()); }
+TEST_F(SqlTrackingStoreTest, PingAnswers) { EXPECT_TRUE(store_->Ping().has_value()); }
 
-TEST_F(SqliteTrackingStoreTest, CreateExperimentAssignsNewIdsAndDefaultArtifactLocation) {
+TEST_F(SqlTrackingStoreTest, CreateExperimentAssignsNewIdsAndDefaultArtifactLocation) {
   int64_t before = NowMillis();
   std::string a = NewExperiment("a");
   std::string b = NewExperiment("b");
@@ -252,27 +252,27 @@ TEST_F(SqliteTrackingStoreTest, CreateExperimentAssignsNewIdsAndDefaultArtifactL
   EXPECT_EQ(e.last_update_time, e.creation_time);
 }
 
-TEST_F(SqliteTrackingStoreTest, CreateExperimentKeepsAnExplicitArtifactLocation) {
+TEST_F(SqlTrackingStoreTest, CreateExperimentKeepsAnExplicitArtifactLocation) {
   auto id = store_->CreateExperiment("x", "s3://bucket/path", {});
   ASSERT_TRUE(id.has_value());
   EXPECT_EQ(GetExperiment(*id).artifact_location, "s3://bucket/path");
 }
 
-TEST_F(SqliteTrackingStoreTest, CreateExperimentStoresTags) {
+TEST_F(SqlTrackingStoreTest, CreateExperimentStoresTags) {
   std::string id = NewExperiment("x", {{"team", "ml"}, {"note", "ü"}});
   Experiment e = GetExperiment(id);
   EXPECT_EQ(Find(e.tags, "team"), std::optional<std::string>("ml"));
   EXPECT_EQ(Find(e.tags, "note"), std::optional<std::string>("ü"));
 }
 
-TEST_F(SqliteTrackingStoreTest, GetExperimentByNameFindsTheExperiment) {
+TEST_F(SqlTrackingStoreTest, GetExperimentByNameFindsTheExperiment) {
   std::string id = NewExperiment("by-name");
   auto e = store_->GetExperimentByName("by-name");
   ASSERT_TRUE(e.has_value()) << e.error().message;
   EXPECT_EQ(e->experiment_id, id);
 }
 
-TEST_F(SqliteTrackingStoreTest, GetExperimentByUnknownNameIsNotFound) {
+TEST_F(SqlTrackingStoreTest, GetExperimentByUnknownNameIsNotFound) {
   NewExperiment("known");
   auto e = store_->GetExperimentByName("unknown");
   ASSERT_FALSE(e.has_value());
@@ -281,7 +281,7 @@ TEST_F(SqliteTrackingStoreTest, GetExperimentByUnknownNameIsNotFound) {
   EXPECT_FALSE(case_differs.has_value());
 }
 
-TEST_F(SqliteTrackingStoreTest, GetUnknownExperimentIsNotFound) {
+TEST_F(SqlTrackingStoreTest, GetUnknownExperimentIsNotFound) {
   for (const char* id : {"999", "abc", "", "-1", "1.0"}) {
     auto e = store_->GetExperiment(id);
     ASSERT_FALSE(e.has_value()) << id;
@@ -289,7 +289,7 @@ TEST_F(SqliteTrackingStoreTest, GetUnknownExperimentIsNotFound) {
   }
 }
 
-TEST_F(SqliteTrackingStoreTest, CreateExperimentWithTakenNameIsAlreadyExists) {
+TEST_F(SqlTrackingStoreTest, CreateExperimentWithTakenNameIsAlreadyExists) {
   std::string id = NewExperiment("dup");
   for (const char* name : {"dup", "Default"}) {
     auto again = store_->CreateExperiment(name, "", {});
@@ -306,7 +306,7 @@ TEST_F(SqliteTrackingStoreTest, CreateExperimentWithTakenNameIsAlreadyExists) {
   EXPECT_EQ(SearchExperimentNames(all).size(), 2u);
 }
 
-TEST_F(SqliteTrackingStoreTest, RenameExperimentChangesTheName) {
+TEST_F(SqlTrackingStoreTest, RenameExperimentChangesTheName) {
   std::string id = NewExperiment("old");
   int64_t before = NowMillis();
   ASSERT_TRUE(store_->RenameExperiment(id, "new").has_value());
@@ -319,12 +319,12 @@ TEST_F(SqliteTrackingStoreTest, RenameExperimentChangesTheName) {
   EXPECT_EQ(by_new->experiment_id, id);
 }
 
-TEST_F(SqliteTrackingStoreTest, RenameExperimentToItsOwnNameSucceeds) {
+TEST_F(SqlTrackingStoreTest, RenameExperimentToItsOwnNameSucceeds) {
   std::string id = NewExperiment("same");
   EXPECT_TRUE(store_->RenameExperiment(id, "same").has_value());
 }
 
-TEST_F(SqliteTrackingStoreTest, RenameExperimentToTakenNameIsAlreadyExists) {
+TEST_F(SqlTrackingStoreTest, RenameExperimentToTakenNameIsAlreadyExists) {
   std::string a = NewExperiment("a");
   NewExperiment("b");
   auto renamed = store_->RenameExperiment(a, "b");
@@ -333,7 +333,7 @@ TEST_F(SqliteTrackingStoreTest, RenameExperimentToTakenNameIsAlreadyExists) {
   EXPECT_EQ(GetExperiment(a).name, "a");
 }
 
-TEST_F(SqliteTrackingStoreTest, RenameDeletedExperimentIsInvalidState) {
+TEST_F(SqlTrackingStoreTest, RenameDeletedExperimentIsInvalidState) {
   std::string id = NewExperiment("gone");
   ASSERT_TRUE(store_->DeleteExperiment(id).has_value());
   auto renamed = store_->RenameExperiment(id, "back");
@@ -341,7 +341,7 @@ TEST_F(SqliteTrackingStoreTest, RenameDeletedExperimentIsInvalidState) {
   ExpectError(renamed.error(), ErrorCode::kInvalidState);
 }
 
-TEST_F(SqliteTrackingStoreTest, DeleteExperimentCascadesToItsRuns) {
+TEST_F(SqlTrackingStoreTest, DeleteExperimentCascadesToItsRuns) {
   std::string id = NewExperiment("doomed");
   std::string other = NewExperiment("bystander");
   store::Run r1 = NewRun(id, "r1");
@@ -354,7 +354,7 @@ TEST_F(SqliteTrackingStoreTest, DeleteExperimentCascadesToItsRuns) {
   EXPECT_EQ(Get(keep.info.run_id).info.lifecycle_stage, "active");
 }
 
-TEST_F(SqliteTrackingStoreTest, RestoreExperimentRestoresItsRuns) {
+TEST_F(SqlTrackingStoreTest, RestoreExperimentRestoresItsRuns) {
   std::string id = NewExperiment("back");
   store::Run r1 = NewRun(id, "r1");
   ASSERT_TRUE(store_->DeleteExperiment(id).has_value());
@@ -364,13 +364,13 @@ TEST_F(SqliteTrackingStoreTest, RestoreExperimentRestoresItsRuns) {
   EXPECT_EQ(SearchNames(InExperiment(id)), Names({"r1"}));
 }
 
-TEST_F(SqliteTrackingStoreTest, DeleteUnknownExperimentIsNotFound) {
+TEST_F(SqlTrackingStoreTest, DeleteUnknownExperimentIsNotFound) {
   auto deleted = store_->DeleteExperiment("42");
   ASSERT_FALSE(deleted.has_value());
   ExpectError(deleted.error(), ErrorCode::kResourceDoesNotExist);
 }
 
-TEST_F(SqliteTrackingStoreTest, SetExperimentTagAddsAndOverwrites) {
+TEST_F(SqlTrackingStoreTest, SetExperimentTagAddsAndOverwrites) {
   std::string id = NewExperiment("tagged");
   ASSERT_TRUE(store_->SetExperimentTag(id, {"k", "v1"}).has_value());
   EXPECT_EQ(Find(GetExperiment(id).tags, "k"), std::optional<std::string>("v1"));
@@ -380,7 +380,7 @@ TEST_F(SqliteTrackingStoreTest, SetExperimentTagAddsAndOverwrites) {
   EXPECT_EQ(e.tags.size(), 1u);
 }
 
-TEST_F(SqliteTrackingStoreTest, DeleteExperimentTagRemovesIt) {
+TEST_F(SqlTrackingStoreTest, DeleteExperimentTagRemovesIt) {
   std::string id = NewExperiment("tagged", {{"a", "1"}, {"b", "2"}});
   ASSERT_TRUE(store_->DeleteExperimentTag(id, "a").has_value());
   Experiment e = GetExperiment(id);
@@ -388,14 +388,14 @@ TEST_F(SqliteTrackingStoreTest, DeleteExperimentTagRemovesIt) {
   EXPECT_EQ(Find(e.tags, "b"), std::optional<std::string>("2"));
 }
 
-TEST_F(SqliteTrackingStoreTest, DeleteMissingExperimentTagIsNotFound) {
+TEST_F(SqlTrackingStoreTest, DeleteMissingExperimentTagIsNotFound) {
   std::string id = NewExperiment("tagged");
   auto deleted = store_->DeleteExperimentTag(id, "nope");
   ASSERT_FALSE(deleted.has_value());
   ExpectError(deleted.error(), ErrorCode::kResourceDoesNotExist);
 }
 
-TEST_F(SqliteTrackingStoreTest, ExperimentTagsNeedAnActiveExperiment) {
+TEST_F(SqlTrackingStoreTest, ExperimentTagsNeedAnActiveExperiment) {
   std::string id = NewExperiment("gone", {{"a", "1"}});
   ASSERT_TRUE(store_->DeleteExperiment(id).has_value());
   auto set = store_->SetExperimentTag(id, {"k", "v"});
@@ -408,7 +408,7 @@ TEST_F(SqliteTrackingStoreTest, ExperimentTagsNeedAnActiveExperiment) {
 
 // ---- runs -----------------------------------------------------------------------------------
 
-TEST_F(SqliteTrackingStoreTest, CreateRunFillsRunInfo) {
+TEST_F(SqlTrackingStoreTest, CreateRunFillsRunInfo) {
   std::string id = NewExperiment("runs");
   store::Run run = NewRun(id, "named", 1234);
   const RunInfo& info = run.info;
@@ -426,7 +426,7 @@ TEST_F(SqliteTrackingStoreTest, CreateRunFillsRunInfo) {
   EXPECT_EQ(again.info.start_time, 1234);
 }
 
-TEST_F(SqliteTrackingStoreTest, CreateRunWithoutNameGeneratesNameAndRunNameTag) {
+TEST_F(SqlTrackingStoreTest, CreateRunWithoutNameGeneratesNameAndRunNameTag) {
   store::Run run = NewRun("0");
   EXPECT_TRUE(std::regex_match(run.info.run_name, std::regex("^[a-z]+-[a-z]+-[0-9]{1,3}$")))
       << run.info.run_name;
@@ -436,13 +436,13 @@ TEST_F(SqliteTrackingStoreTest, CreateRunWithoutNameGeneratesNameAndRunNameTag) 
   EXPECT_EQ(Find(stored.tags, "mlflow.runName"), std::optional<std::string>(run.info.run_name));
 }
 
-TEST_F(SqliteTrackingStoreTest, CreateRunWithNameAddsRunNameTag) {
+TEST_F(SqlTrackingStoreTest, CreateRunWithNameAddsRunNameTag) {
   store::Run run = NewRun("0", "given");
   EXPECT_EQ(run.info.run_name, "given");
   EXPECT_EQ(Find(Get(run.info.run_id).tags, "mlflow.runName"), std::optional<std::string>("given"));
 }
 
-TEST_F(SqliteTrackingStoreTest, CreateRunTakesNameFromRunNameTag) {
+TEST_F(SqlTrackingStoreTest, CreateRunTakesNameFromRunNameTag) {
   store::Run run = NewRun("0", "", 1000, {{"mlflow.runName", "from-tag"}, {"other", "x"}});
   EXPECT_EQ(run.info.run_name, "from-tag");
   store::Run stored = Get(run.info.run_id);
@@ -451,12 +451,12 @@ TEST_F(SqliteTrackingStoreTest, CreateRunTakesNameFromRunNameTag) {
   EXPECT_EQ(Find(stored.tags, "other"), std::optional<std::string>("x"));
 }
 
-TEST_F(SqliteTrackingStoreTest, CreateRunAcceptsMatchingNameAndTag) {
+TEST_F(SqlTrackingStoreTest, CreateRunAcceptsMatchingNameAndTag) {
   store::Run run = NewRun("0", "same", 1000, {{"mlflow.runName", "same"}});
   EXPECT_EQ(run.info.run_name, "same");
 }
 
-TEST_F(SqliteTrackingStoreTest, CreateRunWithConflictingNameAndTagFails) {
+TEST_F(SqlTrackingStoreTest, CreateRunWithConflictingNameAndTagFails) {
   std::string id = NewExperiment("conflict");
   CreateRunArgs args;
   args.experiment_id = id;
@@ -470,14 +470,14 @@ TEST_F(SqliteTrackingStoreTest, CreateRunWithConflictingNameAndTagFails) {
   EXPECT_TRUE(SearchNames(all).empty());
 }
 
-TEST_F(SqliteTrackingStoreTest, CreateRunWithoutExperimentUsesTheDefault) {
+TEST_F(SqlTrackingStoreTest, CreateRunWithoutExperimentUsesTheDefault) {
   CreateRunArgs args;
   auto run = store_->CreateRun(args);
   ASSERT_TRUE(run.has_value()) << run.error().message;
   EXPECT_EQ(run->info.experiment_id, "0");
 }
 
-TEST_F(SqliteTrackingStoreTest, CreateRunInUnknownExperimentIsNotFound) {
+TEST_F(SqlTrackingStoreTest, CreateRunInUnknownExperimentIsNotFound) {
   CreateRunArgs args;
   args.experiment_id = "77";
   auto run = store_->CreateRun(args);
@@ -485,7 +485,7 @@ TEST_F(SqliteTrackingStoreTest, CreateRunInUnknownExperimentIsNotFound) {
   ExpectError(run.error(), ErrorCode::kResourceDoesNotExist);
 }
 
-TEST_F(SqliteTrackingStoreTest, CreateRunInDeletedExperimentFails) {
+TEST_F(SqlTrackingStoreTest, CreateRunInDeletedExperimentFails) {
   std::string id = NewExperiment("deleted");
   ASSERT_TRUE(store_->DeleteExperiment(id).has_value());
   CreateRunArgs args;
@@ -495,13 +495,13 @@ TEST_F(SqliteTrackingStoreTest, CreateRunInDeletedExperimentFails) {
   ExpectError(run.error(), ErrorCode::kInvalidParameterValue);
 }
 
-TEST_F(SqliteTrackingStoreTest, GetUnknownRunIsNotFound) {
+TEST_F(SqlTrackingStoreTest, GetUnknownRunIsNotFound) {
   auto run = store_->GetRun(NewHexId());
   ASSERT_FALSE(run.has_value());
   ExpectError(run.error(), ErrorCode::kResourceDoesNotExist);
 }
 
-TEST_F(SqliteTrackingStoreTest, UpdateRunSetsStatusEndTimeAndName) {
+TEST_F(SqlTrackingStoreTest, UpdateRunSetsStatusEndTimeAndName) {
   store::Run run = NewRun("0", "before");
   UpdateRunArgs update;
   update.run_id = run.info.run_id;
@@ -520,7 +520,7 @@ TEST_F(SqliteTrackingStoreTest, UpdateRunSetsStatusEndTimeAndName) {
   EXPECT_EQ(Find(stored.tags, "mlflow.runName"), std::optional<std::string>("after"));
 }
 
-TEST_F(SqliteTrackingStoreTest, UpdateRunKeepsUnsetFields) {
+TEST_F(SqlTrackingStoreTest, UpdateRunKeepsUnsetFields) {
   store::Run run = NewRun("0", "kept");
   UpdateRunArgs update;
   update.run_id = run.info.run_id;
@@ -532,33 +532,33 @@ TEST_F(SqliteTrackingStoreTest, UpdateRunKeepsUnsetFields) {
   EXPECT_FALSE(stored.info.end_time.has_value());
 }
 
-TEST_F(SqliteTrackingStoreTest, SetRunNameTagRenamesTheRun) {
+TEST_F(SqlTrackingStoreTest, SetRunNameTagRenamesTheRun) {
   store::Run run = NewRun("0", "first");
   ASSERT_TRUE(store_->SetRunTag(run.info.run_id, {"mlflow.runName", "second"}).has_value());
   EXPECT_EQ(Get(run.info.run_id).info.run_name, "second");
 }
 
-TEST_F(SqliteTrackingStoreTest, SetRunTagAddsAndOverwrites) {
+TEST_F(SqlTrackingStoreTest, SetRunTagAddsAndOverwrites) {
   store::Run run = NewRun("0");
   ASSERT_TRUE(store_->SetRunTag(run.info.run_id, {"k", "1"}).has_value());
   ASSERT_TRUE(store_->SetRunTag(run.info.run_id, {"k", "2"}).has_value());
   EXPECT_EQ(Find(Get(run.info.run_id).tags, "k"), std::optional<std::string>("2"));
 }
 
-TEST_F(SqliteTrackingStoreTest, DeleteRunTagRemovesIt) {
+TEST_F(SqlTrackingStoreTest, DeleteRunTagRemovesIt) {
   store::Run run = NewRun("0", "", 1000, {{"k", "v"}});
   ASSERT_TRUE(store_->DeleteRunTag(run.info.run_id, "k").has_value());
   EXPECT_FALSE(Find(Get(run.info.run_id).tags, "k").has_value());
 }
 
-TEST_F(SqliteTrackingStoreTest, DeleteMissingRunTagIsNotFound) {
+TEST_F(SqlTrackingStoreTest, DeleteMissingRunTagIsNotFound) {
   store::Run run = NewRun("0");
   auto deleted = store_->DeleteRunTag(run.info.run_id, "nope");
   ASSERT_FALSE(deleted.has_value());
   ExpectError(deleted.error(), ErrorCode::kResourceDoesNotExist);
 }
 
-TEST_F(SqliteTrackingStoreTest, DeleteRunMarksItDeletedAndRestoreRevivesIt) {
+TEST_F(SqlTrackingStoreTest, DeleteRunMarksItDeletedAndRestoreRevivesIt) {
   store::Run run = NewRun("0");
   ASSERT_TRUE(store_->DeleteRun(run.info.run_id).has_value());
   EXPECT_EQ(Get(run.info.run_id).info.lifecycle_stage, "deleted");
@@ -566,13 +566,13 @@ TEST_F(SqliteTrackingStoreTest, DeleteRunMarksItDeletedAndRestoreRevivesIt) {
   EXPECT_EQ(Get(run.info.run_id).info.lifecycle_stage, "active");
 }
 
-TEST_F(SqliteTrackingStoreTest, DeleteUnknownRunIsNotFound) {
+TEST_F(SqlTrackingStoreTest, DeleteUnknownRunIsNotFound) {
   auto deleted = store_->DeleteRun(NewHexId());
   ASSERT_FALSE(deleted.has_value());
   ExpectError(deleted.error(), ErrorCode::kResourceDoesNotExist);
 }
 
-TEST_F(SqliteTrackingStoreTest, WritesToADeletedRunAreInvalid) {
+TEST_F(SqlTrackingStoreTest, WritesToADeletedRunAreInvalid) {
   store::Run run = NewRun("0", "", 1000, {{"t", "v"}});
   const std::string& id = run.info.run_id;
   ASSERT_TRUE(store_->DeleteRun(id).has_value());
@@ -605,7 +605,7 @@ TEST_F(SqliteTrackingStoreTest, WritesToADeletedRunAreInvalid) {
 
 // ---- logging --------------------------------------------------------------------------------
 
-TEST_F(SqliteTrackingStoreTest, LogBatchWritesMetricsParamsAndTags) {
+TEST_F(SqlTrackingStoreTest, LogBatchWritesMetricsParamsAndTags) {
   store::Run run = NewRun("0");
   Log(run.info.run_id, {M("loss", 0.5, 10, 1), M("acc", 0.9, 10, 1)}, {{"lr", "0.01"}},
       {{"team", "ml"}});
@@ -620,7 +620,7 @@ TEST_F(SqliteTrackingStoreTest, LogBatchWritesMetricsParamsAndTags) {
   EXPECT_EQ(Find(stored.tags, "team"), std::optional<std::string>("ml"));
 }
 
-TEST_F(SqliteTrackingStoreTest, LogBatchWithConflictingParamWritesNothing) {
+TEST_F(SqlTrackingStoreTest, LogBatchWithConflictingParamWritesNothing) {
   store::Run run = NewRun("0");
   const std::string& id = run.info.run_id;
   Log(id, {}, {{"p", "1"}});
@@ -640,7 +640,7 @@ TEST_F(SqliteTrackingStoreTest, LogBatchWithConflictingParamWritesNothing) {
   EXPECT_FALSE(Find(stored.tags, "t").has_value());
 }
 
-TEST_F(SqliteTrackingStoreTest, LogBatchWithConflictingParamsInOneBatchWritesNothing) {
+TEST_F(SqlTrackingStoreTest, LogBatchWithConflictingParamsInOneBatchWritesNothing) {
   store::Run run = NewRun("0");
   auto logged = store_->LogBatch(run.info.run_id, {M("m", 1.0, 10, 0)},
                                  {{"p", "1"}, {"p", "2"}}, {});
@@ -651,7 +651,7 @@ TEST_F(SqliteTrackingStoreTest, LogBatchWithConflictingParamsInOneBatchWritesNot
   EXPECT_TRUE(stored.metrics.empty());
 }
 
-TEST_F(SqliteTrackingStoreTest, LogBatchAcceptsTheSameParamValueAgain) {
+TEST_F(SqlTrackingStoreTest, LogBatchAcceptsTheSameParamValueAgain) {
   store::Run run = NewRun("0");
   Log(run.info.run_id, {}, {{"p", "1"}});
   Log(run.info.run_id, {}, {{"p", "1"}, {"q", "2"}});
@@ -660,13 +660,13 @@ TEST_F(SqliteTrackingStoreTest, LogBatchAcceptsTheSameParamValueAgain) {
   EXPECT_EQ(Find(stored.params, "q"), std::optional<std::string>("2"));
 }
 
-TEST_F(SqliteTrackingStoreTest, LogBatchToUnknownRunIsNotFound) {
+TEST_F(SqlTrackingStoreTest, LogBatchToUnknownRunIsNotFound) {
   auto logged = store_->LogBatch(NewHexId(), {M("m", 1, 1, 0)}, {}, {});
   ASSERT_FALSE(logged.has_value());
   ExpectError(logged.error(), ErrorCode::kResourceDoesNotExist);
 }
 
-TEST_F(SqliteTrackingStoreTest, LatestMetricPrefersTheHighestStep) {
+TEST_F(SqlTrackingStoreTest, LatestMetricPrefersTheHighestStep) {
   store::Run run = NewRun("0");
   Log(run.info.run_id, {M("m", 1.0, 5, 2)});
   Log(run.info.run_id, {M("m", 100.0, 999, 1)});  // later timestamp, larger value, lower step
@@ -677,7 +677,7 @@ TEST_F(SqliteTrackingStoreTest, LatestMetricPrefersTheHighestStep) {
   EXPECT_EQ(latest->timestamp, 5);
 }
 
-TEST_F(SqliteTrackingStoreTest, LatestMetricPrefersTheLatestTimestampWithinAStep) {
+TEST_F(SqlTrackingStoreTest, LatestMetricPrefersTheLatestTimestampWithinAStep) {
   store::Run run = NewRun("0");
   Log(run.info.run_id, {M("m", 5.0, 10, 1)});
   Log(run.info.run_id, {M("m", -5.0, 20, 1)});
@@ -688,7 +688,7 @@ TEST_F(SqliteTrackingStoreTest, LatestMetricPrefersTheLatestTimestampWithinAStep
   EXPECT_EQ(latest->value, -5.0);
 }
 
-TEST_F(SqliteTrackingStoreTest, LatestMetricPrefersTheLargestValueOnTies) {
+TEST_F(SqlTrackingStoreTest, LatestMetricPrefersTheLargestValueOnTies) {
   store::Run run = NewRun("0");
   Log(run.info.run_id, {M("m", 1.0, 10, 1)});
   Log(run.info.run_id, {M("m", 3.0, 10, 1)});
@@ -698,7 +698,7 @@ TEST_F(SqliteTrackingStoreTest, LatestMetricPrefersTheLargestValueOnTies) {
   EXPECT_EQ(latest->value, 3.0);
 }
 
-TEST_F(SqliteTrackingStoreTest, LatestMetricDoesNotDependOnLoggingOrder) {
+TEST_F(SqlTrackingStoreTest, LatestMetricDoesNotDependOnLoggingOrder) {
   std::vector<Metric> points = {M("m", 7.0, 30, 0), M("m", 1.0, 10, 3), M("m", 2.0, 10, 3),
                                 M("m", 9.0, 5, 3), M("m", 0.5, 40, 2)};
   store::Run forward = NewRun("0", "forward");
@@ -717,7 +717,7 @@ TEST_F(SqliteTrackingStoreTest, LatestMetricDoesNotDependOnLoggingOrder) {
   }
 }
 
-TEST_F(SqliteTrackingStoreTest, NanMetricRoundTrips) {
+TEST_F(SqlTrackingStoreTest, NanMetricRoundTrips) {
   store::Run run = NewRun("0");
   Log(run.info.run_id, {M("m", std::numeric_limits<double>::quiet_NaN(), 10, 0)});
   auto latest = FindMetric(Get(run.info.run_id), "m");
@@ -728,7 +728,7 @@ TEST_F(SqliteTrackingStoreTest, NanMetricRoundTrips) {
   EXPECT_TRUE(std::isnan(history[0].value)) << history[0].value;
 }
 
-TEST_F(SqliteTrackingStoreTest, NanAndZeroAtTheSamePointAreDistinct) {
+TEST_F(SqlTrackingStoreTest, NanAndZeroAtTheSamePointAreDistinct) {
   store::Run run = NewRun("0");
   const double nan = std::numeric_limits<double>::quiet_NaN();
   Log(run.info.run_id, {M("m", 0.0, 10, 0), M("m", nan, 10, 0)});
@@ -737,7 +737,7 @@ TEST_F(SqliteTrackingStoreTest, NanAndZeroAtTheSamePointAreDistinct) {
   EXPECT_NE(std::isnan(history[0].value), std::isnan(history[1].value));
 }
 
-TEST_F(SqliteTrackingStoreTest, PositiveInfinityIsStoredAsTheLargestDouble) {
+TEST_F(SqlTrackingStoreTest, PositiveInfinityIsStoredAsTheLargestDouble) {
   store::Run run = NewRun("0");
   Log(run.info.run_id, {M("m", std::numeric_limits<double>::infinity(), 10, 0)});
   auto latest = FindMetric(Get(run.info.run_id), "m");
@@ -748,7 +748,7 @@ TEST_F(SqliteTrackingStoreTest, PositiveInfinityIsStoredAsTheLargestDouble) {
   EXPECT_EQ(history[0].value, std::numeric_limits<double>::max());
 }
 
-TEST_F(SqliteTrackingStoreTest, NegativeInfinityIsStoredAsTheLowestDouble) {
+TEST_F(SqlTrackingStoreTest, NegativeInfinityIsStoredAsTheLowestDouble) {
   store::Run run = NewRun("0");
   Log(run.info.run_id, {M("m", -std::numeric_limits<double>::infinity(), 10, 0)});
   auto latest = FindMetric(Get(run.info.run_id), "m");
@@ -756,21 +756,21 @@ TEST_F(SqliteTrackingStoreTest, NegativeInfinityIsStoredAsTheLowestDouble) {
   EXPECT_EQ(latest->value, std::numeric_limits<double>::lowest());
 }
 
-TEST_F(SqliteTrackingStoreTest, IdenticalMetricPointsAreStoredOnce) {
+TEST_F(SqlTrackingStoreTest, IdenticalMetricPointsAreStoredOnce) {
   store::Run run = NewRun("0");
   Log(run.info.run_id, {M("m", 1.5, 10, 1), M("m", 1.5, 10, 1)});
   Log(run.info.run_id, {M("m", 1.5, 10, 1)});
   EXPECT_EQ(History(run.info.run_id, "m").size(), 1u);
 }
 
-TEST_F(SqliteTrackingStoreTest, MetricPointsDifferingInAnyFieldAreAllKept) {
+TEST_F(SqlTrackingStoreTest, MetricPointsDifferingInAnyFieldAreAllKept) {
   store::Run run = NewRun("0");
   Log(run.info.run_id,
       {M("m", 1.5, 10, 1), M("m", 2.5, 10, 1), M("m", 1.5, 11, 1), M("m", 1.5, 10, 2)});
   EXPECT_EQ(History(run.info.run_id, "m").size(), 4u);
 }
 
-TEST_F(SqliteTrackingStoreTest, MetricHistoryIsOrderedByTimestampThenStep) {
+TEST_F(SqlTrackingStoreTest, MetricHistoryIsOrderedByTimestampThenStep) {
   store::Run run = NewRun("0");
   Log(run.info.run_id, {M("m", 1, 30, 0), M("m", 2, 10, 5), M("m", 3, 20, 1), M("m", 4, 10, 2),
                         M("other", 9, 1, 0)});
@@ -785,7 +785,7 @@ TEST_F(SqliteTrackingStoreTest, MetricHistoryIsOrderedByTimestampThenStep) {
   EXPECT_EQ(order, (std::vector<std::pair<int64_t, int64_t>>{{10, 2}, {10, 5}, {20, 1}, {30, 0}}));
 }
 
-TEST_F(SqliteTrackingStoreTest, MetricHistoryPagesWithOffsetAndMore) {
+TEST_F(SqlTrackingStoreTest, MetricHistoryPagesWithOffsetAndMore) {
   store::Run run = NewRun("0");
   std::vector<Metric> points;
   for (int i = 0; i < 5; ++i) points.push_back(M("m", i, 100 + i, i));
@@ -806,7 +806,7 @@ TEST_F(SqliteTrackingStoreTest, MetricHistoryPagesWithOffsetAndMore) {
   EXPECT_FALSE(last->second);
 }
 
-TEST_F(SqliteTrackingStoreTest, MetricHistoryExactlyFillingAPageHasNoMore) {
+TEST_F(SqlTrackingStoreTest, MetricHistoryExactlyFillingAPageHasNoMore) {
   store::Run run = NewRun("0");
   Log(run.info.run_id, {M("m", 1, 1, 0), M("m", 2, 2, 1)});
   auto page = store_->GetMetricHistory(run.info.run_id, "m", 0, 2);
@@ -815,7 +815,7 @@ TEST_F(SqliteTrackingStoreTest, MetricHistoryExactlyFillingAPageHasNoMore) {
   EXPECT_FALSE(page->second);
 }
 
-TEST_F(SqliteTrackingStoreTest, MetricHistoryWithoutLimitReturnsEverything) {
+TEST_F(SqlTrackingStoreTest, MetricHistoryWithoutLimitReturnsEverything) {
   store::Run run = NewRun("0");
   std::vector<Metric> points;
   for (int i = 0; i < 30; ++i) points.push_back(M("m", i, i, i));
@@ -826,13 +826,13 @@ TEST_F(SqliteTrackingStoreTest, MetricHistoryWithoutLimitReturnsEverything) {
   EXPECT_FALSE(page->second);
 }
 
-TEST_F(SqliteTrackingStoreTest, MetricHistoryOfUnknownRunIsNotFound) {
+TEST_F(SqlTrackingStoreTest, MetricHistoryOfUnknownRunIsNotFound) {
   auto page = store_->GetMetricHistory(NewHexId(), "m", 0, 0);
   ASSERT_FALSE(page.has_value());
   ExpectError(page.error(), ErrorCode::kResourceDoesNotExist);
 }
 
-TEST_F(SqliteTrackingStoreTest, MetricHistoryKeepsModelAndDatasetFields) {
+TEST_F(SqlTrackingStoreTest, MetricHistoryKeepsModelAndDatasetFields) {
   store::Run run = NewRun("0");
   Metric m = M("m", 1, 1, 0);
   m.model_id = "m-123";
@@ -849,7 +849,7 @@ TEST_F(SqliteTrackingStoreTest, MetricHistoryKeepsModelAndDatasetFields) {
 
 // ---- bulk interval sampling -----------------------------------------------------------------
 
-TEST_F(SqliteTrackingStoreTest, BulkIntervalKeepsMinAndMaxStepsWithinTheLimit) {
+TEST_F(SqlTrackingStoreTest, BulkIntervalKeepsMinAndMaxStepsWithinTheLimit) {
   store::Run run = NewRun("0");
   std::vector<Metric> points;
   for (int step = 0; step < 100; ++step) points.push_back(M("m", step * 0.5, 1000 + step, step));
@@ -876,7 +876,7 @@ TEST_F(SqliteTrackingStoreTest, BulkIntervalKeepsMinAndMaxStepsWithinTheLimit) {
   }
 }
 
-TEST_F(SqliteTrackingStoreTest, BulkIntervalReturnsEveryStepUnderTheLimit) {
+TEST_F(SqlTrackingStoreTest, BulkIntervalReturnsEveryStepUnderTheLimit) {
   store::Run run = NewRun("0");
   Log(run.info.run_id, {M("m", 1, 1, 0), M("m", 2, 2, 5), M("m", 3, 3, 7)});
   auto sampled = store_->GetMetricHistoryBulkInterval({run.info.run_id}, "m", std::nullopt,
@@ -885,7 +885,7 @@ TEST_F(SqliteTrackingStoreTest, BulkIntervalReturnsEveryStepUnderTheLimit) {
   EXPECT_EQ(Steps(*sampled), (std::vector<int64_t>{0, 5, 7}));
 }
 
-TEST_F(SqliteTrackingStoreTest, BulkIntervalRespectsTheStepRange) {
+TEST_F(SqlTrackingStoreTest, BulkIntervalRespectsTheStepRange) {
   store::Run run = NewRun("0");
   std::vector<Metric> points;
   for (int step = 0; step < 50; ++step) points.push_back(M("m", step, step, step));
@@ -901,7 +901,7 @@ TEST_F(SqliteTrackingStoreTest, BulkIntervalRespectsTheStepRange) {
   EXPECT_EQ(*steps.rbegin(), 20);
 }
 
-TEST_F(SqliteTrackingStoreTest, BulkIntervalSamplesEachRunSeparately) {
+TEST_F(SqlTrackingStoreTest, BulkIntervalSamplesEachRunSeparately) {
   store::Run a = NewRun("0", "a");
   store::Run b = NewRun("0", "b");
   std::vector<Metric> a_points;
@@ -935,7 +935,7 @@ TEST_F(SqliteTrackingStoreTest, BulkIntervalSamplesEachRunSeparately) {
 
 // ---- inputs and outputs ---------------------------------------------------------------------
 
-TEST_F(SqliteTrackingStoreTest, LogInputsRecordsDatasetsAndTheirTags) {
+TEST_F(SqlTrackingStoreTest, LogInputsRecordsDatasetsAndTheirTags) {
   store::Run run = NewRun("0");
   ASSERT_TRUE(store_->LogInputs(run.info.run_id,
                                 {Input("train", "d1", {{"mlflow.data.context", "training"}}),
@@ -954,7 +954,7 @@ TEST_F(SqliteTrackingStoreTest, LogInputsRecordsDatasetsAndTheirTags) {
   EXPECT_EQ(stored.model_inputs, (std::vector<std::string>{"model-1"}));
 }
 
-TEST_F(SqliteTrackingStoreTest, LogOutputsRecordsModels) {
+TEST_F(SqlTrackingStoreTest, LogOutputsRecordsModels) {
   store::Run run = NewRun("0");
   ASSERT_TRUE(store_->LogOutputs(run.info.run_id, {ModelOutput{"m-1", 3}}).has_value());
   store::Run stored = Get(run.info.run_id);
@@ -965,7 +965,7 @@ TEST_F(SqliteTrackingStoreTest, LogOutputsRecordsModels) {
 
 // ---- search runs ----------------------------------------------------------------------------
 
-TEST_F(SqliteTrackingStoreTest, SearchRunsFiltersOnTheLatestMetricValue) {
+TEST_F(SqlTrackingStoreTest, SearchRunsFiltersOnTheLatestMetricValue) {
   std::string exp = NewExperiment("search");
   store::Run high = NewRun(exp, "high", 3);
   store::Run dropped = NewRun(exp, "dropped", 2);
@@ -979,7 +979,7 @@ TEST_F(SqliteTrackingStoreTest, SearchRunsFiltersOnTheLatestMetricValue) {
   EXPECT_EQ(SearchNames(args), Names({"dropped"}));
 }
 
-TEST_F(SqliteTrackingStoreTest, SearchRunsFiltersOnParams) {
+TEST_F(SqlTrackingStoreTest, SearchRunsFiltersOnParams) {
   std::string exp = NewExperiment("search");
   store::Run a = NewRun(exp, "a", 3);
   store::Run b = NewRun(exp, "b", 2);
@@ -994,7 +994,7 @@ TEST_F(SqliteTrackingStoreTest, SearchRunsFiltersOnParams) {
   EXPECT_EQ(SearchNames(args), Names({"b"}));
 }
 
-TEST_F(SqliteTrackingStoreTest, SearchRunsFiltersOnTags) {
+TEST_F(SqlTrackingStoreTest, SearchRunsFiltersOnTags) {
   std::string exp = NewExperiment("search");
   NewRun(exp, "a", 3, {{"env", "prod"}});
   NewRun(exp, "b", 2, {{"env", "dev"}});
@@ -1006,7 +1006,7 @@ TEST_F(SqliteTrackingStoreTest, SearchRunsFiltersOnTags) {
   EXPECT_EQ(SearchNames(args), Names({"c"}));
 }
 
-TEST_F(SqliteTrackingStoreTest, SearchRunsFiltersOnAttributes) {
+TEST_F(SqlTrackingStoreTest, SearchRunsFiltersOnAttributes) {
   std::string exp = NewExperiment("search");
   store::Run a = NewRun(exp, "a", 100);
   NewRun(exp, "b", 200);
@@ -1026,7 +1026,7 @@ TEST_F(SqliteTrackingStoreTest, SearchRunsFiltersOnAttributes) {
   EXPECT_EQ(SearchNames(args), Names({"a"}));
 }
 
-TEST_F(SqliteTrackingStoreTest, SearchRunsFiltersOnDatasets) {
+TEST_F(SqlTrackingStoreTest, SearchRunsFiltersOnDatasets) {
   std::string exp = NewExperiment("search");
   store::Run a = NewRun(exp, "a", 3);
   store::Run b = NewRun(exp, "b", 2);
@@ -1047,7 +1047,7 @@ TEST_F(SqliteTrackingStoreTest, SearchRunsFiltersOnDatasets) {
   EXPECT_EQ(SearchNames(args), Names({"b"}));
 }
 
-TEST_F(SqliteTrackingStoreTest, SearchRunsFiltersWithInAndNotIn) {
+TEST_F(SqlTrackingStoreTest, SearchRunsFiltersWithInAndNotIn) {
   std::string exp = NewExperiment("search");
   NewRun(exp, "a", 3, {{"k", "x"}});
   NewRun(exp, "b", 2, {{"k", "y"}});
@@ -1059,7 +1059,7 @@ TEST_F(SqliteTrackingStoreTest, SearchRunsFiltersWithInAndNotIn) {
   EXPECT_EQ(SearchNames(args), Names({"c"}));
 }
 
-TEST_F(SqliteTrackingStoreTest, SearchRunsLikeIsCaseSensitive) {
+TEST_F(SqlTrackingStoreTest, SearchRunsLikeIsCaseSensitive) {
   std::string exp = NewExperiment("search");
   NewRun(exp, "Alpha", 3);
   NewRun(exp, "alpha", 2);
@@ -1071,7 +1071,7 @@ TEST_F(SqliteTrackingStoreTest, SearchRunsLikeIsCaseSensitive) {
   EXPECT_EQ(SearchNames(args), Names({"Alpha", "alpha"}));
 }
 
-TEST_F(SqliteTrackingStoreTest, SearchRunsILikeIsCaseInsensitive) {
+TEST_F(SqlTrackingStoreTest, SearchRunsILikeIsCaseInsensitive) {
   std::string exp = NewExperiment("search");
   NewRun(exp, "Alpha", 3);
   NewRun(exp, "alpha", 2);
@@ -1082,7 +1082,7 @@ TEST_F(SqliteTrackingStoreTest, SearchRunsILikeIsCaseInsensitive) {
   EXPECT_EQ(SearchNames(args), Names({"Alpha", "alpha", "ALPHABET"}));
 }
 
-TEST_F(SqliteTrackingStoreTest, SearchRunsCombinesClausesWithAnd) {
+TEST_F(SqlTrackingStoreTest, SearchRunsCombinesClausesWithAnd) {
   std::string exp = NewExperiment("search");
   NewRun(exp, "a", 3, {{"env", "prod"}, {"team", "x"}});
   NewRun(exp, "b", 2, {{"env", "prod"}, {"team", "y"}});
@@ -1093,7 +1093,7 @@ TEST_F(SqliteTrackingStoreTest, SearchRunsCombinesClausesWithAnd) {
   EXPECT_EQ(SearchNames(args), Names({"a"}));
 }
 
-TEST_F(SqliteTrackingStoreTest, SearchRunsOnlySearchesTheGivenExperiments) {
+TEST_F(SqlTrackingStoreTest, SearchRunsOnlySearchesTheGivenExperiments) {
   std::string one = NewExperiment("one");
   std::string two = NewExperiment("two");
   std::string three = NewExperiment("three");
@@ -1107,7 +1107,7 @@ TEST_F(SqliteTrackingStoreTest, SearchRunsOnlySearchesTheGivenExperiments) {
   EXPECT_TRUE(SearchNames(args).empty());
 }
 
-TEST_F(SqliteTrackingStoreTest, SearchRunsDefaultOrderIsStartTimeDescending) {
+TEST_F(SqlTrackingStoreTest, SearchRunsDefaultOrderIsStartTimeDescending) {
   std::string exp = NewExperiment("search");
   NewRun(exp, "t100", 100);
   NewRun(exp, "t300", 300);
@@ -1115,7 +1115,7 @@ TEST_F(SqliteTrackingStoreTest, SearchRunsDefaultOrderIsStartTimeDescending) {
   EXPECT_EQ(SearchNames(InExperiment(exp)), Names({"t300", "t200", "t100"}));
 }
 
-TEST_F(SqliteTrackingStoreTest, SearchRunsOrdersByMetricAscendingWithMissingValuesLast) {
+TEST_F(SqlTrackingStoreTest, SearchRunsOrdersByMetricAscendingWithMissingValuesLast) {
   std::string exp = NewExperiment("search");
   store::Run low = NewRun(exp, "low", 1);
   store::Run high = NewRun(exp, "high", 2);
@@ -1131,7 +1131,7 @@ TEST_F(SqliteTrackingStoreTest, SearchRunsOrdersByMetricAscendingWithMissingValu
   EXPECT_EQ(SearchNames(args), Names({"negative", "low", "high", "nan", "missing"}));
 }
 
-TEST_F(SqliteTrackingStoreTest, SearchRunsOrdersByMetricDescendingWithMissingValuesLast) {
+TEST_F(SqlTrackingStoreTest, SearchRunsOrdersByMetricDescendingWithMissingValuesLast) {
   std::string exp = NewExperiment("search");
   store::Run low = NewRun(exp, "low", 1);
   store::Run high = NewRun(exp, "high", 2);
@@ -1145,7 +1145,7 @@ TEST_F(SqliteTrackingStoreTest, SearchRunsOrdersByMetricDescendingWithMissingVal
   EXPECT_EQ(SearchNames(args), Names({"high", "low", "nan", "missing"}));
 }
 
-TEST_F(SqliteTrackingStoreTest, SearchRunsOrdersByParamWithMissingValuesLast) {
+TEST_F(SqlTrackingStoreTest, SearchRunsOrdersByParamWithMissingValuesLast) {
   std::string exp = NewExperiment("search");
   store::Run a = NewRun(exp, "a", 1);
   store::Run b = NewRun(exp, "b", 2);
@@ -1159,7 +1159,7 @@ TEST_F(SqliteTrackingStoreTest, SearchRunsOrdersByParamWithMissingValuesLast) {
   EXPECT_EQ(SearchNames(args), Names({"a", "b", "none"}));
 }
 
-TEST_F(SqliteTrackingStoreTest, SearchRunsOrdersByAttributeThenStartTime) {
+TEST_F(SqlTrackingStoreTest, SearchRunsOrdersByAttributeThenStartTime) {
   std::string exp = NewExperiment("search");
   NewRun(exp, "b", 1);
   NewRun(exp, "a", 2);
@@ -1178,7 +1178,7 @@ TEST_F(SqliteTrackingStoreTest, SearchRunsOrdersByAttributeThenStartTime) {
                                                                {"c", 4}}));
 }
 
-TEST_F(SqliteTrackingStoreTest, SearchRunsPagesWithOffsetAndMore) {
+TEST_F(SqlTrackingStoreTest, SearchRunsPagesWithOffsetAndMore) {
   std::string exp = NewExperiment("search");
   for (int i = 1; i <= 5; ++i) NewRun(exp, "r" + std::to_string(i), i);
   SearchRunsArgs args = InExperiment(exp);
@@ -1197,7 +1197,7 @@ TEST_F(SqliteTrackingStoreTest, SearchRunsPagesWithOffsetAndMore) {
   EXPECT_FALSE(more);
 }
 
-TEST_F(SqliteTrackingStoreTest, SearchRunsPageThatEndsExactlyHasNoMore) {
+TEST_F(SqlTrackingStoreTest, SearchRunsPageThatEndsExactlyHasNoMore) {
   std::string exp = NewExperiment("search");
   for (int i = 1; i <= 4; ++i) NewRun(exp, "r" + std::to_string(i), i);
   SearchRunsArgs args = InExperiment(exp);
@@ -1208,7 +1208,7 @@ TEST_F(SqliteTrackingStoreTest, SearchRunsPageThatEndsExactlyHasNoMore) {
   EXPECT_FALSE(more);
 }
 
-TEST_F(SqliteTrackingStoreTest, SearchRunsReturnsFullRuns) {
+TEST_F(SqlTrackingStoreTest, SearchRunsReturnsFullRuns) {
   std::string exp = NewExperiment("search");
   store::Run run = NewRun(exp, "full", 1, {{"t", "v"}});
   Log(run.info.run_id, {M("m", 2.0, 1, 0)}, {{"p", "1"}});
@@ -1223,7 +1223,7 @@ TEST_F(SqliteTrackingStoreTest, SearchRunsReturnsFullRuns) {
   EXPECT_EQ(FindMetric(found, "m")->value, 2.0);
 }
 
-TEST_F(SqliteTrackingStoreTest, DeletedRunIsExcludedFromActiveOnly) {
+TEST_F(SqlTrackingStoreTest, DeletedRunIsExcludedFromActiveOnly) {
   std::string exp = NewExperiment("search");
   NewRun(exp, "alive", 2);
   store::Run dead = NewRun(exp, "dead", 1);
@@ -1239,7 +1239,7 @@ TEST_F(SqliteTrackingStoreTest, DeletedRunIsExcludedFromActiveOnly) {
 
 // ---- search experiments ---------------------------------------------------------------------
 
-TEST_F(SqliteTrackingStoreTest, SearchExperimentsFiltersByName) {
+TEST_F(SqlTrackingStoreTest, SearchExperimentsFiltersByName) {
   NewExperiment("Project-A");
   NewExperiment("project-b");
   NewExperiment("other");
@@ -1255,7 +1255,7 @@ TEST_F(SqliteTrackingStoreTest, SearchExperimentsFiltersByName) {
   EXPECT_EQ(SearchExperimentNames(args), Names({"Default", "Project-A", "project-b"}));
 }
 
-TEST_F(SqliteTrackingStoreTest, SearchExperimentsFiltersByTag) {
+TEST_F(SqlTrackingStoreTest, SearchExperimentsFiltersByTag) {
   NewExperiment("a", {{"team", "ml"}});
   NewExperiment("b", {{"team", "infra"}});
   NewExperiment("c");
@@ -1266,7 +1266,7 @@ TEST_F(SqliteTrackingStoreTest, SearchExperimentsFiltersByTag) {
   EXPECT_EQ(SearchExperimentNames(args), Names({"b"}));
 }
 
-TEST_F(SqliteTrackingStoreTest, SearchExperimentsFiltersByCreationTime) {
+TEST_F(SqlTrackingStoreTest, SearchExperimentsFiltersByCreationTime) {
   NewExperiment("a");
   std::this_thread::sleep_for(std::chrono::milliseconds(5));
   std::string b = NewExperiment("b");
@@ -1277,7 +1277,7 @@ TEST_F(SqliteTrackingStoreTest, SearchExperimentsFiltersByCreationTime) {
   EXPECT_EQ(SearchExperimentNames(args), Names({"b"}));
 }
 
-TEST_F(SqliteTrackingStoreTest, SearchExperimentsDefaultOrderIsNewestFirst) {
+TEST_F(SqlTrackingStoreTest, SearchExperimentsDefaultOrderIsNewestFirst) {
   std::this_thread::sleep_for(std::chrono::milliseconds(5));  // after Default's creation
   NewExperiment("first");
   std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -1288,7 +1288,7 @@ TEST_F(SqliteTrackingStoreTest, SearchExperimentsDefaultOrderIsNewestFirst) {
             Names({"third", "second", "first", "Default"}));
 }
 
-TEST_F(SqliteTrackingStoreTest, SearchExperimentsOrdersByName) {
+TEST_F(SqlTrackingStoreTest, SearchExperimentsOrdersByName) {
   NewExperiment("b");
   NewExperiment("c");
   NewExperiment("a");
@@ -1299,7 +1299,7 @@ TEST_F(SqliteTrackingStoreTest, SearchExperimentsOrdersByName) {
   EXPECT_EQ(SearchExperimentNames(args), Names({"c", "b", "a", "Default"}));
 }
 
-TEST_F(SqliteTrackingStoreTest, SearchExperimentsHonoursViewType) {
+TEST_F(SqlTrackingStoreTest, SearchExperimentsHonoursViewType) {
   NewExperiment("alive");
   std::string dead = NewExperiment("dead");
   ASSERT_TRUE(store_->DeleteExperiment(dead).has_value());
@@ -1313,7 +1313,7 @@ TEST_F(SqliteTrackingStoreTest, SearchExperimentsHonoursViewType) {
   EXPECT_EQ(SearchExperimentNames(args), Names({"Default", "alive", "dead"}));
 }
 
-TEST_F(SqliteTrackingStoreTest, SearchExperimentsPagesWithOffsetAndMore) {
+TEST_F(SqlTrackingStoreTest, SearchExperimentsPagesWithOffsetAndMore) {
   for (const char* name : {"a", "b", "c", "d"}) NewExperiment(name);
   SearchExperimentsArgs args;
   args.order_by = {Order(EntityKind::kAttribute, "name", true)};
@@ -1329,7 +1329,7 @@ TEST_F(SqliteTrackingStoreTest, SearchExperimentsPagesWithOffsetAndMore) {
   EXPECT_FALSE(more);
 }
 
-TEST_F(SqliteTrackingStoreTest, SearchExperimentsReturnsTags) {
+TEST_F(SqlTrackingStoreTest, SearchExperimentsReturnsTags) {
   NewExperiment("tagged", {{"k", "v"}});
   SearchExperimentsArgs args;
   args.filter = {StringClause(EntityKind::kAttribute, "name", Comparator::kEq, "tagged")};
@@ -1341,7 +1341,7 @@ TEST_F(SqliteTrackingStoreTest, SearchExperimentsReturnsTags) {
 
 // ---- concurrency ----------------------------------------------------------------------------
 
-TEST_F(SqliteTrackingStoreTest, ConcurrentLogBatchCallsAllCommit) {
+TEST_F(SqlTrackingStoreTest, ConcurrentLogBatchCallsAllCommit) {
   store::Run run = NewRun("0");
   const std::string id = run.info.run_id;
   constexpr int kThreads = 4;
@@ -1364,7 +1364,7 @@ TEST_F(SqliteTrackingStoreTest, ConcurrentLogBatchCallsAllCommit) {
   EXPECT_EQ(Get(id).params.size(), static_cast<std::size_t>(kThreads * kBatches));
 }
 
-TEST_F(SqliteTrackingStoreTest, ConcurrentCreateExperimentAssignsDistinctIds) {
+TEST_F(SqlTrackingStoreTest, ConcurrentCreateExperimentAssignsDistinctIds) {
   constexpr int kThreads = 4;
   constexpr int kEach = 10;
   std::vector<std::thread> threads;
@@ -1391,7 +1391,7 @@ TEST_F(SqliteTrackingStoreTest, ConcurrentCreateExperimentAssignsDistinctIds) {
 
 // ---- durability -----------------------------------------------------------------------------
 
-TEST_F(SqliteTrackingStoreTest, CommittedDataSurvivesReopen) {
+TEST_F(SqlTrackingStoreTest, CommittedDataSurvivesReopen) {
   std::string exp = NewExperiment("durable", {{"k", "v"}});
   store::Run run = NewRun(exp, "kept", 42, {{"t", "1"}});
   Log(run.info.run_id, {M("m", 0.25, 7, 3)}, {{"p", "x"}});
@@ -1412,7 +1412,7 @@ TEST_F(SqliteTrackingStoreTest, CommittedDataSurvivesReopen) {
   EXPECT_EQ(History(run.info.run_id, "m").size(), 1u);
 }
 
-TEST_F(SqliteTrackingStoreTest, ReopenKeepsIdsAndTheSingleDefaultExperiment) {
+TEST_F(SqlTrackingStoreTest, ReopenKeepsIdsAndTheSingleDefaultExperiment) {
   std::string first = NewExperiment("first");
   Reopen();
   ASSERT_NE(store_, nullptr);
@@ -1424,7 +1424,7 @@ TEST_F(SqliteTrackingStoreTest, ReopenKeepsIdsAndTheSingleDefaultExperiment) {
   EXPECT_EQ(SearchExperimentNames(all), Names({"Default", "first", "second"}));
 }
 
-TEST_F(SqliteTrackingStoreTest, FailedWriteLeavesNothingAfterReopen) {
+TEST_F(SqlTrackingStoreTest, FailedWriteLeavesNothingAfterReopen) {
   store::Run run = NewRun("0");
   Log(run.info.run_id, {}, {{"p", "1"}});
   ASSERT_FALSE(store_->LogBatch(run.info.run_id, {M("m", 1, 1, 0)}, {{"p", "2"}}, {}).has_value());
@@ -1436,4 +1436,4 @@ TEST_F(SqliteTrackingStoreTest, FailedWriteLeavesNothingAfterReopen) {
 }
 
 }  // namespace
-}  // namespace hokusai::store::sqlite
+}  // namespace hokusai::store::sql

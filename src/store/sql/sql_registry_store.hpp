@@ -2,7 +2,7 @@
 // model-version sources are checked against runs and logged models in the same transaction
 // that creates the version. Each call runs in one transaction (BEGIN IMMEDIATE for writes).
 // Every new version also writes its registration event (registration_events, the outbox read
-// by SqliteEventStore) in that transaction: no version without its event, no event without its
+// by SqlEventStore) in that transaction: no version without its event, no event without its
 // version.
 #pragma once
 
@@ -13,15 +13,15 @@
 #include <vector>
 
 #include "store/registry_store.hpp"
-#include "store/sqlite/sqlite_db.hpp"
-#include "store/sqlite/sqlite_tracking_store.hpp"
+#include "store/sql/db.hpp"
+#include "store/sql/sql_tracking_store.hpp"
 
-namespace hokusai::store::sqlite {
+namespace hokusai::store::sql {
 
-class SqliteRegistryStore final : public RegistryStore {
+class SqlRegistryStore final : public RegistryStore {
  public:
   // `pool` comes from OpenDatabase (migrations applied) and is shared with the tracking store.
-  explicit SqliteRegistryStore(std::shared_ptr<ConnectionPool> pool) : pool_(std::move(pool)) {}
+  explicit SqlRegistryStore(std::shared_ptr<ConnectionPool> pool) : pool_(std::move(pool)) {}
 
   Result<RegisteredModel> CreateRegisteredModel(const CreateRegisteredModelArgs& args) override;
   Result<RegisteredModel> GetRegisteredModel(const std::string& name) override;
@@ -78,4 +78,4 @@ class SqliteRegistryStore final : public RegistryStore {
   std::shared_ptr<ConnectionPool> pool_;
 };
 
-}  // namespace hokusai::store::sqlite
+}  // namespace hokusai::store::sql

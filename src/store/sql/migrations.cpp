@@ -1,19 +1,20 @@
-#include "store/sqlite/migrations.hpp"
+#include "store/sql/migrations.hpp"
 
 #include <fmt/format.h>
 
 #include <array>
+#include <ctime>
 
-namespace hokusai::store::sqlite {
+#include "store/postgres/pg_migrations.hpp"
+
+namespace hokusai::store::sql {
 namespace {
 
-struct Migration {
-  int version;
-  const char* sql;
-};
+// Held by the replica applying migrations (a session-level advisory lock).
+constexpr int64_t kMigrationLockKey = 0x686b5f6d69677261;  // "hk_migra"
 
 // Never edit a released migration; add a new one.
-constexpr std::array<Migration, 4> kMigrations = {{
+constexpr std::array<Migration, 5> kMigrations = {{
     {1, R"sql(
 CREATE TABLE experiments (
   experiment_id INTEGER PRIMARY KEY,
@@ -330,38 +331,59 @@ CREATE TABLE idempotency_keys (
 ) WITHOUT ROWID;
 CREATE INDEX idempotency_keys_by_time ON idempotency_keys(created_ms);
 )sql"},
+    // 5: token buckets shared by every replica (store/sql/sql_rate_buckets).
+    {5, R"sql(
+CREATE TABLE rate_buckets (
+  bucket_id TEXT PRIMARY KEY,
+  tokens REAL NOT NULL,
+  updated_ms INTEGER NOT NULL,
+  taken INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX rate_buckets_by_time ON rate_buckets(updated_ms);
+)sql"},
 }};
+
+// Applies `migrations` in order, each in its own write transaction with its record, skipping
+// those already recorded.
+Result<void> ApplyList(Connection& conn, std::span<const Migration> migrations) {
+  HK_CHECK(conn.Exec(
+      "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+      "applied_at BIGINT NOT NULL)"));
+  for (const Migration& migration : migrations) {
+    HK_TRY(tx, Transaction::Begin(conn, true));
+    HK_TRY(check, conn.Prepare("SELECT 1 FROM schema_migrations WHERE version = ?"));
+    check.Bind(1, static_cast<int64_t>(migration.version));
+    HK_TRY(present, check.Step());
+    if (present) continue;
+    if (auto ok = conn.Exec(migration.sql); !ok) {
+      return Fail(ErrorCode::kInternalError,
+                  fmt::format("schema migration {} failed", migration.version));
+    }
+    HK_TRY(record,
+           conn.Prepare("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)"));
+    record.Bind(1, static_cast<int64_t>(migration.version));
+    record.Bind(2, static_cast<int64_t>(std::time(nullptr)));
+    HK_CHECK(record.Run());
+    HK_CHECK(tx.Commit());
+  }
+  return {};
+}
 
 }  // namespace
 
 int LatestSchemaVersion() { return kMigrations.back().version; }
 
+std::span<const Migration> SqliteMigrations() { return kMigrations; }
+
 Result<void> ApplyMigrations(Connection& conn) {
-  auto created = conn.Exec(
-      "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-      "applied_at INTEGER NOT NULL)");
-  if (!created) return created;
-  for (const Migration& migration : kMigrations) {
-    auto tx = Transaction::Begin(conn, true);
-    if (!tx) return tl::unexpected(tx.error());
-    auto check = conn.Prepare("SELECT 1 FROM schema_migrations WHERE version = ?");
-    if (!check) return tl::unexpected(check.error());
-    check->Bind(1, static_cast<int64_t>(migration.version));
-    auto present = check->Step();
-    if (!present) return tl::unexpected(present.error());
-    if (*present) continue;
-    if (auto ok = conn.Exec(migration.sql); !ok) {
-      return Fail(ErrorCode::kInternalError,
-                  fmt::format("schema migration {} failed", migration.version));
-    }
-    auto record = conn.Prepare(
-        "INSERT INTO schema_migrations (version, applied_at) VALUES (?, unixepoch())");
-    if (!record) return tl::unexpected(record.error());
-    record->Bind(1, static_cast<int64_t>(migration.version));
-    if (auto ok = record->Run(); !ok) return ok;
-    if (auto ok = tx->Commit(); !ok) return ok;
-  }
-  return {};
+  if (conn.dialect() == Dialect::kSqlite) return ApplyList(conn, kMigrations);
+  // Replicas starting together: one migrates while the others wait on this session lock, then
+  // find every version recorded.
+  HK_CHECK(conn.Exec(fmt::format("SELECT pg_advisory_lock({})", kMigrationLockKey)));
+  auto applied = ApplyList(conn, postgres::PgMigrations());
+  auto unlocked = conn.Exec(fmt::format("SELECT pg_advisory_unlock({})", kMigrationLockKey));
+  if (!applied) return applied;
+  return unlocked;
 }
 
-}  // namespace hokusai::store::sqlite
+}  // namespace hokusai::store::sql

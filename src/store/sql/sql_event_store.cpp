@@ -1,4 +1,4 @@
-#include "store/sqlite/sqlite_event_store.hpp"
+#include "store/sql/sql_event_store.hpp"
 
 #include <fmt/format.h>
 #include <openssl/rand.h>
@@ -8,6 +8,7 @@
 #include "common/time_format.hpp"
 #include "common/util.hpp"
 #include "json/writer.hpp"
+#include "store/sql/sql_query.hpp"
 
 namespace hokusai::store {
 
@@ -29,7 +30,7 @@ std::optional<DeliveryState> ParseDeliveryState(std::string_view name) {
 
 }  // namespace hokusai::store
 
-namespace hokusai::store::sqlite {
+namespace hokusai::store::sql {
 namespace {
 
 constexpr int64_t kMaxListLimit = 1000;
@@ -190,7 +191,7 @@ Result<RegistrationEvent> InsertVersionCreatedEvent(Connection& conn, const Mode
   return event;
 }
 
-Result<RegistrationEvent> SqliteEventStore::AppendVersionCreated(const ModelVersion& version,
+Result<RegistrationEvent> SqlEventStore::AppendVersionCreated(const ModelVersion& version,
                                                                  const std::string& user_id) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
@@ -199,14 +200,14 @@ Result<RegistrationEvent> SqliteEventStore::AppendVersionCreated(const ModelVers
   return std::move(event);
 }
 
-Result<void> SqliteEventStore::RegisterEndpoint(const std::string& url) {
+Result<void> SqlEventStore::RegisterEndpoint(const std::string& url) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
   HK_CHECK(UpsertEndpoint(*conn, url, NowMillis()));
   return tx.Commit();
 }
 
-Result<void> SqliteEventStore::SetActiveEndpoints(const std::vector<std::string>& urls) {
+Result<void> SqlEventStore::SetActiveEndpoints(const std::vector<std::string>& urls) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
   HK_CHECK(conn->Exec("UPDATE webhook_endpoints SET active = 0"));
@@ -215,7 +216,7 @@ Result<void> SqliteEventStore::SetActiveEndpoints(const std::vector<std::string>
   return tx.Commit();
 }
 
-Result<std::vector<DueDelivery>> SqliteEventStore::DueDeliveries(const std::string& endpoint,
+Result<std::vector<DueDelivery>> SqlEventStore::DueDeliveries(const std::string& endpoint,
                                                                  int64_t now_ms, int limit) {
   auto conn = pool_->Acquire();
   HK_TRY(tx, Transaction::Begin(*conn, false));
@@ -241,7 +242,7 @@ Result<std::vector<DueDelivery>> SqliteEventStore::DueDeliveries(const std::stri
   return out;
 }
 
-Result<void> SqliteEventStore::RecordAttempt(const std::string& endpoint, int64_t seq,
+Result<void> SqlEventStore::RecordAttempt(const std::string& endpoint, int64_t seq,
                                              const AttemptOutcome& outcome, int status,
                                              const std::string& error) {
   auto conn = pool_->AcquireWriter();
@@ -268,7 +269,7 @@ Result<void> SqliteEventStore::RecordAttempt(const std::string& endpoint, int64_
                      "INSERT INTO webhook_deliveries (endpoint, event_seq, state, attempts, "
                      "next_attempt_ms, last_status, last_error, delivered_ms) VALUES "
                      "(?1, ?2, ?3, 1, ?4, ?5, ?6, ?7) ON CONFLICT (endpoint, event_seq) DO "
-                     "UPDATE SET state = excluded.state, attempts = attempts + 1, "
+                     "UPDATE SET state = excluded.state, attempts = webhook_deliveries.attempts + 1, "
                      "next_attempt_ms = excluded.next_attempt_ms, last_status = "
                      "excluded.last_status, last_error = excluded.last_error, delivered_ms = "
                      "excluded.delivered_ms"));
@@ -284,32 +285,35 @@ Result<void> SqliteEventStore::RecordAttempt(const std::string& endpoint, int64_
   return tx.Commit();
 }
 
-Result<EventPage> SqliteEventStore::ListEvents(const ListEventsQuery& query) {
+Result<EventPage> SqlEventStore::ListEvents(const ListEventsQuery& query) {
   if (query.limit < 1 || query.limit > kMaxListLimit) {
     return InvalidParameter(fmt::format("limit must be between 1 and {}", kMaxListLimit));
   }
-  std::string sql = fmt::format("SELECT {} FROM registration_events e WHERE e.seq > ?1",
-                                kEventColumns);
-  if (query.model_name) sql += " AND e.model_name = ?2";
-  if (query.state) {
-    sql += " AND (EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_seq = e.seq AND "
-           "d.state = ?3)";
-    if (*query.state == DeliveryState::kPending) {
-      sql += " OR EXISTS (SELECT 1 FROM webhook_endpoints w WHERE w.active = 1 AND "
-             "w.since_seq < e.seq AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE "
-             "d.endpoint = w.url AND d.event_seq = e.seq))";
-    }
-    sql += ")";
+  Query q;
+  q.Add(fmt::format("SELECT {} FROM registration_events e WHERE e.seq > ", kEventColumns));
+  q.Value(query.after_seq);
+  if (query.model_name) {
+    q.Add(" AND e.model_name = ");
+    q.Value(*query.model_name);
   }
-  sql += " ORDER BY e.seq LIMIT ?4";
+  if (query.state) {
+    q.Add(" AND (EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_seq = e.seq AND "
+          "d.state = ");
+    q.Value(std::string(DeliveryStateName(*query.state)));
+    q.Add(")");
+    if (*query.state == DeliveryState::kPending) {
+      q.Add(" OR EXISTS (SELECT 1 FROM webhook_endpoints w WHERE w.active = 1 AND "
+            "w.since_seq < e.seq AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE "
+            "d.endpoint = w.url AND d.event_seq = e.seq))");
+    }
+    q.Add(")");
+  }
+  q.Add(" ORDER BY e.seq LIMIT ");
+  q.Value(query.limit + 1);
 
   auto conn = pool_->Acquire();
   HK_TRY(tx, Transaction::Begin(*conn, false));
-  HK_TRY(stmt, conn->Prepare(sql));
-  stmt.Bind(1, query.after_seq);
-  if (query.model_name) stmt.Bind(2, *query.model_name);
-  if (query.state) stmt.Bind(3, DeliveryStateName(*query.state));
-  stmt.Bind(4, query.limit + 1);
+  HK_TRY(stmt, PrepareQuery(*conn, q));
   std::vector<RegistrationEvent> events;
   HK_CHECK(ForEachRow(stmt, [&] { events.push_back(ReadEvent(stmt)); }));
 
@@ -326,13 +330,13 @@ Result<EventPage> SqliteEventStore::ListEvents(const ListEventsQuery& query) {
   return page;
 }
 
-Result<EventWithDeliveries> SqliteEventStore::GetEvent(const std::string& event_id) {
+Result<EventWithDeliveries> SqlEventStore::GetEvent(const std::string& event_id) {
   auto conn = pool_->Acquire();
   HK_TRY(tx, Transaction::Begin(*conn, false));
   return LoadEvent(*conn, event_id);
 }
 
-Result<EventWithDeliveries> SqliteEventStore::Replay(const std::string& event_id,
+Result<EventWithDeliveries> SqlEventStore::Replay(const std::string& event_id,
                                                      const std::optional<std::string>& endpoint) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
@@ -365,4 +369,4 @@ Result<EventWithDeliveries> SqliteEventStore::Replay(const std::string& event_id
   return EventWithDeliveries{std::move(event), std::move(deliveries)};
 }
 
-}  // namespace hokusai::store::sqlite
+}  // namespace hokusai::store::sql

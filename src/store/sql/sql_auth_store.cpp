@@ -1,11 +1,11 @@
-#include "store/sqlite/sqlite_auth_store.hpp"
+#include "store/sql/sql_auth_store.hpp"
 
 #include <fmt/format.h>
 
 #include "common/util.hpp"
-#include "store/sqlite/sql_query.hpp"
+#include "store/sql/sql_query.hpp"
 
-namespace hokusai::store::sqlite {
+namespace hokusai::store::sql {
 namespace {
 
 constexpr char kListSeparator = '\n';
@@ -232,7 +232,7 @@ Result<void> DeletePermission(Connection& conn, const PermissionTable& table, in
 
 // ---- users ----------------------------------------------------------------------------------
 
-Result<User> SqliteAuthStore::CreateUser(const User& user) {
+Result<User> SqlAuthStore::CreateUser(const User& user) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
   HK_CHECK(InsertUser(*conn, user));
@@ -242,14 +242,14 @@ Result<User> SqliteAuthStore::CreateUser(const User& user) {
   return std::move(*stored);
 }
 
-Result<User> SqliteAuthStore::GetUser(const std::string& user_id) {
+Result<User> SqlAuthStore::GetUser(const std::string& user_id) {
   auto conn = pool_->Acquire();
   HK_TRY(user, FindUser(*conn, user_id));
   if (!user) return tl::unexpected(UserNotFound(user_id));
   return std::move(*user);
 }
 
-Result<std::vector<User>> SqliteAuthStore::ListUsers() {
+Result<std::vector<User>> SqlAuthStore::ListUsers() {
   auto conn = pool_->Acquire();
   HK_TRY(stmt, conn->Prepare(fmt::format("SELECT {} FROM users u ORDER BY u.user_id",
                                          kUserColumns)));
@@ -260,7 +260,7 @@ Result<std::vector<User>> SqliteAuthStore::ListUsers() {
 
 // ---- keys -----------------------------------------------------------------------------------
 
-Result<int64_t> SqliteAuthStore::CountKeys() {
+Result<int64_t> SqlAuthStore::CountKeys() {
   auto conn = pool_->Acquire();
   HK_TRY(stmt, conn->Prepare("SELECT count(*) FROM api_keys"));
   HK_TRY(row, stmt.Step());
@@ -268,14 +268,14 @@ Result<int64_t> SqliteAuthStore::CountKeys() {
   return stmt.Int(0);
 }
 
-Result<void> SqliteAuthStore::CreateKey(const ApiKeyRecord& key, const std::string& secret_hash) {
+Result<void> SqlAuthStore::CreateKey(const ApiKeyRecord& key, const std::string& secret_hash) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
   HK_CHECK(InsertKey(*conn, key, secret_hash));
   return tx.Commit();
 }
 
-Result<void> SqliteAuthStore::CreateUserAndKey(const User& user, const ApiKeyRecord& key,
+Result<void> SqlAuthStore::CreateUserAndKey(const User& user, const ApiKeyRecord& key,
                                                const std::string& secret_hash) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
@@ -287,7 +287,7 @@ Result<void> SqliteAuthStore::CreateUserAndKey(const User& user, const ApiKeyRec
   return tx.Commit();
 }
 
-Result<KeyLookup> SqliteAuthStore::FindKeyByHash(const std::string& secret_hash, int64_t now) {
+Result<KeyLookup> SqlAuthStore::FindKeyByHash(const std::string& secret_hash, int64_t now) {
   auto conn = pool_->Acquire();
   HK_TRY(stmt, conn->Prepare(fmt::format(
                    "SELECT {}, {}, s.valid_until FROM api_key_secrets s "
@@ -305,12 +305,12 @@ Result<KeyLookup> SqliteAuthStore::FindKeyByHash(const std::string& secret_hash,
   return lookup;
 }
 
-Result<ApiKeyRecord> SqliteAuthStore::GetKey(const std::string& key_id) {
+Result<ApiKeyRecord> SqlAuthStore::GetKey(const std::string& key_id) {
   auto conn = pool_->Acquire();
   return LoadKey(*conn, key_id);
 }
 
-Result<std::vector<ApiKeyRecord>> SqliteAuthStore::ListKeys(const std::string& user_id) {
+Result<std::vector<ApiKeyRecord>> SqlAuthStore::ListKeys(const std::string& user_id) {
   Query q;
   q.Add("SELECT ");
   q.Add(kKeyColumns);
@@ -327,7 +327,7 @@ Result<std::vector<ApiKeyRecord>> SqliteAuthStore::ListKeys(const std::string& u
   return keys;
 }
 
-Result<ApiKeyRecord> SqliteAuthStore::RevokeKey(const std::string& key_id, int64_t now) {
+Result<ApiKeyRecord> SqlAuthStore::RevokeKey(const std::string& key_id, int64_t now) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
   HK_TRY(update, conn->Prepare("UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE "
@@ -340,7 +340,7 @@ Result<ApiKeyRecord> SqliteAuthStore::RevokeKey(const std::string& key_id, int64
   return std::move(key);
 }
 
-Result<ApiKeyRecord> SqliteAuthStore::RotateKey(const std::string& key_id,
+Result<ApiKeyRecord> SqlAuthStore::RotateKey(const std::string& key_id,
                                                 const std::string& new_hash,
                                                 const std::string& new_prefix, int64_t now,
                                                 int64_t old_valid_until) {
@@ -369,12 +369,13 @@ Result<ApiKeyRecord> SqliteAuthStore::RotateKey(const std::string& key_id,
   return std::move(rotated);
 }
 
-Result<void> SqliteAuthStore::TouchKey(const std::string& key_id, int64_t now) {
+Result<void> SqlAuthStore::TouchKey(const std::string& key_id, int64_t now) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
   // Concurrent requests may touch out of order; the time only moves forward.
-  HK_TRY(update, conn->Prepare("UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, "
-                               "?1), ?1) WHERE key_id = ?2"));
+  HK_TRY(update, conn->Prepare("UPDATE api_keys SET last_used_at = CASE WHEN last_used_at IS "
+                               "NULL OR last_used_at < ?1 THEN ?1 ELSE last_used_at END WHERE "
+                               "key_id = ?2"));
   update.Bind(1, now).Bind(2, key_id);
   HK_CHECK(update.Run());
   if (conn->Changes() == 0) return tl::unexpected(KeyNotFound(key_id));
@@ -383,7 +384,7 @@ Result<void> SqliteAuthStore::TouchKey(const std::string& key_id, int64_t now) {
 
 // ---- permissions ----------------------------------------------------------------------------
 
-Result<std::optional<Permission>> SqliteAuthStore::GetExperimentPermission(
+Result<std::optional<Permission>> SqlAuthStore::GetExperimentPermission(
     const std::string& experiment_id, const std::string& user_id) {
   auto key = ParseInt64(experiment_id);
   if (!key) return std::optional<Permission>();
@@ -397,7 +398,7 @@ Result<std::optional<Permission>> SqliteAuthStore::GetExperimentPermission(
   return std::optional<Permission>(permission);
 }
 
-Result<void> SqliteAuthStore::SetExperimentPermission(const std::string& experiment_id,
+Result<void> SqlAuthStore::SetExperimentPermission(const std::string& experiment_id,
                                                       const std::string& user_id,
                                                       Permission permission) {
   auto conn = pool_->AcquireWriter();
@@ -407,7 +408,7 @@ Result<void> SqliteAuthStore::SetExperimentPermission(const std::string& experim
   return tx.Commit();
 }
 
-Result<void> SqliteAuthStore::DeleteExperimentPermission(const std::string& experiment_id,
+Result<void> SqlAuthStore::DeleteExperimentPermission(const std::string& experiment_id,
                                                          const std::string& user_id) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
@@ -416,7 +417,7 @@ Result<void> SqliteAuthStore::DeleteExperimentPermission(const std::string& expe
   return tx.Commit();
 }
 
-Result<std::optional<Permission>> SqliteAuthStore::GetModelPermission(const std::string& name,
+Result<std::optional<Permission>> SqlAuthStore::GetModelPermission(const std::string& name,
                                                                       const std::string& user_id) {
   auto conn = pool_->Acquire();
   HK_TRY(stmt, conn->Prepare("SELECT p.permission FROM registered_model_permissions p JOIN "
@@ -429,7 +430,7 @@ Result<std::optional<Permission>> SqliteAuthStore::GetModelPermission(const std:
   return std::optional<Permission>(permission);
 }
 
-Result<void> SqliteAuthStore::SetModelPermission(const std::string& name,
+Result<void> SqlAuthStore::SetModelPermission(const std::string& name,
                                                  const std::string& user_id,
                                                  Permission permission) {
   auto conn = pool_->AcquireWriter();
@@ -439,7 +440,7 @@ Result<void> SqliteAuthStore::SetModelPermission(const std::string& name,
   return tx.Commit();
 }
 
-Result<void> SqliteAuthStore::DeleteModelPermission(const std::string& name,
+Result<void> SqlAuthStore::DeleteModelPermission(const std::string& name,
                                                     const std::string& user_id) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
@@ -462,9 +463,9 @@ Result<int64_t> EnsureExperimentRow(Connection& conn, const std::string& experim
         fmt::format("Upstream experiment id '{}' is not an integer", experiment_id));
   }
   int64_t now = NowMillis();
-  HK_TRY(insert, conn.Prepare("INSERT OR IGNORE INTO experiments (experiment_id, name, "
-                              "artifact_location, creation_time, last_update_time) VALUES "
-                              "(?, ?, '', ?, ?)"));
+  HK_TRY(insert, conn.Prepare("INSERT INTO experiments (experiment_id, name, artifact_location, "
+                              "creation_time, last_update_time) VALUES (?, ?, '', ?, ?) "
+                              "ON CONFLICT DO NOTHING"));
   insert.Bind(1, *id).Bind(2, fmt::format("hokusai-gateway:{}", *id)).Bind(3, now).Bind(4, now);
   HK_CHECK(insert.Run());
   return *id;
@@ -478,7 +479,7 @@ Result<int64_t> EnsureModelRow(Connection& conn, const std::string& name) {
   int64_t now = NowMillis();
   HK_TRY(insert, conn.Prepare("INSERT INTO registered_models (name, description, user_id, "
                               "creation_time, last_updated_time) VALUES (?, ?, '', ?, ?)"));
-  insert.Bind(1, name).Bind(2, SqliteAuthStore::kUpstreamPlaceholder).Bind(3, now).Bind(4, now);
+  insert.Bind(1, name).Bind(2, SqlAuthStore::kUpstreamPlaceholder).Bind(3, now).Bind(4, now);
   HK_CHECK(insert.Run());
   HK_TRY(again, conn.Prepare("SELECT model_key FROM registered_models WHERE name = ?"));
   again.Bind(1, name);
@@ -493,7 +494,7 @@ Result<std::optional<std::pair<int64_t, bool>>> FindModelRow(Connection& conn,
   HK_TRY(stmt, conn.Prepare("SELECT model_key, description = ? AND NOT EXISTS (SELECT 1 FROM "
                             "model_versions v WHERE v.model_key = r.model_key) FROM "
                             "registered_models r WHERE name = ?"));
-  stmt.Bind(1, SqliteAuthStore::kUpstreamPlaceholder).Bind(2, name);
+  stmt.Bind(1, SqlAuthStore::kUpstreamPlaceholder).Bind(2, name);
   HK_TRY(found, stmt.Step());
   if (!found) return std::optional<std::pair<int64_t, bool>>();
   return std::optional<std::pair<int64_t, bool>>(std::make_pair(stmt.Int(0), stmt.Int(1) != 0));
@@ -501,7 +502,7 @@ Result<std::optional<std::pair<int64_t, bool>>> FindModelRow(Connection& conn,
 
 }  // namespace
 
-Result<void> SqliteAuthStore::RecordUpstreamExperimentOwner(const std::string& experiment_id,
+Result<void> SqlAuthStore::RecordUpstreamExperimentOwner(const std::string& experiment_id,
                                                             const std::string& user_id) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
@@ -510,7 +511,7 @@ Result<void> SqliteAuthStore::RecordUpstreamExperimentOwner(const std::string& e
   return tx.Commit();
 }
 
-Result<void> SqliteAuthStore::RecordUpstreamModelOwner(const std::string& name,
+Result<void> SqlAuthStore::RecordUpstreamModelOwner(const std::string& name,
                                                        const std::string& user_id) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
@@ -519,21 +520,21 @@ Result<void> SqliteAuthStore::RecordUpstreamModelOwner(const std::string& name,
   return tx.Commit();
 }
 
-Result<void> SqliteAuthStore::EnsureUpstreamExperiment(const std::string& experiment_id) {
+Result<void> SqlAuthStore::EnsureUpstreamExperiment(const std::string& experiment_id) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
   HK_CHECK(EnsureExperimentRow(*conn, experiment_id));
   return tx.Commit();
 }
 
-Result<void> SqliteAuthStore::EnsureUpstreamModel(const std::string& name) {
+Result<void> SqlAuthStore::EnsureUpstreamModel(const std::string& name) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
   HK_CHECK(EnsureModelRow(*conn, name));
   return tx.Commit();
 }
 
-Result<void> SqliteAuthStore::RenameUpstreamModel(const std::string& name,
+Result<void> SqlAuthStore::RenameUpstreamModel(const std::string& name,
                                                   const std::string& new_name) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
@@ -549,9 +550,11 @@ Result<void> SqliteAuthStore::RenameUpstreamModel(const std::string& name,
     return tx.Commit();
   }
   HK_TRY(new_key, EnsureModelRow(*conn, new_name));
-  HK_TRY(move, conn->Prepare("INSERT OR REPLACE INTO registered_model_permissions (model_key, "
-                             "user_id, permission) SELECT ?, user_id, permission FROM "
-                             "registered_model_permissions WHERE model_key = ?"));
+  HK_TRY(move, conn->Prepare("INSERT INTO registered_model_permissions (model_key, user_id, "
+                             "permission) SELECT ?, user_id, permission FROM "
+                             "registered_model_permissions WHERE model_key = ? ON CONFLICT "
+                             "(model_key, user_id) DO UPDATE SET permission = "
+                             "excluded.permission"));
   move.Bind(1, new_key).Bind(2, old_key);
   HK_CHECK(move.Run());
   HK_TRY(drop, conn->Prepare("DELETE FROM registered_model_permissions WHERE model_key = ?"));
@@ -565,7 +568,7 @@ Result<void> SqliteAuthStore::RenameUpstreamModel(const std::string& name,
   return tx.Commit();
 }
 
-Result<void> SqliteAuthStore::ForgetUpstreamModel(const std::string& name) {
+Result<void> SqlAuthStore::ForgetUpstreamModel(const std::string& name) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
   HK_TRY(row, FindModelRow(*conn, name));
@@ -583,7 +586,7 @@ Result<void> SqliteAuthStore::ForgetUpstreamModel(const std::string& name) {
 
 // ---- audit ----------------------------------------------------------------------------------
 
-Result<void> SqliteAuthStore::AppendAudit(const std::vector<AuditEntry>& entries) {
+Result<void> SqlAuthStore::AppendAudit(const std::vector<AuditEntry>& entries) {
   if (entries.empty()) return {};
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
@@ -601,7 +604,7 @@ Result<void> SqliteAuthStore::AppendAudit(const std::vector<AuditEntry>& entries
   return tx.Commit();
 }
 
-Result<std::pair<std::vector<AuditEntry>, bool>> SqliteAuthStore::SearchAudit(
+Result<std::pair<std::vector<AuditEntry>, bool>> SqlAuthStore::SearchAudit(
     const AuditQuery& query) {
   if (query.max_results < 0 || query.offset < 0) {
     return InvalidParameter("max_results and offset must not be negative");
@@ -658,4 +661,4 @@ Result<std::pair<std::vector<AuditEntry>, bool>> SqliteAuthStore::SearchAudit(
   return std::make_pair(std::move(entries), more);
 }
 
-}  // namespace hokusai::store::sqlite
+}  // namespace hokusai::store::sql

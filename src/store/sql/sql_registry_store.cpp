@@ -1,12 +1,12 @@
-#include "store/sqlite/sqlite_registry_store.hpp"
+#include "store/sql/sql_registry_store.hpp"
 
 #include <fmt/format.h>
 
 #include "common/util.hpp"
-#include "store/sqlite/sql_query.hpp"
-#include "store/sqlite/sqlite_event_store.hpp"
+#include "store/sql/sql_query.hpp"
+#include "store/sql/sql_event_store.hpp"
 
-namespace hokusai::store::sqlite {
+namespace hokusai::store::sql {
 namespace {
 
 constexpr std::string_view kPromptTag = "mlflow.prompt.is_prompt";
@@ -318,22 +318,39 @@ Result<ResolvedSource> ResolveSource(Connection& conn, const CreateModelVersionA
   return tl::unexpected(BadSource(args.source, "unsupported source"));
 }
 
+// SQLite's JSON1 spelling of RecordRegistrationTag's upsert.
+constexpr const char* kRecordRegistrationTagSqlite =
+    "INSERT INTO logged_model_tags (model_id, key, value) VALUES "
+    "(?1, 'mlflow.modelVersions', json_array(json_object('name', ?2, 'version', "
+    "?3))) ON CONFLICT (model_id, key) DO UPDATE SET value = CASE "
+    "WHEN json_valid(logged_model_tags.value) AND "
+    "json_type(logged_model_tags.value) = 'array' THEN CASE WHEN EXISTS ("
+    "SELECT 1 FROM json_each(logged_model_tags.value) e WHERE e.type = 'object' "
+    "AND json_extract(e.value, '$.name') = ?2 AND "
+    "json_extract(e.value, '$.version') = ?3) THEN logged_model_tags.value "
+    "ELSE json_insert(logged_model_tags.value, '$[#]', "
+    "json_object('name', ?2, 'version', ?3)) END "
+    "ELSE excluded.value END";
+
+// PostgreSQL's: hk_jsonb_array (a PostgreSQL migration) is the value as a JSON array, or NULL when
+// it is not one (PostgreSQL 15 has no IS JSON).
+constexpr const char* kRecordRegistrationTagPg =
+    "INSERT INTO logged_model_tags (model_id, key, value) VALUES "
+    "(?1, 'mlflow.modelVersions', jsonb_build_array(jsonb_build_object('name', ?2::text, "
+    "'version', ?3::text))::text) ON CONFLICT (model_id, key) DO UPDATE SET value = CASE "
+    "WHEN hk_jsonb_array(logged_model_tags.value) IS NOT NULL THEN CASE WHEN EXISTS ("
+    "SELECT 1 FROM jsonb_array_elements(hk_jsonb_array(logged_model_tags.value)) e "
+    "WHERE jsonb_typeof(e) = 'object' AND e->>'name' = ?2 AND e->>'version' = ?3) "
+    "THEN logged_model_tags.value ELSE (hk_jsonb_array(logged_model_tags.value) || "
+    "jsonb_build_array(jsonb_build_object('name', ?2::text, 'version', ?3::text)))::text END "
+    "ELSE excluded.value END";
+
 // Appends {"name", "version"} to the logged model's mlflow.modelVersions tag (a JSON array),
 // unless it is already listed, as MLflow's server does on version create.
 Result<void> RecordRegistrationTag(Connection& conn, const std::string& model_id,
                                    const std::string& name, const std::string& version) {
-  HK_TRY(stmt, conn.Prepare(
-                   "INSERT INTO logged_model_tags (model_id, key, value) VALUES "
-                   "(?1, 'mlflow.modelVersions', json_array(json_object('name', ?2, 'version', "
-                   "?3))) ON CONFLICT (model_id, key) DO UPDATE SET value = CASE "
-                   "WHEN json_valid(logged_model_tags.value) AND "
-                   "json_type(logged_model_tags.value) = 'array' THEN CASE WHEN EXISTS ("
-                   "SELECT 1 FROM json_each(logged_model_tags.value) e WHERE e.type = 'object' "
-                   "AND json_extract(e.value, '$.name') = ?2 AND "
-                   "json_extract(e.value, '$.version') = ?3) THEN logged_model_tags.value "
-                   "ELSE json_insert(logged_model_tags.value, '$[#]', "
-                   "json_object('name', ?2, 'version', ?3)) END "
-                   "ELSE excluded.value END"));
+  HK_TRY(stmt, conn.Prepare(conn.dialect() == Dialect::kPostgres ? kRecordRegistrationTagPg
+                                                                  : kRecordRegistrationTagSqlite));
   stmt.Bind(1, model_id).Bind(2, name).Bind(3, version);
   return stmt.Run();
 }
@@ -526,7 +543,7 @@ Result<void> SetAlias(Connection& conn, int64_t model_key, const std::string& na
 
 // ---- registered models ----------------------------------------------------------------------
 
-Result<RegisteredModel> SqliteRegistryStore::CreateRegisteredModel(
+Result<RegisteredModel> SqlRegistryStore::CreateRegisteredModel(
     const CreateRegisteredModelArgs& args) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
@@ -536,14 +553,14 @@ Result<RegisteredModel> SqliteRegistryStore::CreateRegisteredModel(
   return std::move(model);
 }
 
-Result<RegisteredModel> SqliteRegistryStore::GetRegisteredModel(const std::string& name) {
+Result<RegisteredModel> SqlRegistryStore::GetRegisteredModel(const std::string& name) {
   auto conn = pool_->Acquire();
   HK_TRY(tx, Transaction::Begin(*conn, false));
   HK_TRY(key, FindModelKey(*conn, name));
   return LoadRegisteredModel(*conn, key);
 }
 
-Result<RegisteredModel> SqliteRegistryStore::RenameRegisteredModel(const std::string& name,
+Result<RegisteredModel> SqlRegistryStore::RenameRegisteredModel(const std::string& name,
                                                                    const std::string& new_name) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
@@ -573,7 +590,7 @@ Result<RegisteredModel> SqliteRegistryStore::RenameRegisteredModel(const std::st
   return std::move(model);
 }
 
-Result<RegisteredModel> SqliteRegistryStore::UpdateRegisteredModel(
+Result<RegisteredModel> SqlRegistryStore::UpdateRegisteredModel(
     const std::string& name, const std::string& description) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
@@ -587,7 +604,7 @@ Result<RegisteredModel> SqliteRegistryStore::UpdateRegisteredModel(
   return std::move(model);
 }
 
-Result<void> SqliteRegistryStore::DeleteRegisteredModel(const std::string& name) {
+Result<void> SqlRegistryStore::DeleteRegisteredModel(const std::string& name) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
   HK_TRY(key, FindModelKey(*conn, name));
@@ -602,7 +619,7 @@ Result<void> SqliteRegistryStore::DeleteRegisteredModel(const std::string& name)
   return tx.Commit();
 }
 
-Result<std::pair<std::vector<RegisteredModel>, bool>> SqliteRegistryStore::SearchRegisteredModels(
+Result<std::pair<std::vector<RegisteredModel>, bool>> SqlRegistryStore::SearchRegisteredModels(
     const SearchRegistryArgs& args) {
   std::vector<Clause> clauses;
   bool wants_prompts = SplitPromptClauses(args.filter, clauses);
@@ -636,7 +653,7 @@ Result<std::pair<std::vector<RegisteredModel>, bool>> SqliteRegistryStore::Searc
       [&](int64_t key) { return LoadRegisteredModel(*conn, key); });
 }
 
-Result<std::vector<ModelVersion>> SqliteRegistryStore::GetLatestVersions(
+Result<std::vector<ModelVersion>> SqlRegistryStore::GetLatestVersions(
     const std::string& name, const std::vector<std::string>& stages) {
   for (const std::string& stage : stages) {
     if (CanonicalStage(stage) != std::optional<std::string_view>(stage)) {
@@ -649,7 +666,7 @@ Result<std::vector<ModelVersion>> SqliteRegistryStore::GetLatestVersions(
   return LoadLatestVersions(*conn, key, stages);
 }
 
-Result<void> SqliteRegistryStore::SetRegisteredModelTag(const std::string& name, const Tag& tag) {
+Result<void> SqlRegistryStore::SetRegisteredModelTag(const std::string& name, const Tag& tag) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
   HK_TRY(key, FindModelKey(*conn, name));
@@ -657,7 +674,7 @@ Result<void> SqliteRegistryStore::SetRegisteredModelTag(const std::string& name,
   return tx.Commit();
 }
 
-Result<void> SqliteRegistryStore::DeleteRegisteredModelTag(const std::string& name,
+Result<void> SqlRegistryStore::DeleteRegisteredModelTag(const std::string& name,
                                                            const std::string& key_name) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
@@ -670,7 +687,7 @@ Result<void> SqliteRegistryStore::DeleteRegisteredModelTag(const std::string& na
 
 // ---- aliases --------------------------------------------------------------------------------
 
-Result<void> SqliteRegistryStore::SetRegisteredModelAlias(const std::string& name,
+Result<void> SqlRegistryStore::SetRegisteredModelAlias(const std::string& name,
                                                           const std::string& alias,
                                                           const std::string& version) {
   auto conn = pool_->AcquireWriter();
@@ -680,7 +697,7 @@ Result<void> SqliteRegistryStore::SetRegisteredModelAlias(const std::string& nam
   return tx.Commit();
 }
 
-Result<void> SqliteRegistryStore::DeleteRegisteredModelAlias(const std::string& name,
+Result<void> SqlRegistryStore::DeleteRegisteredModelAlias(const std::string& name,
                                                              const std::string& alias) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
@@ -692,7 +709,7 @@ Result<void> SqliteRegistryStore::DeleteRegisteredModelAlias(const std::string& 
   return tx.Commit();
 }
 
-Result<ModelVersion> SqliteRegistryStore::GetModelVersionByAlias(const std::string& name,
+Result<ModelVersion> SqlRegistryStore::GetModelVersionByAlias(const std::string& name,
                                                                  const std::string& alias) {
   auto conn = pool_->Acquire();
   HK_TRY(tx, Transaction::Begin(*conn, false));
@@ -718,7 +735,7 @@ Result<ModelVersion> SqliteRegistryStore::GetModelVersionByAlias(const std::stri
 
 // ---- model versions -------------------------------------------------------------------------
 
-Result<ModelVersion> SqliteRegistryStore::CreateModelVersion(const CreateModelVersionArgs& args) {
+Result<ModelVersion> SqlRegistryStore::CreateModelVersion(const CreateModelVersionArgs& args) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
   HK_TRY(key, FindModelKey(*conn, args.name));
@@ -727,7 +744,7 @@ Result<ModelVersion> SqliteRegistryStore::CreateModelVersion(const CreateModelVe
   return std::move(mv);
 }
 
-Result<ModelVersion> SqliteRegistryStore::GetModelVersion(const std::string& name,
+Result<ModelVersion> SqlRegistryStore::GetModelVersion(const std::string& name,
                                                           const std::string& version) {
   auto conn = pool_->Acquire();
   HK_TRY(tx, Transaction::Begin(*conn, false));
@@ -735,7 +752,7 @@ Result<ModelVersion> SqliteRegistryStore::GetModelVersion(const std::string& nam
   return LoadLiveVersion(*conn, key, name, version);
 }
 
-Result<ModelVersion> SqliteRegistryStore::UpdateModelVersion(
+Result<ModelVersion> SqlRegistryStore::UpdateModelVersion(
     const std::string& name, const std::string& version,
     const std::optional<std::string>& description) {
   auto conn = pool_->AcquireWriter();
@@ -754,7 +771,7 @@ Result<ModelVersion> SqliteRegistryStore::UpdateModelVersion(
   return std::move(updated);
 }
 
-Result<ModelVersion> SqliteRegistryStore::TransitionModelVersionStage(const std::string& name,
+Result<ModelVersion> SqlRegistryStore::TransitionModelVersionStage(const std::string& name,
                                                                       const std::string& version,
                                                                       const std::string& stage,
                                                                       bool archive_existing) {
@@ -794,7 +811,7 @@ Result<ModelVersion> SqliteRegistryStore::TransitionModelVersionStage(const std:
   return std::move(updated);
 }
 
-Result<void> SqliteRegistryStore::DeleteModelVersion(const std::string& name,
+Result<void> SqlRegistryStore::DeleteModelVersion(const std::string& name,
                                                      const std::string& version) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
@@ -821,7 +838,7 @@ Result<void> SqliteRegistryStore::DeleteModelVersion(const std::string& name,
   return tx.Commit();
 }
 
-Result<std::pair<std::vector<ModelVersion>, bool>> SqliteRegistryStore::SearchModelVersions(
+Result<std::pair<std::vector<ModelVersion>, bool>> SqlRegistryStore::SearchModelVersions(
     const SearchRegistryArgs& args) {
   std::vector<Clause> clauses;
   bool wants_prompts = SplitPromptClauses(args.filter, clauses);
@@ -892,7 +909,7 @@ Result<std::pair<std::vector<ModelVersion>, bool>> SqliteRegistryStore::SearchMo
   return std::make_pair(std::move(versions), more);
 }
 
-Result<std::string> SqliteRegistryStore::GetModelVersionDownloadUri(const std::string& name,
+Result<std::string> SqlRegistryStore::GetModelVersionDownloadUri(const std::string& name,
                                                                     const std::string& version) {
   auto conn = pool_->Acquire();
   HK_TRY(tx, Transaction::Begin(*conn, false));
@@ -906,7 +923,7 @@ Result<std::string> SqliteRegistryStore::GetModelVersionDownloadUri(const std::s
   return std::move(mv.storage_location);
 }
 
-Result<void> SqliteRegistryStore::SetModelVersionTag(const std::string& name,
+Result<void> SqlRegistryStore::SetModelVersionTag(const std::string& name,
                                                      const std::string& version, const Tag& tag) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
@@ -916,7 +933,7 @@ Result<void> SqliteRegistryStore::SetModelVersionTag(const std::string& name,
   return tx.Commit();
 }
 
-Result<void> SqliteRegistryStore::DeleteModelVersionTag(const std::string& name,
+Result<void> SqlRegistryStore::DeleteModelVersionTag(const std::string& name,
                                                         const std::string& version,
                                                         const std::string& key_name) {
   auto conn = pool_->AcquireWriter();
@@ -930,10 +947,10 @@ Result<void> SqliteRegistryStore::DeleteModelVersionTag(const std::string& name,
   return tx.Commit();
 }
 
-}  // namespace hokusai::store::sqlite
+}  // namespace hokusai::store::sql
 
 
-namespace hokusai::store::sqlite {
+namespace hokusai::store::sql {
 
 // ---- one-call registration ------------------------------------------------------------------
 
@@ -982,7 +999,7 @@ Result<void> InsertIdempotency(Connection& conn, const IdempotencyRecord& record
 
 }  // namespace
 
-Result<RegisterModelResult> SqliteRegistryStore::RegisterModel(const RegisterModelArgs& args) {
+Result<RegisterModelResult> SqlRegistryStore::RegisterModel(const RegisterModelArgs& args) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
   int64_t now = NowMillis();
@@ -1032,7 +1049,7 @@ Result<RegisterModelResult> SqliteRegistryStore::RegisterModel(const RegisterMod
   return result;
 }
 
-Result<void> SqliteRegistryStore::SetStageAlias(const std::string& name,
+Result<void> SqlRegistryStore::SetStageAlias(const std::string& name,
                                                 const std::string& version,
                                                 const std::string& alias, const Tag& tag) {
   auto conn = pool_->AcquireWriter();
@@ -1043,7 +1060,7 @@ Result<void> SqliteRegistryStore::SetStageAlias(const std::string& name,
   return tx.Commit();
 }
 
-Result<std::optional<IdempotencyRecord>> SqliteRegistryStore::GetIdempotencyRecord(
+Result<std::optional<IdempotencyRecord>> SqlRegistryStore::GetIdempotencyRecord(
     const std::string& user_id, const std::string& key) {
   auto conn = pool_->Acquire();
   HK_TRY(tx, Transaction::Begin(*conn, false));
@@ -1058,7 +1075,7 @@ Result<std::optional<IdempotencyRecord>> SqliteRegistryStore::GetIdempotencyReco
   return ReadIdempotencyRow(stmt, user_id, key);
 }
 
-Result<std::optional<IdempotencyRecord>> SqliteRegistryStore::ReserveIdempotencyKey(
+Result<std::optional<IdempotencyRecord>> SqlRegistryStore::ReserveIdempotencyKey(
     const IdempotencyRecord& request) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
@@ -1074,7 +1091,7 @@ Result<std::optional<IdempotencyRecord>> SqliteRegistryStore::ReserveIdempotency
   return found;
 }
 
-Result<void> SqliteRegistryStore::CompleteIdempotencyKey(const std::string& user_id,
+Result<void> SqlRegistryStore::CompleteIdempotencyKey(const std::string& user_id,
                                                          const std::string& key, int status,
                                                          const std::string& response) {
   auto conn = pool_->AcquireWriter();
@@ -1088,7 +1105,7 @@ Result<void> SqliteRegistryStore::CompleteIdempotencyKey(const std::string& user
   return {};
 }
 
-Result<void> SqliteRegistryStore::ReleaseIdempotencyKey(const std::string& user_id,
+Result<void> SqlRegistryStore::ReleaseIdempotencyKey(const std::string& user_id,
                                                         const std::string& key) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(stmt, conn->Prepare("DELETE FROM idempotency_keys WHERE user_id = ? AND key = ? AND "
@@ -1097,4 +1114,4 @@ Result<void> SqliteRegistryStore::ReleaseIdempotencyKey(const std::string& user_
   return stmt.Run();
 }
 
-}  // namespace hokusai::store::sqlite
+}  // namespace hokusai::store::sql

@@ -12,9 +12,9 @@
 #include "common/error.hpp"
 #include "store/auth_store.hpp"
 #include "store/search_filter.hpp"
-#include "store/sqlite/sqlite_db.hpp"
+#include "store/sql/db.hpp"
 
-namespace hokusai::store::sqlite {
+namespace hokusai::store::sql {
 
 using BindValue = std::variant<std::string, int64_t, double>;
 
@@ -49,9 +49,12 @@ inline constexpr PermissionTable kExperimentPermissions{"experiment_permissions"
                                                         "experiment_id"};
 inline constexpr PermissionTable kModelPermissions{"registered_model_permissions", "model_key"};
 
+// A name pattern (`*` for any run of characters) as a LIKE pattern with `\` escaping.
+std::string GlobToLike(std::string_view pattern);
+
 // Appends ` AND <condition>` restricting a search to the rows `visibility` may read: the user
 // has no NO_PERMISSIONS row on the resource (default readable) or has a row other than
-// NO_PERMISSIONS (default not readable), and the name GLOB-matches one of the patterns when
+// NO_PERMISSIONS (default not readable), and the name matches one of the patterns when
 // there are any. `key_expr` and `name_expr` are the searched row's key and name columns.
 void AppendVisibility(Query& q, const Visibility& visibility, const PermissionTable& table,
                       std::string_view key_expr, std::string_view name_expr);
@@ -90,4 +93,4 @@ Result<std::pair<std::vector<T>, bool>> FetchPage(Connection& conn, Query q, int
   return std::make_pair(std::move(items), more);
 }
 
-}  // namespace hokusai::store::sqlite
+}  // namespace hokusai::store::sql

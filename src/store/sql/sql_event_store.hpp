@@ -13,10 +13,10 @@
 #include <vector>
 
 #include "store/event_store.hpp"
-#include "store/sqlite/sqlite_db.hpp"
+#include "store/sql/db.hpp"
 #include "store/types.hpp"
 
-namespace hokusai::store::sqlite {
+namespace hokusai::store::sql {
 
 // Bound on the stored last_error of a delivery, in bytes.
 inline constexpr std::size_t kMaxDeliveryErrorBytes = 500;
@@ -28,10 +28,10 @@ inline constexpr std::size_t kMaxDeliveryErrorBytes = 500;
 Result<RegistrationEvent> InsertVersionCreatedEvent(Connection& conn, const ModelVersion& version,
                                                     const std::string& user_id, int64_t now_ms);
 
-class SqliteEventStore final : public EventStore {
+class SqlEventStore final : public EventStore {
  public:
   // `pool` comes from OpenDatabase (migrations applied) and is shared with the other stores.
-  explicit SqliteEventStore(std::shared_ptr<ConnectionPool> pool) : pool_(std::move(pool)) {}
+  explicit SqlEventStore(std::shared_ptr<ConnectionPool> pool) : pool_(std::move(pool)) {}
 
   Result<RegistrationEvent> AppendVersionCreated(const ModelVersion& version,
                                                  const std::string& user_id) override;
@@ -51,4 +51,4 @@ class SqliteEventStore final : public EventStore {
   std::shared_ptr<ConnectionPool> pool_;
 };
 
-}  // namespace hokusai::store::sqlite
+}  // namespace hokusai::store::sql

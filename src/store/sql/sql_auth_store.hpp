@@ -23,18 +23,18 @@
 #include <vector>
 
 #include "store/auth_store.hpp"
-#include "store/sqlite/sqlite_db.hpp"
+#include "store/sql/db.hpp"
 
-namespace hokusai::store::sqlite {
+namespace hokusai::store::sql {
 
-class SqliteAuthStore final : public AuthStore {
+class SqlAuthStore final : public AuthStore {
  public:
   // The description of a registered-model placeholder kept for an upstream model.
   static constexpr std::string_view kUpstreamPlaceholder =
       "hokusai-gateway placeholder: this model lives on the upstream MLflow server";
 
   // `pool` comes from OpenDatabase (migrations applied) and is shared with the other stores.
-  explicit SqliteAuthStore(std::shared_ptr<ConnectionPool> pool) : pool_(std::move(pool)) {}
+  explicit SqlAuthStore(std::shared_ptr<ConnectionPool> pool) : pool_(std::move(pool)) {}
 
   Result<User> CreateUser(const User& user) override;
   Result<User> GetUser(const std::string& user_id) override;
@@ -86,4 +86,4 @@ class SqliteAuthStore final : public AuthStore {
   std::shared_ptr<ConnectionPool> pool_;
 };
 
-}  // namespace hokusai::store::sqlite
+}  // namespace hokusai::store::sql

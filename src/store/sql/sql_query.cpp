@@ -1,8 +1,8 @@
-#include "store/sqlite/sql_query.hpp"
+#include "store/sql/sql_query.hpp"
 
 #include <fmt/format.h>
 
-namespace hokusai::store::sqlite {
+namespace hokusai::store::sql {
 
 Result<Statement> PrepareQuery(Connection& conn, const Query& query) {
   HK_TRY(stmt, conn.Prepare(query.sql));
@@ -31,6 +31,7 @@ std::string_view SqlComparator(Comparator op) {
 
 void AppendComparison(Query& q, std::string_view column, const Clause& clause) {
   bool ilike = clause.op == Comparator::kILike;
+  bool like = ilike || clause.op == Comparator::kLike;
   if (ilike) {
     q.Add("lower(");
     q.Add(column);
@@ -44,10 +45,18 @@ void AppendComparison(Query& q, std::string_view column, const Clause& clause) {
       q.Value(clause.number_value);
       break;
     case Clause::ValueKind::kString:
-      if (ilike) {
-        q.Add("lower(");
-        q.Value(clause.string_value);
-        q.Add(")");
+      if (like) {
+        // PostgreSQL's LIKE escapes with `\` by default and SQLite's has no escape: naming
+        // the escape and doubling the pattern's backslashes makes `\` literal on both.
+        std::string pattern;
+        for (char c : clause.string_value) {
+          if (c == '\\') pattern += '\\';
+          pattern += c;
+        }
+        if (ilike) q.Add("lower(");
+        q.Value(std::move(pattern));
+        if (ilike) q.Add(")");
+        q.Add(" ESCAPE '\\'");
       } else {
         q.Value(clause.string_value);
       }
@@ -63,6 +72,20 @@ void AppendComparison(Query& q, std::string_view column, const Clause& clause) {
   }
 }
 
+std::string GlobToLike(std::string_view pattern) {
+  std::string like;
+  like.reserve(pattern.size() + 4);
+  for (char c : pattern) {
+    if (c == '*') {
+      like += '%';
+    } else {
+      if (c == '%' || c == '_' || c == '\\') like += '\\';
+      like += c;
+    }
+  }
+  return like;
+}
+
 void AppendVisibility(Query& q, const Visibility& visibility, const PermissionTable& table,
                       std::string_view key_expr, std::string_view name_expr) {
   q.Add(visibility.default_readable ? " AND NOT EXISTS (" : " AND EXISTS (");
@@ -73,13 +96,15 @@ void AppendVisibility(Query& q, const Visibility& visibility, const PermissionTa
   q.Value(std::string(PermissionName(Permission::kNoPermissions)));
   q.Add(")");
   if (visibility.name_patterns.empty()) return;
-  // Patterns hold only [A-Za-z0-9-_./ *], so GLOB (case-sensitive, `*` = any run) is exact.
+  // Patterns hold only [A-Za-z0-9-_./ *] with `*` for any run: as a LIKE pattern (case-sensitive
+  // on both engines) with `_` escaped, the match is exact.
   q.Add(" AND (");
   for (std::size_t i = 0; i < visibility.name_patterns.size(); ++i) {
     if (i > 0) q.Add(" OR ");
     q.Add(name_expr);
-    q.Add(" GLOB ");
-    q.Value(visibility.name_patterns[i]);
+    q.Add(" LIKE ");
+    q.Value(GlobToLike(visibility.name_patterns[i]));
+    q.Add(" ESCAPE '\\'");
   }
   q.Add(")");
 }
@@ -94,4 +119,4 @@ Result<void> UpsertPermission(Connection& conn, const PermissionTable& table, in
   return stmt.Run();
 }
 
-}  // namespace hokusai::store::sqlite
+}  // namespace hokusai::store::sql

@@ -1,4 +1,4 @@
-#include "store/sqlite/sqlite_tracking_store.hpp"
+#include "store/sql/sql_tracking_store.hpp"
 
 #include <cmath>
 #include <limits>
@@ -8,11 +8,17 @@
 #include <fmt/format.h>
 
 #include "common/util.hpp"
-#include "store/sqlite/migrations.hpp"
-#include "store/sqlite/sql_query.hpp"
+#include "store/postgres/pg_connection.hpp"
+#include "store/sql/migrations.hpp"
+#include "store/sql/sql_query.hpp"
+#include "store/sql/sqlite_connection.hpp"
 
-namespace hokusai::store::sqlite {
+namespace hokusai::store::sql {
 namespace {
+
+constexpr const char* kUpsertExperimentTag =
+    "INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?) "
+    "ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value";
 
 constexpr std::string_view kActive = "active";
 constexpr std::string_view kDeleted = "deleted";
@@ -333,22 +339,29 @@ Result<void> UpdateLatestMetric(Statement& upsert, const std::string& run_id, co
 
 }  // namespace
 
-Result<std::shared_ptr<ConnectionPool>> OpenDatabase(const SqliteOptions& options) {
-  HK_TRY(pool, ConnectionPool::Open(options.path, options.connections, options.synchronous));
+Result<std::shared_ptr<ConnectionPool>> OpenDatabase(const DatabaseOptions& options) {
+  std::vector<std::unique_ptr<Connection>> connections;
+  for (int i = 0; i < options.connections; ++i) {
+    HK_TRY(conn, postgres::IsPostgresUrl(options.path)
+                     ? postgres::OpenPostgres(options.path)
+                     : OpenSqlite(options.path, options.synchronous));
+    connections.push_back(std::move(conn));
+  }
+  auto pool = std::make_shared<ConnectionPool>(std::move(connections));
   {
     auto conn = pool->AcquireWriter();
     HK_CHECK(ApplyMigrations(*conn));
   }
-  return std::shared_ptr<ConnectionPool>(std::move(pool));
+  return pool;
 }
 
-Result<std::unique_ptr<SqliteTrackingStore>> SqliteTrackingStore::Open(
-    const SqliteOptions& options) {
+Result<std::unique_ptr<SqlTrackingStore>> SqlTrackingStore::Open(
+    const DatabaseOptions& options) {
   HK_TRY(pool, OpenDatabase(options));
-  return std::make_unique<SqliteTrackingStore>(std::move(pool));
+  return std::make_unique<SqlTrackingStore>(std::move(pool));
 }
 
-Result<void> SqliteTrackingStore::Ping() {
+Result<void> SqlTrackingStore::Ping() {
   auto conn = pool_->Acquire();
   HK_TRY(stmt, conn->Prepare("SELECT count(*) FROM schema_migrations"));
   HK_TRY(row, stmt.Step());
@@ -358,7 +371,7 @@ Result<void> SqliteTrackingStore::Ping() {
 
 // ---- experiments ----------------------------------------------------------------------------
 
-Result<std::string> SqliteTrackingStore::CreateExperiment(const std::string& name,
+Result<std::string> SqlTrackingStore::CreateExperiment(const std::string& name,
                                                           const std::string& artifact_location,
                                                           const std::vector<Tag>& tags,
                                                           const std::string& owner) {
@@ -388,8 +401,7 @@ Result<std::string> SqliteTrackingStore::CreateExperiment(const std::string& nam
                                "experiment_id = ?"));
   update.Bind(1, location).Bind(2, id);
   HK_CHECK(update.Run());
-  HK_TRY(tag_stmt, conn->Prepare("INSERT INTO experiment_tags (experiment_id, key, value) VALUES "
-                                 "(?, ?, ?) ON CONFLICT DO UPDATE SET value = excluded.value"));
+  HK_TRY(tag_stmt, conn->Prepare(kUpsertExperimentTag));
   for (const Tag& tag : tags) {
     tag_stmt.Reset();
     tag_stmt.Bind(1, id).Bind(2, tag.key).Bind(3, tag.value);
@@ -402,13 +414,13 @@ Result<std::string> SqliteTrackingStore::CreateExperiment(const std::string& nam
   return std::to_string(id);
 }
 
-Result<Experiment> SqliteTrackingStore::GetExperiment(const std::string& experiment_id) {
+Result<Experiment> SqlTrackingStore::GetExperiment(const std::string& experiment_id) {
   auto conn = pool_->Acquire();
   HK_TRY(tx, Transaction::Begin(*conn, false));
   return LoadExperimentById(*conn, experiment_id);
 }
 
-Result<Experiment> SqliteTrackingStore::GetExperimentByName(const std::string& name) {
+Result<Experiment> SqlTrackingStore::GetExperimentByName(const std::string& name) {
   auto conn = pool_->Acquire();
   HK_TRY(tx, Transaction::Begin(*conn, false));
   auto experiment = LoadExperiment(*conn, "name = ", name, name);
@@ -419,7 +431,7 @@ Result<Experiment> SqliteTrackingStore::GetExperimentByName(const std::string& n
   return experiment;
 }
 
-Result<std::pair<std::vector<Experiment>, bool>> SqliteTrackingStore::SearchExperiments(
+Result<std::pair<std::vector<Experiment>, bool>> SqlTrackingStore::SearchExperiments(
     const SearchExperimentsArgs& args) {
   Query q;
   q.Add("SELECT x.experiment_id FROM experiments x WHERE x.lifecycle_stage ");
@@ -497,17 +509,17 @@ Result<void> SetExperimentStage(Connection& conn, const std::string& id, std::st
 
 }  // namespace
 
-Result<void> SqliteTrackingStore::DeleteExperiment(const std::string& experiment_id) {
+Result<void> SqlTrackingStore::DeleteExperiment(const std::string& experiment_id) {
   auto conn = pool_->AcquireWriter();
   return SetExperimentStage(*conn, experiment_id, kActive, kDeleted);
 }
 
-Result<void> SqliteTrackingStore::RestoreExperiment(const std::string& experiment_id) {
+Result<void> SqlTrackingStore::RestoreExperiment(const std::string& experiment_id) {
   auto conn = pool_->AcquireWriter();
   return SetExperimentStage(*conn, experiment_id, kDeleted, kActive);
 }
 
-Result<void> SqliteTrackingStore::RenameExperiment(const std::string& experiment_id,
+Result<void> SqlTrackingStore::RenameExperiment(const std::string& experiment_id,
                                                    const std::string& new_name) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
@@ -529,20 +541,19 @@ Result<void> SqliteTrackingStore::RenameExperiment(const std::string& experiment
   return tx.Commit();
 }
 
-Result<void> SqliteTrackingStore::SetExperimentTag(const std::string& experiment_id,
+Result<void> SqlTrackingStore::SetExperimentTag(const std::string& experiment_id,
                                                    const Tag& tag) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
   HK_TRY(experiment, RequireActiveExperiment(*conn, experiment_id));
   (void)experiment;
-  HK_TRY(stmt, conn->Prepare("INSERT INTO experiment_tags (experiment_id, key, value) VALUES "
-                             "(?, ?, ?) ON CONFLICT DO UPDATE SET value = excluded.value"));
+  HK_TRY(stmt, conn->Prepare(kUpsertExperimentTag));
   stmt.Bind(1, *ExperimentKey(experiment_id)).Bind(2, tag.key).Bind(3, tag.value);
   HK_CHECK(stmt.Run());
   return tx.Commit();
 }
 
-Result<void> SqliteTrackingStore::DeleteExperimentTag(const std::string& experiment_id,
+Result<void> SqlTrackingStore::DeleteExperimentTag(const std::string& experiment_id,
                                                       const std::string& key) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
@@ -560,7 +571,7 @@ Result<void> SqliteTrackingStore::DeleteExperimentTag(const std::string& experim
 
 // ---- runs -----------------------------------------------------------------------------------
 
-Result<Run> SqliteTrackingStore::CreateRun(const CreateRunArgs& args) {
+Result<Run> SqlTrackingStore::CreateRun(const CreateRunArgs& args) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
   std::string experiment_id = args.experiment_id.empty() ? "0" : args.experiment_id;
@@ -598,13 +609,13 @@ Result<Run> SqliteTrackingStore::CreateRun(const CreateRunArgs& args) {
   return std::move(run);
 }
 
-Result<Run> SqliteTrackingStore::GetRun(const std::string& run_id) {
+Result<Run> SqlTrackingStore::GetRun(const std::string& run_id) {
   auto conn = pool_->Acquire();
   HK_TRY(tx, Transaction::Begin(*conn, false));
   return LoadRun(*conn, run_id);
 }
 
-Result<RunInfo> SqliteTrackingStore::UpdateRun(const UpdateRunArgs& args) {
+Result<RunInfo> SqlTrackingStore::UpdateRun(const UpdateRunArgs& args) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
   HK_TRY(info, RequireActiveRun(*conn, args.run_id));
@@ -649,17 +660,17 @@ Result<void> SetRunStage(Connection& conn, const std::string& run_id, std::strin
 
 }  // namespace
 
-Result<void> SqliteTrackingStore::DeleteRun(const std::string& run_id) {
+Result<void> SqlTrackingStore::DeleteRun(const std::string& run_id) {
   auto conn = pool_->AcquireWriter();
   return SetRunStage(*conn, run_id, kDeleted);
 }
 
-Result<void> SqliteTrackingStore::RestoreRun(const std::string& run_id) {
+Result<void> SqlTrackingStore::RestoreRun(const std::string& run_id) {
   auto conn = pool_->AcquireWriter();
   return SetRunStage(*conn, run_id, kActive);
 }
 
-Result<std::pair<std::vector<Run>, bool>> SqliteTrackingStore::SearchRuns(
+Result<std::pair<std::vector<Run>, bool>> SqlTrackingStore::SearchRuns(
     const SearchRunsArgs& args) {
   Query q;
   q.Add("SELECT r.run_uuid FROM runs r WHERE r.experiment_id IN (");
@@ -684,7 +695,7 @@ Result<std::pair<std::vector<Run>, bool>> SqliteTrackingStore::SearchRuns(
       [&](const std::string& id) { return LoadRun(*conn, id); });
 }
 
-Result<void> SqliteTrackingStore::SetRunTag(const std::string& run_id, const Tag& tag) {
+Result<void> SqlTrackingStore::SetRunTag(const std::string& run_id, const Tag& tag) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
   HK_TRY(info, RequireActiveRun(*conn, run_id));
@@ -693,7 +704,7 @@ Result<void> SqliteTrackingStore::SetRunTag(const std::string& run_id, const Tag
   return tx.Commit();
 }
 
-Result<void> SqliteTrackingStore::DeleteRunTag(const std::string& run_id, const std::string& key) {
+Result<void> SqlTrackingStore::DeleteRunTag(const std::string& run_id, const std::string& key) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
   HK_TRY(info, RequireActiveRun(*conn, run_id));
@@ -708,7 +719,7 @@ Result<void> SqliteTrackingStore::DeleteRunTag(const std::string& run_id, const 
   return tx.Commit();
 }
 
-Result<void> SqliteTrackingStore::LogBatch(const std::string& run_id,
+Result<void> SqlTrackingStore::LogBatch(const std::string& run_id,
                                            const std::vector<Metric>& metrics,
                                            const std::vector<Tag>& params,
                                            const std::vector<Tag>& tags) {
@@ -740,9 +751,9 @@ Result<void> SqliteTrackingStore::LogBatch(const std::string& run_id,
 
   if (!metrics.empty()) {
     HK_TRY(insert, conn->Prepare(
-                       "INSERT OR IGNORE INTO metrics (run_uuid, key, value, is_nan, timestamp, "
-                       "step, model_id, dataset_name, dataset_digest) VALUES "
-                       "(?, ?, ?, ?, ?, ?, nullif(?, ''), nullif(?, ''), nullif(?, ''))"));
+                       "INSERT INTO metrics (run_uuid, key, value, is_nan, timestamp, step, "
+                       "model_id, dataset_name, dataset_digest) VALUES (?, ?, ?, ?, ?, ?, "
+                       "nullif(?, ''), nullif(?, ''), nullif(?, '')) ON CONFLICT DO NOTHING"));
     HK_TRY(latest, conn->Prepare(
                        "INSERT INTO latest_metrics (run_uuid, key, value, is_nan, timestamp, step) "
                        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_uuid, key) DO UPDATE SET "
@@ -751,9 +762,9 @@ Result<void> SqliteTrackingStore::LogBatch(const std::string& run_id,
                        "(excluded.step, excluded.timestamp, excluded.value) > "
                        "(latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)"));
     HK_TRY(model_insert, conn->Prepare(
-                             "INSERT OR IGNORE INTO logged_model_metrics (model_id, key, "
-                             "timestamp, step, run_uuid, value, is_nan, dataset_name, "
-                             "dataset_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+                             "INSERT INTO logged_model_metrics (model_id, key, timestamp, step, "
+                             "run_uuid, value, is_nan, dataset_name, dataset_digest) VALUES "
+                             "(?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"));
     for (const Metric& m : metrics) {
       auto [is_nan, value] = SanitizeMetricValue(m.value);
       if (!m.model_id.empty()) {
@@ -776,7 +787,7 @@ Result<void> SqliteTrackingStore::LogBatch(const std::string& run_id,
   return tx.Commit();
 }
 
-Result<void> SqliteTrackingStore::LogInputs(const std::string& run_id,
+Result<void> SqlTrackingStore::LogInputs(const std::string& run_id,
                                             const std::vector<DatasetInput>& datasets,
                                             const std::vector<std::string>& model_ids) {
   auto conn = pool_->AcquireWriter();
@@ -790,10 +801,12 @@ Result<void> SqliteTrackingStore::LogInputs(const std::string& run_id,
                              "source_type, source, schema, profile) VALUES "
                              "(?, ?, ?, ?, ?, ?, nullif(?, ''), nullif(?, ''))"));
   HK_TRY(link, conn->Prepare(
-                   "INSERT OR IGNORE INTO run_dataset_inputs (run_uuid, dataset_uuid, position) "
-                   "VALUES (?, ?, (SELECT count(*) FROM run_dataset_inputs WHERE run_uuid = ?))"));
+                   "INSERT INTO run_dataset_inputs (run_uuid, dataset_uuid, position) VALUES "
+                   "(?, ?, (SELECT count(*) FROM run_dataset_inputs WHERE run_uuid = ?)) "
+                   "ON CONFLICT DO NOTHING"));
   HK_TRY(tag_stmt, conn->Prepare("INSERT INTO run_dataset_input_tags (run_uuid, dataset_uuid, "
-                                 "key, value) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+                                 "key, value) VALUES (?, ?, ?, ?) ON CONFLICT (run_uuid, dataset_uuid, "
+                                 "key) DO UPDATE SET "
                                  "value = excluded.value"));
   for (const DatasetInput& input : datasets) {
     find.Reset();
@@ -820,8 +833,8 @@ Result<void> SqliteTrackingStore::LogInputs(const std::string& run_id,
       HK_CHECK(tag_stmt.Run());
     }
   }
-  HK_TRY(model_stmt, conn->Prepare("INSERT OR IGNORE INTO run_model_inputs (run_uuid, model_id) "
-                                   "VALUES (?, ?)"));
+  HK_TRY(model_stmt, conn->Prepare("INSERT INTO run_model_inputs (run_uuid, model_id) VALUES "
+                                   "(?, ?) ON CONFLICT DO NOTHING"));
   for (const std::string& model_id : model_ids) {
     model_stmt.Reset();
     model_stmt.Bind(1, run_id).Bind(2, model_id);
@@ -830,14 +843,15 @@ Result<void> SqliteTrackingStore::LogInputs(const std::string& run_id,
   return tx.Commit();
 }
 
-Result<void> SqliteTrackingStore::LogOutputs(const std::string& run_id,
+Result<void> SqlTrackingStore::LogOutputs(const std::string& run_id,
                                              const std::vector<ModelOutput>& outputs) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
   HK_TRY(info, RequireActiveRun(*conn, run_id));
   (void)info;
   HK_TRY(stmt, conn->Prepare("INSERT INTO run_model_outputs (run_uuid, model_id, step) VALUES "
-                             "(?, ?, ?) ON CONFLICT DO UPDATE SET step = excluded.step"));
+                             "(?, ?, ?) ON CONFLICT (run_uuid, model_id) DO UPDATE SET "
+                             "step = excluded.step"));
   for (const ModelOutput& output : outputs) {
     stmt.Reset();
     stmt.Bind(1, run_id).Bind(2, output.model_id).Bind(3, output.step);
@@ -846,7 +860,7 @@ Result<void> SqliteTrackingStore::LogOutputs(const std::string& run_id,
   return tx.Commit();
 }
 
-Result<std::pair<std::vector<Metric>, bool>> SqliteTrackingStore::GetMetricHistory(
+Result<std::pair<std::vector<Metric>, bool>> SqlTrackingStore::GetMetricHistory(
     const std::string& run_id, const std::string& key, int64_t offset, int64_t max_results) {
   auto conn = pool_->Acquire();
   HK_TRY(tx, Transaction::Begin(*conn, false));
@@ -858,7 +872,9 @@ Result<std::pair<std::vector<Metric>, bool>> SqliteTrackingStore::GetMetricHisto
                    "WHERE run_uuid = ? AND key = ? ORDER BY timestamp, step, value "
                    "LIMIT ? OFFSET ?"));
   stmt.Bind(1, run_id).Bind(2, key);
-  stmt.Bind(3, max_results > 0 ? max_results + 1 : int64_t{-1}).Bind(4, offset);
+  // No bound: the largest LIMIT both engines take (PostgreSQL refuses SQLite's -1).
+  stmt.Bind(3, max_results > 0 ? max_results + 1 : std::numeric_limits<int64_t>::max());
+  stmt.Bind(4, offset);
   std::vector<Metric> out;
   HK_CHECK(ForEachRow(stmt, [&] {
     Metric m;
@@ -877,7 +893,7 @@ Result<std::pair<std::vector<Metric>, bool>> SqliteTrackingStore::GetMetricHisto
   return std::make_pair(std::move(out), more);
 }
 
-Result<std::vector<Metric>> SqliteTrackingStore::GetMetricHistoryBulkInterval(
+Result<std::vector<Metric>> SqlTrackingStore::GetMetricHistoryBulkInterval(
     const std::vector<std::string>& run_ids, const std::string& key,
     std::optional<int64_t> start_step, std::optional<int64_t> end_step, int64_t max_results) {
   auto conn = pool_->Acquire();
@@ -927,11 +943,11 @@ Result<std::vector<Metric>> SqliteTrackingStore::GetMetricHistoryBulkInterval(
   return out;
 }
 
-}  // namespace hokusai::store::sqlite
+}  // namespace hokusai::store::sql
 
 // ---- logged models --------------------------------------------------------------------------
 
-namespace hokusai::store::sqlite {
+namespace hokusai::store::sql {
 namespace {
 
 constexpr std::string_view kLoggedModelStatusPrefix = "LOGGED_MODEL_";
@@ -1172,7 +1188,7 @@ Result<void> AppendLoggedModelOrderBy(Query& q, const std::vector<LoggedModelOrd
     } else if (term.kind == EntityKind::kMetric) {
       // The latest point of the metric (by timestamp, then step); NaN and missing sort last.
       Query sub;
-      sub.Add("(SELECT CASE WHEN x.is_nan THEN NULL ELSE x.value END FROM logged_model_metrics "
+      sub.Add("(SELECT CASE WHEN x.is_nan <> 0 THEN NULL ELSE x.value END FROM logged_model_metrics "
               "x WHERE x.model_id = m.model_id AND x.key = ");
       sub.Value(term.key);
       if (!term.dataset_name.empty()) {
@@ -1202,7 +1218,7 @@ Result<void> AppendLoggedModelOrderBy(Query& q, const std::vector<LoggedModelOrd
 
 }  // namespace
 
-Result<LoggedModel> SqliteTrackingStore::CreateLoggedModel(const CreateLoggedModelArgs& args) {
+Result<LoggedModel> SqlTrackingStore::CreateLoggedModel(const CreateLoggedModelArgs& args) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
   HK_TRY(experiment, RequireActiveExperiment(*conn, args.experiment_id));
@@ -1227,20 +1243,20 @@ Result<LoggedModel> SqliteTrackingStore::CreateLoggedModel(const CreateLoggedMod
   return std::move(model);
 }
 
-Result<LoggedModel> SqliteTrackingStore::GetLoggedModel(const std::string& model_id) {
+Result<LoggedModel> SqlTrackingStore::GetLoggedModel(const std::string& model_id) {
   auto conn = pool_->Acquire();
   HK_TRY(tx, Transaction::Begin(*conn, false));
   return LoadLoggedModel(*conn, model_id, false);
 }
 
-Result<LoggedModel> SqliteTrackingStore::GetLoggedModelIncludingDeleted(
+Result<LoggedModel> SqlTrackingStore::GetLoggedModelIncludingDeleted(
     const std::string& model_id) {
   auto conn = pool_->Acquire();
   HK_TRY(tx, Transaction::Begin(*conn, false));
   return LoadLoggedModel(*conn, model_id, true);
 }
 
-Result<LoggedModel> SqliteTrackingStore::FinalizeLoggedModel(const std::string& model_id,
+Result<LoggedModel> SqlTrackingStore::FinalizeLoggedModel(const std::string& model_id,
                                                              const std::string& status) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
@@ -1254,7 +1270,7 @@ Result<LoggedModel> SqliteTrackingStore::FinalizeLoggedModel(const std::string& 
   return std::move(model);
 }
 
-Result<void> SqliteTrackingStore::DeleteLoggedModel(const std::string& model_id) {
+Result<void> SqlTrackingStore::DeleteLoggedModel(const std::string& model_id) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
   HK_CHECK(RequireLiveLoggedModel(*conn, model_id));
@@ -1265,7 +1281,7 @@ Result<void> SqliteTrackingStore::DeleteLoggedModel(const std::string& model_id)
   return tx.Commit();
 }
 
-Result<LoggedModel> SqliteTrackingStore::SetLoggedModelTags(const std::string& model_id,
+Result<LoggedModel> SqlTrackingStore::SetLoggedModelTags(const std::string& model_id,
                                                             const std::vector<Tag>& tags) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
@@ -1277,7 +1293,7 @@ Result<LoggedModel> SqliteTrackingStore::SetLoggedModelTags(const std::string& m
   return std::move(model);
 }
 
-Result<void> SqliteTrackingStore::DeleteLoggedModelTag(const std::string& model_id,
+Result<void> SqlTrackingStore::DeleteLoggedModelTag(const std::string& model_id,
                                                        const std::string& key) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
@@ -1293,7 +1309,7 @@ Result<void> SqliteTrackingStore::DeleteLoggedModelTag(const std::string& model_
   return tx.Commit();
 }
 
-Result<void> SqliteTrackingStore::LogLoggedModelParams(const std::string& model_id,
+Result<void> SqlTrackingStore::LogLoggedModelParams(const std::string& model_id,
                                                        const std::vector<Tag>& params) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
@@ -1302,7 +1318,7 @@ Result<void> SqliteTrackingStore::LogLoggedModelParams(const std::string& model_
   return tx.Commit();
 }
 
-Result<std::pair<std::vector<LoggedModel>, bool>> SqliteTrackingStore::SearchLoggedModels(
+Result<std::pair<std::vector<LoggedModel>, bool>> SqlTrackingStore::SearchLoggedModels(
     const SearchLoggedModelsArgs& args) {
   Query q;
   q.Add("SELECT m.model_id FROM logged_models m WHERE m.lifecycle_stage = 'active' AND "
@@ -1337,4 +1353,4 @@ Result<std::pair<std::vector<LoggedModel>, bool>> SqliteTrackingStore::SearchLog
       [&](const std::string& id) { return LoadLoggedModel(*conn, id, false); });
 }
 
-}  // namespace hokusai::store::sqlite
+}  // namespace hokusai::store::sql

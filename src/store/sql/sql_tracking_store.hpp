@@ -1,33 +1,35 @@
-// TrackingStore on SQLite in WAL mode. Each call takes a pooled connection and runs in one
-// transaction (BEGIN IMMEDIATE for writes), so a failed call leaves nothing behind and an
-// acknowledged one is committed before the response is written.
+// TrackingStore on SQL: SQLite in WAL mode (the embedded default) or PostgreSQL (store/sql/db.hpp).
+// Each call takes a pooled connection and runs in one transaction (holding the database's writer
+// lock for writes), so a failed call leaves nothing behind and an acknowledged one is committed
+// before the response is written.
 #pragma once
 
 #include <memory>
 #include <string>
 
-#include "store/sqlite/sqlite_db.hpp"
+#include "store/sql/db.hpp"
 #include "store/tracking_store.hpp"
 
-namespace hokusai::store::sqlite {
+namespace hokusai::store::sql {
 
-struct SqliteOptions {
+struct DatabaseOptions {
+  // A SQLite file path, or a postgresql:// (postgres://) URL.
   std::string path;
   int connections = 8;
-  std::string synchronous = "NORMAL";  // NORMAL survives kill -9; FULL survives power loss
+  std::string synchronous = "NORMAL";  // SQLite only: NORMAL survives kill -9; FULL power loss
 };
 
-// Opens the database at `options.path`, creating it and applying migrations as needed. The pool
-// is shared by every SQLite store of one server (tracking and registry), so that all writers
-// queue on its one writer lock. Thread-safe.
-Result<std::shared_ptr<ConnectionPool>> OpenDatabase(const SqliteOptions& options);
+// Opens the database at `options.path`, creating it (SQLite) and applying migrations as needed.
+// The pool is shared by every store of one server (tracking, registry, keys, events), so that all
+// writers queue on its one writer lock. Thread-safe.
+Result<std::shared_ptr<ConnectionPool>> OpenDatabase(const DatabaseOptions& options);
 
-class SqliteTrackingStore final : public TrackingStore {
+class SqlTrackingStore final : public TrackingStore {
  public:
   // Opens its own database (OpenDatabase); for a store alone, as in tests.
-  static Result<std::unique_ptr<SqliteTrackingStore>> Open(const SqliteOptions& options);
+  static Result<std::unique_ptr<SqlTrackingStore>> Open(const DatabaseOptions& options);
   // A store over an opened database, which it shares.
-  explicit SqliteTrackingStore(std::shared_ptr<ConnectionPool> pool) : pool_(std::move(pool)) {}
+  explicit SqlTrackingStore(std::shared_ptr<ConnectionPool> pool) : pool_(std::move(pool)) {}
 
   // The database this store uses, to share with the registry store.
   const std::shared_ptr<ConnectionPool>& pool() const { return pool_; }
@@ -92,4 +94,4 @@ class SqliteTrackingStore final : public TrackingStore {
   std::shared_ptr<ConnectionPool> pool_;
 };
 
-}  // namespace hokusai::store::sqlite
+}  // namespace hokusai::store::sql

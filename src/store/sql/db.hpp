@@ -1,0 +1,200 @@
+// The database seam under the SQL stores: a connection, a prepared statement, a pool, a
+// transaction. One set of store code runs on two engines, SQLite (embedded default) and
+// PostgreSQL (scale-out); each engine implements Connection and StatementImpl (sqlite_connection,
+// postgres/pg_connection). Statements use `?` placeholders on both; values always travel as binds.
+// Not thread-safe: a connection is used by one thread at a time (see ConnectionPool).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/error.hpp"
+
+namespace hokusai::store::sql {
+
+// Where one statement's spelling must differ between the engines (see Connection::dialect()).
+enum class Dialect { kSqlite, kPostgres };
+
+// One engine's prepared statement. Bind indexes are 1-based, columns 0-based.
+class StatementImpl {
+ public:
+  virtual ~StatementImpl() = default;
+  virtual void Bind(int index, std::string_view value) = 0;
+  virtual void Bind(int index, int64_t value) = 0;
+  virtual void Bind(int index, double value) = 0;
+  virtual void BindNull(int index) = 0;
+  virtual Result<bool> Step() = 0;
+  // Back to unexecuted with no values bound, ready for reuse.
+  virtual void Reset() = 0;
+  virtual std::string Text(int column) const = 0;
+  virtual int64_t Int(int column) const = 0;
+  virtual double Double(int column) const = 0;
+  virtual bool IsNull(int column) const = 0;
+};
+
+class Connection;
+
+// A prepared statement on loan from its connection's cache; destroying it hands it back.
+class Statement {
+ public:
+  Statement(std::unique_ptr<StatementImpl> impl, std::string sql, Connection* owner)
+      : impl_(std::move(impl)), sql_(std::move(sql)), owner_(owner) {}
+  Statement(Statement&& other) noexcept = default;
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  ~Statement();
+
+  Statement& Bind(int index, std::string_view value) {
+    impl_->Bind(index, value);
+    return *this;
+  }
+  Statement& Bind(int index, int64_t value) {
+    impl_->Bind(index, value);
+    return *this;
+  }
+  Statement& Bind(int index, double value) {
+    impl_->Bind(index, value);
+    return *this;
+  }
+  Statement& BindNull(int index) {
+    impl_->BindNull(index);
+    return *this;
+  }
+
+  // Steps once: true when a row is available, false when done.
+  Result<bool> Step() { return impl_->Step(); }
+  // Steps to completion (for writes).
+  Result<void> Run();
+  Result<void> Reset() {
+    impl_->Reset();
+    return {};
+  }
+
+  std::string Text(int column) const { return impl_->Text(column); }
+  int64_t Int(int column) const { return impl_->Int(column); }
+  double Double(int column) const { return impl_->Double(column); }
+  bool IsNull(int column) const { return impl_->IsNull(column); }
+
+ private:
+  std::unique_ptr<StatementImpl> impl_;
+  std::string sql_;
+  Connection* owner_;
+};
+
+class Connection {
+ public:
+  virtual ~Connection() = default;
+
+  // A statement for `sql`, reused from earlier calls with the same text when one is idle
+  // (parsing and planning cost more than most of the queries themselves). The same text may be
+  // in use more than once at a time (nested loops): each use gets its own statement.
+  Result<Statement> Prepare(std::string_view sql);
+  // One statement without parameters or rows (BEGIN, COMMIT, ...), through the cache.
+  Result<void> Run(std::string_view sql);
+  // Any number of statements without parameters, parsed every time (migrations, set-up).
+  virtual Result<void> Exec(std::string_view sql) = 0;
+  // Rows changed by the last INSERT, UPDATE or DELETE run on this connection.
+  virtual int64_t Changes() const = 0;
+  virtual Dialect dialect() const = 0;
+  // Starts a transaction. A write transaction holds the database's one writer lock until it
+  // ends (SQLite: BEGIN IMMEDIATE; PostgreSQL: a transaction-scoped advisory lock, so the stores'
+  // read-check-write sequences behave the same on both and across replicas).
+  virtual Result<void> Begin(bool write) = 0;
+  // Statements kept for reuse (tests).
+  std::size_t CachedStatements() const { return cached_count_; }
+
+ protected:
+  virtual Result<std::unique_ptr<StatementImpl>> PrepareNew(std::string_view sql) = 0;
+  // Destroys the idle statements; an engine whose statements need the open connection calls it
+  // in its destructor, before closing.
+  void DropCachedStatements() {
+    idle_.clear();
+    cached_count_ = 0;
+  }
+
+ private:
+  friend class Statement;
+  // Takes back a statement its Statement is done with: reset and kept, or dropped.
+  void Recycle(std::unique_ptr<StatementImpl> impl, std::string sql);
+
+  // Bounds: texts built from requests (searches) vary, so the cache must not grow with them.
+  static constexpr std::size_t kMaxCachedStatements = 256;
+  static constexpr std::size_t kMaxIdlePerText = 4;
+  std::unordered_map<std::string, std::vector<std::unique_ptr<StatementImpl>>> idle_;
+  std::size_t cached_count_ = 0;
+};
+
+// A fixed set of connections handed out one at a time; blocks when all are in use.
+// Thread-safe.
+class ConnectionPool {
+ public:
+  explicit ConnectionPool(std::vector<std::unique_ptr<Connection>> connections)
+      : idle_(std::move(connections)) {}
+
+  class Lease {
+   public:
+    Lease(ConnectionPool* pool, std::unique_ptr<Connection> conn,
+          std::unique_lock<std::mutex> writer = {})
+        : writer_(std::move(writer)), pool_(pool), conn_(std::move(conn)) {}
+    Lease(Lease&&) = default;
+    ~Lease() {
+      if (conn_) pool_->Release(std::move(conn_));
+    }
+    Connection& operator*() { return *conn_; }
+    Connection* operator->() { return conn_.get(); }
+
+   private:
+    std::unique_lock<std::mutex> writer_;  // held for the lease's lifetime by writers
+    ConnectionPool* pool_;
+    std::unique_ptr<Connection> conn_;
+  };
+
+  // A connection for reads.
+  Lease Acquire();
+  // A connection for a write transaction, holding the pool's writer lock while leased. Writers
+  // of one process queue here, in order, instead of in the engine's lock (SQLite's busy handler
+  // sleeps and retries in no order and starves some writers under contention).
+  Lease AcquireWriter();
+
+ private:
+  void Release(std::unique_ptr<Connection> conn);
+  std::mutex writer_mutex_;
+  std::mutex mutex_;
+  std::condition_variable available_;
+  std::vector<std::unique_ptr<Connection>> idle_;
+};
+
+// Steps `stmt` through every row, calling `fn()` for each (which reads the row from `stmt`).
+template <typename Fn>
+Result<void> ForEachRow(Statement& stmt, Fn&& fn) {
+  for (;;) {
+    HK_TRY(row, stmt.Step());
+    if (!row) return {};
+    fn();
+  }
+}
+
+// Begins on construction (Connection::Begin); rolls back unless Commit() succeeded.
+class Transaction {
+ public:
+  static Result<Transaction> Begin(Connection& conn, bool write);
+  Transaction(Transaction&& other) noexcept : conn_(other.conn_), open_(other.open_) {
+    other.open_ = false;
+  }
+  ~Transaction();
+  Result<void> Commit();
+
+ private:
+  explicit Transaction(Connection& conn) : conn_(&conn) {}
+  Connection* conn_;
+  bool open_ = true;
+};
+
+}  // namespace hokusai::store::sql
