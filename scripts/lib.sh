@@ -14,7 +14,7 @@ TEST_PIP_PACKAGES=(pytest requests scikit-learn "psycopg[binary]" boto3)
 BUILD_PACKAGES=(g++ cmake ninja-build ccache pkg-config libboost1.81-dev libsimdjson-dev
   libexpected-dev libsqlite3-dev libspdlog-dev libfmt-dev libcli11-dev libssl-dev libpq-dev
   libcurl4-openssl-dev)
-TEST_PACKAGES=(libgtest-dev python3 python3-venv python3-pip sqlite3 wrk curl procps)
+TEST_PACKAGES=(libgtest-dev python3 python3-venv python3-pip sqlite3 wrk curl procps nginx)
 # What bench/run needs besides a build: wrk, and nginx for the gateway workload's reverse-proxy
 # baseline (the bench starts its own nginx with a generated config; the package's service is not used).
 BENCH_PACKAGES=(wrk nginx procps iproute2)

@@ -4,7 +4,8 @@
 # newest one on PyPI and the last 2.x line (tests needing MLflow 3 APIs are deselected there), all
 # against the sanitized binary; then the shared tests against the real mlflow server, and the
 # client journeys through the binary in gateway mode in front of a real mlflow server; then the
-# suite (native and gateway) once more with the servers on PostgreSQL (scripts/postgres.sh).
+# suite (native and gateway) once more with the servers on PostgreSQL and S3 (scripts/postgres.sh,
+# scripts/s3.sh), including two replicas behind nginx (test_replicas.py).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 install_packages "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
@@ -51,22 +52,25 @@ if [ "$status" -eq 0 ]; then
     --target=gateway) || status=$?
 fi
 if [ "$status" -eq 0 ]; then
-  # The scale-out store: the whole suite again (native and gateway) with every server on a
-  # database of its own in a throwaway PostgreSQL cluster (docs/decisions/0014).
+  # Scale-out: the whole suite again (native and gateway) with every server on a database of its
+  # own in a throwaway PostgreSQL cluster and its artifacts under a prefix of its own in an
+  # S3-compatible server (docs/scale-out.md; scripts/postgres.sh, scripts/s3.sh).
   source "$(dirname "$0")/postgres.sh"
-  pg_work="$(mktemp -d /tmp/hokusai-test-pg.XXXXXX)"
-  start_postgres "$pg_work"
-  trap 'stop_postgres "$pg_work" >/dev/null 2>&1 || true' EXIT
-  log "integration tests on PostgreSQL with mlflow $MLFLOW_PINNED"
-  (cd "$REPO_ROOT" && HOKUSAI_TEST_BACKEND=postgres "$pinned/bin/python" -m pytest \
-    tests/integration -q -p no:cacheprovider \
-    --ignore=tests/integration/test_gateway_large_artifact.py) || status=$?
+  source "$(dirname "$0")/s3.sh"
+  services="$(mktemp -d /tmp/hokusai-test-services.XXXXXX)"
+  trap 'stop_s3 >/dev/null 2>&1 || true; stop_postgres "$services" >/dev/null 2>&1 || true' EXIT
+  start_postgres "$services"
+  start_s3 "$services"
+  export HOKUSAI_TEST_BACKEND=postgres HOKUSAI_TEST_ARTIFACTS=s3
+  log "integration tests on PostgreSQL + S3 with mlflow $MLFLOW_PINNED"
+  (cd "$REPO_ROOT" && "$pinned/bin/python" -m pytest tests/integration -q -p no:cacheprovider) \
+    || status=$?
   if [ "$status" -eq 0 ]; then
     log "the gateway tests on PostgreSQL"
-    (cd "$REPO_ROOT" && HOKUSAI_TEST_BACKEND=postgres "$pinned/bin/python" -m pytest \
-      tests/integration -q -p no:cacheprovider --target=gateway \
-      --ignore=tests/integration/test_gateway_large_artifact.py) || status=$?
+    (cd "$REPO_ROOT" && "$pinned/bin/python" -m pytest tests/integration -q -p no:cacheprovider \
+      --target=gateway --ignore=tests/integration/test_gateway_large_artifact.py) || status=$?
   fi
+  unset HOKUSAI_TEST_BACKEND HOKUSAI_TEST_ARTIFACTS
 fi
 if [ "$status" -eq 0 ]; then
   # The Python SDK (sdk/python): type check and its own suite against the same binary.

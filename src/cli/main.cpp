@@ -112,6 +112,15 @@ int Serve(const ServeOptions& options) {
     spdlog::critical("{}", artifact_repository.error().message);
     return 2;
   }
+  // A bucket that does not answer (or refuses our credentials) fails start-up, not the first
+  // upload. A gateway stores no artifacts of its own: its destination is not used.
+  if (options.gateway.url.empty()) {
+    if (auto ready = (*artifact_repository)->Check(); !ready) {
+      spdlog::critical("--artifacts-destination {}: {}", options.artifacts_destination,
+                       ready.error().message);
+      return 2;
+    }
+  }
 
   // Gateway mode: the upstream is named and checked before anything is served; one that does
   // not answer fails start-up. Keys, users, permissions and audit stay in the local store.

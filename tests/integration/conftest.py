@@ -45,6 +45,7 @@ os.environ.setdefault("DO_NOT_TRACK", "true")
 import pytest  # noqa: E402
 
 from itest_helpers import (  # noqa: E402
+    ARTIFACT_BACKEND,
     CLIENT_ENV_TO_CLEAR,
     STORE_BACKEND,
     Api,
@@ -120,6 +121,11 @@ def pytest_configure(config):
     )
     config.addinivalue_line(
         "markers",
+        "local_artifacts_only: plants files or links in a local artifact directory; deselected "
+        "(not skipped) when HOKUSAI_TEST_ARTIFACTS=s3 (object keys have no links or directories)",
+    )
+    config.addinivalue_line(
+        "markers",
         "requires_postgres: several replicas on one shared store (test_replicas.py); deselected "
         "(not skipped) unless HOKUSAI_TEST_BACKEND=postgres (scripts/test.sh runs that leg)",
     )
@@ -153,6 +159,7 @@ def pytest_collection_modifyitems(config, items):
             or (gateway and item.get_closest_marker("native_only"))
             or (gateway and item.path.name not in GATEWAY_MODULES)
             or (STORE_BACKEND != "postgres" and item.get_closest_marker("requires_postgres"))
+            or (ARTIFACT_BACKEND == "s3" and item.get_closest_marker("local_artifacts_only"))
         )
         (drop if deselect else keep).append(item)
     if drop:
@@ -164,7 +171,7 @@ def pytest_report_header(config):
     from itest_helpers import hokusai_binary
 
     target = config.getoption("--target")
-    line = f"integration target: {target}, store: {STORE_BACKEND}"
+    line = f"integration target: {target}, store: {STORE_BACKEND}, artifacts: {ARTIFACT_BACKEND}"
     if target in ("hokusai", "gateway"):
         line += f" (binary: {hokusai_binary()})"
     if target == "gateway":

@@ -30,7 +30,8 @@ import uuid
 import weakref
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from types import SimpleNamespace
 
 import pytest
 import requests
@@ -75,6 +76,102 @@ PG_AUTH_SECRET = "itest-only-key-hashing-secret-" + "0" * 16
 if STORE_BACKEND == "postgres":
     QUIET_ENV["HOKUSAI_AUTH_SECRET"] = PG_AUTH_SECRET
 _PG_DATABASES: dict[str, str] = {}        # workdir -> its PostgreSQL database URL
+# Where every native Hokusai server of the session keeps artifacts: "local" (default: a directory
+# in its workdir) or "s3" (a prefix of its own in $HOKUSAI_TEST_S3_BUCKET on the S3-compatible
+# server scripts/s3.sh started; the server reads the AWS_* variables and MLFLOW_S3_ENDPOINT_URL).
+ARTIFACT_BACKEND = os.environ.get("HOKUSAI_TEST_ARTIFACTS", "local")
+assert ARTIFACT_BACKEND in ("local", "s3"), f"HOKUSAI_TEST_ARTIFACTS={ARTIFACT_BACKEND!r}"
+if ARTIFACT_BACKEND == "s3":
+    QUIET_ENV["MLFLOW_S3_ENDPOINT_URL"] = os.environ["HOKUSAI_TEST_S3_ENDPOINT"]
+
+
+class S3Tree:
+    """A key prefix in the test bucket, shaped like the pathlib.Path the tests use for a local
+    artifact directory: `/`, read_bytes/read_text, open("rb"), stat().st_size, exists, is_file,
+    unlink, rglob and relative_to. Directories are the prefixes of stored keys, as S3 has them."""
+
+    def __init__(self, bucket: str, key: str):
+        self.bucket, self.key = bucket, key.strip("/")
+
+    @staticmethod
+    def _client():
+        import boto3
+
+        return boto3.client("s3", endpoint_url=os.environ["HOKUSAI_TEST_S3_ENDPOINT"])
+
+    def __truediv__(self, part) -> "S3Tree":
+        return S3Tree(self.bucket, f"{self.key}/{str(part).strip('/')}")
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    def _keys(self) -> list[tuple[str, int, str]]:
+        """(key, size, etag) of every object under this prefix (as a directory)."""
+        out = []
+        pages = self._client().get_paginator("list_objects_v2")
+        for page in pages.paginate(Bucket=self.bucket, Prefix=self.key + "/"):
+            out += [(o["Key"], o["Size"], o["ETag"]) for o in page.get("Contents", [])]
+        return out
+
+    def _head(self):
+        from botocore.exceptions import ClientError
+
+        try:
+            return self._client().head_object(Bucket=self.bucket, Key=self.key)
+        except ClientError:
+            return None
+
+    def read_bytes(self) -> bytes:
+        return self._client().get_object(Bucket=self.bucket, Key=self.key)["Body"].read()
+
+    def read_text(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        return self.read_bytes().decode(encoding, errors)
+
+    def open(self, mode: str = "rb"):
+        assert mode == "rb", mode
+        return contextlib.closing(self._client().get_object(Bucket=self.bucket, Key=self.key)["Body"])
+
+    def stat(self):
+        head = self._head()
+        if head is None:
+            raise FileNotFoundError(str(self))
+        return SimpleNamespace(st_size=head["ContentLength"])
+
+    def is_file(self) -> bool:
+        return self._head() is not None
+
+    def exists(self) -> bool:
+        return self.is_file() or bool(self._keys())
+
+    def unlink(self) -> None:
+        self._client().delete_object(Bucket=self.bucket, Key=self.key)
+
+    def relative_to(self, other: "S3Tree") -> PurePosixPath:
+        return PurePosixPath(self.key).relative_to(other.key)
+
+    def rglob(self, pattern: str = "*"):
+        assert pattern == "*", pattern
+        seen = set()
+        for key, _, _ in self._keys():
+            rel = PurePosixPath(key).relative_to(self.key)
+            for depth in range(1, len(rel.parts) + 1):
+                sub = "/".join(rel.parts[:depth])
+                if sub not in seen:
+                    seen.add(sub)
+                    yield self / sub
+
+    def snapshot(self) -> dict[str, tuple]:
+        """tree_snapshot's shape: {relative key: ("file", size, etag, None)}."""
+        return {str(PurePosixPath(k).relative_to(self.key)): ("file", size, etag, None)
+                for k, size, etag in self._keys()}
+
+
+def artifact_root(workdir: Path) -> "Path | S3Tree":
+    """The artifact destination of the native Hokusai server in `workdir`."""
+    if ARTIFACT_BACKEND == "s3":
+        prefix = "itest-" + uuid.uuid5(uuid.NAMESPACE_URL, str(Path(workdir).resolve())).hex[:16]
+        return S3Tree(os.environ["HOKUSAI_TEST_S3_BUCKET"], prefix)
+    return Path(workdir) / "artifacts"
 
 
 def postgres_database(workdir: Path) -> str:
@@ -368,7 +465,7 @@ class ServerProcess:
 
     def __init__(self, kind: str, workdir: Path, extra_args: list[str] | None = None,
                  admin_key: bool = True, upstream=None, upstream_args: list[str] | None = None,
-                 store_uri: str | None = None, artifacts_destination: Path | None = None):
+                 store_uri: str | None = None, artifacts_destination=None):
         assert kind in ("hokusai", "mlflow", "gateway"), kind
         assert not (kind == "gateway" and upstream is False), "kind='gateway' with upstream=False"
         self.gateway = kind == "gateway" or (kind == "hokusai" and (
@@ -427,12 +524,12 @@ class ServerProcess:
         A gateway stores none: then its upstream's directory (when the upstream is a real mlflow
         server the harness knows)."""
         if self._artifacts_destination is not None:
-            return Path(self._artifacts_destination)
+            return self._artifacts_destination
         if self.gateway:
             if self.upstream is not None:
                 return self.upstream.artifacts_dir
             return self.workdir / "no-artifacts-in-gateway-mode"
-        return self.workdir / ("artifacts" if self.kind == "hokusai" else "art")
+        return artifact_root(self.workdir) if self.kind == "hokusai" else self.workdir / "art"
 
     @property
     def upstream_url(self) -> str | None:
@@ -1040,9 +1137,12 @@ def reset_peak_rss(pid: int) -> bool:
     return True
 
 
-def tree_snapshot(root: Path, exclude: tuple[Path, ...] = ()) -> dict[str, tuple]:
+def tree_snapshot(root, exclude: tuple[Path, ...] = ()) -> dict[str, tuple]:
     """{relative path: (type, size, mtime_ns, link target)} for everything under root (lstat: links
-    are not followed), skipping the `exclude` subtrees."""
+    are not followed), skipping the `exclude` subtrees. An S3Tree: its objects (S3Tree.snapshot)."""
+    if isinstance(root, S3Tree):
+        assert not exclude, "exclude is for local trees"
+        return root.snapshot()
     root = Path(root)
     excluded = {str(Path(e)) for e in exclude}
     out: dict[str, tuple] = {}

@@ -143,7 +143,7 @@ def test_1_gib_artifact_streams_through_with_bounded_memory(fresh_server, framin
         assert sha_down.hexdigest() == sha_up.hexdigest()
 
         sha_disk = hashlib.sha256()
-        with open(stored, "rb") as f:
+        with stored.open("rb") as f:
             for piece in iter(lambda: f.read(8 * CHUNK), b""):
                 sha_disk.update(piece)
         assert sha_disk.hexdigest() == sha_up.hexdigest()

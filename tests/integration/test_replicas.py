@@ -1,7 +1,8 @@
 """Two replicas on one PostgreSQL database behind a load balancer (issue #7, docs/scale-out.md).
 
 The replicas are two `serve` processes with their own ports and working directories, one database
-(this session's PostgreSQL server), one key-hashing secret and one artifact root. In front of them
+(this session's PostgreSQL server), one key-hashing secret and one artifact root (a directory, or
+a prefix of the test bucket in the S3 leg). In front of them
 runs nginx from Debian with a generated round-robin configuration. The stock MLflow client talks
 to nginx only. Proven here:
 
@@ -31,6 +32,7 @@ import requests
 
 from itest_helpers import (
     ServerProcess,
+    artifact_root,
     free_port,
     log_sklearn_model,
     postgres_database,
@@ -126,7 +128,7 @@ class LoadBalancer:
 def cluster(tmp_path):
     assert shutil.which(NGINX), "nginx (Debian package) is required: scripts/test.sh installs it"
     store = postgres_database(tmp_path / "shared-store")
-    artifacts = tmp_path / "shared-artifacts"
+    artifacts = artifact_root(tmp_path / "shared-artifacts")
     first = ServerProcess("hokusai", tmp_path / "replica1", store_uri=store,
                           artifacts_destination=artifacts, upstream=False).start()
     # The admin key was minted in the shared store before replica 1 started: replica 2 starts
