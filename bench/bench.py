@@ -1128,7 +1128,7 @@ def seed_w7(srv: Server, ctx: dict, a, kind_servers):
         st, _ = http("GET", srv.base + API + f"/experiments/get?experiment_id={ctx['experiment_id']}",
                      headers={"Authorization": f"Bearer {k}"})
         check(srv.kind, st == 200, f"{srv.name}: experiments/get with a created reader key -> {st}")
-    ctx["w7_keyfile"] = os.path.join(a.tmp, "w7-keys")
+    ctx["w7_keyfile"] = os.path.join(a.tmp, f"w7-keys-{srv.kind}")  # each store has its own keys
     write_secret(ctx["w7_keyfile"], "\n".join(keys) + "\n")
 
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 namespace hokusai::store::postgres {
@@ -257,6 +258,36 @@ Result<bool> PgStatement::Step() {
 }
 
 }  // namespace
+
+std::string TextArrayLiteral(const std::vector<std::string>& values) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out += ',';
+    out += '"';
+    for (char c : values[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
+
+std::string IntArrayLiteral(const std::vector<int64_t>& values) {
+  return fmt::format("{{{}}}", fmt::join(values, ","));
+}
+
+std::string DoubleArrayLiteral(const std::vector<double>& values) {
+  std::string out = "{";
+  char buffer[32];
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out += ',';
+    out.append(buffer, std::to_chars(buffer, buffer + sizeof buffer, values[i]).ptr);
+  }
+  out += '}';
+  return out;
+}
 
 bool IsPostgresUrl(std::string_view url) {
   return url.starts_with("postgresql://") || url.starts_with("postgres://");

@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "store/sql/db.hpp"
 
@@ -26,6 +27,12 @@ std::string RedactDatabaseUrl(std::string_view url);
 // `sql` with each placeholder outside quotes numbered as SQLite numbers it: `?NNN` becomes $NNN,
 // a bare `?` one more than the placeholder before it. `count` receives the highest number.
 std::string NumberPlaceholders(std::string_view sql, int* count);
+
+// A PostgreSQL array literal of `values` ({"a","b\"c"}), for one `?::text[]` bind that carries a
+// whole batch (unnest), and of numbers ({1,2.5}).
+std::string TextArrayLiteral(const std::vector<std::string>& values);
+std::string IntArrayLiteral(const std::vector<int64_t>& values);
+std::string DoubleArrayLiteral(const std::vector<double>& values);  // finite values
 
 // True for `postgresql://` and `postgres://` URLs.
 bool IsPostgresUrl(std::string_view url);

@@ -51,6 +51,14 @@ TEST(RedactDatabaseUrl, HidesPasswordsInUserInfoAndQuery) {
   EXPECT_EQ(RedactDatabaseUrl("postgresql://u@db/hk"), "postgresql://u@db/hk");
 }
 
+TEST(ArrayLiterals, QuoteTextAndSpellNumbersExactly) {
+  EXPECT_EQ(TextArrayLiteral({}), "{}");
+  EXPECT_EQ(TextArrayLiteral({"a", "", "b c", "q\"uote", "back\\slash", "{,}", "NULL"}),
+            R"({"a","","b c","q\"uote","back\\slash","{,}","NULL"})");
+  EXPECT_EQ(IntArrayLiteral({1, -2, 9223372036854775807}), "{1,-2,9223372036854775807}");
+  EXPECT_EQ(DoubleArrayLiteral({0.1, -1.5e300, 3.0}), "{0.1,-1.5e+300,3}");
+}
+
 TEST(IsPostgresUrl, BothSchemes) {
   EXPECT_TRUE(IsPostgresUrl("postgresql://db/hk"));
   EXPECT_TRUE(IsPostgresUrl("postgres://db/hk"));
