@@ -21,8 +21,6 @@ namespace hokusai::artifacts {
 // objects up to about 78 GiB, above the server's streamed-body limit.
 inline constexpr std::size_t kS3PartSizeBytes = 8 * 1024 * 1024;
 inline constexpr int kS3MaxParts = 10000;
-// At most this much of an object is buffered by a reader between the network and the caller.
-inline constexpr std::size_t kS3ReaderBufferBytes = 256 * 1024;
 // XML answers (listings, errors) larger than this are refused rather than held in memory. A full
 // ListObjectsV2 page of 1000 maximal keys is about 4.5 MB.
 inline constexpr std::size_t kS3MaxResponseBodyBytes = 16 * 1024 * 1024;

@@ -181,7 +181,6 @@ void S3ObjectReader::StartTransfer() {
   status_ = 0;
   headers_done_ = false;
   accept_body_ = false;
-  paused_ = false;
   transfer_done_ = false;
   transfer_result_ = CURLE_OK;
   content_length_ = -1;
@@ -202,10 +201,6 @@ void S3ObjectReader::StopTransfer() {
 }
 
 void S3ObjectReader::Drive() {
-  if (paused_ && Buffered() == 0) {
-    paused_ = false;
-    curl_easy_pause(easy_, CURLPAUSE_CONT);  // may deliver the held-back data right here
-  }
   const bool had_headers = headers_done_;
   const int64_t had_received = received_;
   int running = 0;
@@ -223,7 +218,7 @@ void S3ObjectReader::Drive() {
   }
   // Nothing happened: wait for the socket rather than spin.
   bool progressed = headers_done_ != had_headers || received_ != had_received;
-  if (!progressed && !transfer_done_ && !paused_) {
+  if (!progressed && !transfer_done_) {
     curl_multi_poll(multi_, nullptr, 0, kPollTimeoutMs, nullptr);
   }
 }
@@ -260,10 +255,6 @@ std::size_t S3ObjectReader::OnData(char* data, std::size_t size, std::size_t cou
     return n;
   }
   if (!self->accept_body_) return n;  // TryConnect turns this answer into a failure
-  if (self->Buffered() >= kS3ReaderBufferBytes) {
-    self->paused_ = true;
-    return CURL_WRITEFUNC_PAUSE;
-  }
   if (self->buffer_pos_ == self->buffer_.size()) {
     self->buffer_.clear();
     self->buffer_pos_ = 0;

@@ -1,5 +1,8 @@
-// A download from S3 with flat memory: one GET whose transfer is paused whenever
-// kS3ReaderBufferBytes wait for the caller. A transfer that breaks off is resumed with a Range GET
+// A download from S3 with flat memory: one GET, driven (curl_multi_perform) only once the caller
+// has taken everything buffered, so the buffer holds at most what one perform delivers (a bounded
+// number of socket reads) and TCP flow control holds the sender back in between. (Returning
+// CURL_WRITEFUNC_PAUSE instead makes libcurl copy each refused chunk into an allocation of its
+// own: one per chunk, which a sanitizer's quarantine turns into RSS growth.) A transfer that breaks off is resumed with a Range GET
 // from the first missing byte, pinned with If-Match to the ETag first seen, so that an object
 // overwritten meanwhile fails the read instead of mixing two versions.
 #pragma once
@@ -66,7 +69,7 @@ class S3ObjectReader final : public ByteSource {
   std::string etag_;
   int64_t received_ = 0;  // bytes taken from the network, buffered or handed out
   int failures_without_progress_ = 0;
-  std::string buffer_;  // at most kS3ReaderBufferBytes plus one curl write
+  std::string buffer_;  // what the last perform delivered, not yet handed out
   std::size_t buffer_pos_ = 0;
 
   // The current transfer.
@@ -78,7 +81,6 @@ class S3ObjectReader final : public ByteSource {
   long status_ = 0;
   bool headers_done_ = false;
   bool accept_body_ = false;
-  bool paused_ = false;
   bool transfer_done_ = false;
   CURLcode transfer_result_ = CURLE_OK;
   int64_t content_length_ = -1;
