@@ -31,8 +31,9 @@ constexpr std::size_t kMaxPreparedStatements = 512;
 constexpr int64_t kWriterLockKey = 0x686b5f7772697465;  // "hk_write"
 
 bool IsRetryableState(std::string_view state) {
-  // 40xxx: serialization failure, deadlock; 08xxx: connection; 57P0x: server shutting down;
-  // 55P03: lock not available; 53xxx: insufficient resources (too many connections).
+  // SQLSTATE classes 40 (serialization failure, deadlock), 08 (connection) and 53 (insufficient
+  // resources, e.g. too many connections); 57P01-57P03 (server shutting down); 55P03 (lock not
+  // available).
   return state.starts_with("40") || state.starts_with("08") || state.starts_with("57P0") ||
          state == "55P03" || state.starts_with("53");
 }
