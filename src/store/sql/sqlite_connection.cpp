@@ -116,7 +116,8 @@ Result<std::unique_ptr<Connection>> OpenSqlite(const std::string& path,
         std::string("PRAGMA temp_store=MEMORY"),
         // Reads through a memory map instead of pread(), and a page cache that holds the hot
         // b-tree levels: both cut the kernel copying that dominated log-batch profiles.
-        std::string("PRAGMA mmap_size=1073741824"), std::string("PRAGMA cache_size=-16384")}) {
+        std::string("PRAGMA mmap_size=1073741824"), std::string("PRAGMA cache_size=-65536"),
+        std::string("PRAGMA wal_autocheckpoint=16384")}) {
     if (auto ok = conn->Exec(pragma); !ok) {
       return Fail(ErrorCode::kInternalError,
                   fmt::format("cannot configure SQLite database '{}': {}", path,
