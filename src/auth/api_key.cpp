@@ -2,9 +2,9 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdlib>
 
@@ -14,13 +14,20 @@ namespace {
 constexpr std::string_view kAlphabet =
     "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-// CRC-32 (IEEE), bitwise: keys are short and this runs once per request.
+// CRC-32 (IEEE), table-driven: it runs on every authenticated request.
+constexpr std::array<uint32_t, 256> kCrcTable = [] {
+  std::array<uint32_t, 256> table{};
+  for (uint32_t i = 0; i < table.size(); ++i) {
+    uint32_t crc = i;
+    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
+    table[i] = crc;
+  }
+  return table;
+}();
+
 uint32_t Crc32(std::string_view data) {
   uint32_t crc = 0xffffffffu;
-  for (char c : data) {
-    crc ^= static_cast<unsigned char>(c);
-    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
-  }
+  for (char c : data) crc = (crc >> 8) ^ kCrcTable[(crc ^ static_cast<unsigned char>(c)) & 0xffu];
   return ~crc;
 }
 
@@ -106,11 +113,78 @@ std::string DisplayPrefix(std::string_view key) {
 }
 
 std::string KeyHash(std::string_view secret, std::string_view key) {
+  return KeyHasher(secret).Hash(key);
+}
+
+namespace {
+
+constexpr std::size_t kShaBlockBytes = 64;
+
+struct DigestContextFree {
+  void operator()(EVP_MD_CTX* context) const { EVP_MD_CTX_free(context); }
+};
+using DigestContext = std::unique_ptr<EVP_MD_CTX, DigestContextFree>;
+
+// OpenSSL failing on SHA-256 of in-memory bytes means a broken library: nothing to answer with.
+void Require(int ok) {
+  if (ok != 1) std::abort();
+}
+
+// A SHA-256 context that has absorbed one block: the secret (zero-padded, or its digest when it
+// is longer than a block) XORed with `pad` (RFC 2104).
+DigestContext PaddedState(const std::array<unsigned char, kShaBlockBytes>& block,
+                          unsigned char pad) {
+  std::array<unsigned char, kShaBlockBytes> padded{};
+  for (std::size_t i = 0; i < block.size(); ++i) padded[i] = block[i] ^ pad;
+  DigestContext context(EVP_MD_CTX_new());
+  if (!context) std::abort();
+  Require(EVP_DigestInit_ex(context.get(), EVP_sha256(), nullptr));
+  Require(EVP_DigestUpdate(context.get(), padded.data(), padded.size()));
+  return context;
+}
+
+// One scratch context per thread, so Hash() neither allocates nor locks.
+EVP_MD_CTX* ThreadScratch() {
+  thread_local DigestContext scratch(EVP_MD_CTX_new());
+  if (!scratch) std::abort();
+  return scratch.get();
+}
+
+}  // namespace
+
+struct KeyHasher::State {
+  DigestContext inner;
+  DigestContext outer;
+};
+
+KeyHasher::KeyHasher(std::string_view secret) : state_(std::make_unique<State>()) {
+  std::array<unsigned char, kShaBlockBytes> block{};
+  if (secret.size() > block.size()) {
+    unsigned int size = 0;
+    Require(EVP_Digest(secret.data(), secret.size(), block.data(), &size, EVP_sha256(), nullptr));
+  } else {
+    std::copy(secret.begin(), secret.end(), block.begin());
+  }
+  state_->inner = PaddedState(block, 0x36);
+  state_->outer = PaddedState(block, 0x5c);
+  OPENSSL_cleanse(block.data(), block.size());
+}
+
+KeyHasher::~KeyHasher() = default;
+
+std::string KeyHasher::Hash(std::string_view key) const {
+  EVP_MD_CTX* scratch = ThreadScratch();
+  unsigned char inner[EVP_MAX_MD_SIZE];
   unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const unsigned char*>(key.data()), key.size(), digest, &length);
-  return Hex(digest, length);
+  unsigned int inner_size = 0;
+  unsigned int size = 0;
+  Require(EVP_MD_CTX_copy_ex(scratch, state_->inner.get()));
+  Require(EVP_DigestUpdate(scratch, key.data(), key.size()));
+  Require(EVP_DigestFinal_ex(scratch, inner, &inner_size));
+  Require(EVP_MD_CTX_copy_ex(scratch, state_->outer.get()));
+  Require(EVP_DigestUpdate(scratch, inner, inner_size));
+  Require(EVP_DigestFinal_ex(scratch, digest, &size));
+  return Hex(digest, size);
 }
 
 std::string Sha256Hex(std::string_view data) {

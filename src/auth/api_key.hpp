@@ -3,6 +3,7 @@
 // random strings without a store lookup, and only HMAC-SHA256(server secret, key) is stored.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,6 +39,23 @@ std::string DisplayPrefix(std::string_view key);
 
 // Lowercase hex HMAC-SHA256(secret, key): the stored lookup value.
 std::string KeyHash(std::string_view secret, std::string_view key);
+
+// KeyHash under one secret, with the secret's inner and outer SHA-256 states computed once:
+// a presented key then costs two short digests (~0.25 µs) instead of HMAC()'s per-call set-up
+// (~1.6 µs with OpenSSL 3). Hash() may be called from many threads at once.
+class KeyHasher {
+ public:
+  explicit KeyHasher(std::string_view secret);
+  ~KeyHasher();
+  KeyHasher(const KeyHasher&) = delete;
+  KeyHasher& operator=(const KeyHasher&) = delete;
+
+  std::string Hash(std::string_view key) const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
 
 // Lowercase hex SHA-256 of `data` (cache keys, request fingerprints).
 std::string Sha256Hex(std::string_view data);

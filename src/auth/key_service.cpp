@@ -59,9 +59,10 @@ Result<void> ValidateUserId(const std::string& user_id) {
 }  // namespace
 
 KeyService::KeyService(store::AuthStore& store, std::string server_secret, KeyDefaults defaults)
-    : store_(store), server_secret_(std::move(server_secret)), defaults_(defaults) {}
+    : store_(store), hasher_(std::make_shared<const KeyHasher>(server_secret)),
+      defaults_(defaults) {}
 
-std::string KeyService::Hash(std::string_view key) const { return KeyHash(server_secret_, key); }
+std::string KeyService::Hash(std::string_view key) const { return hasher_->Hash(key); }
 
 Result<NewKey> KeyService::Create(const NewKeyRequest& request, const Principal* actor) {
   int64_t now = NowMillis();

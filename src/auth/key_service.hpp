@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -13,6 +14,8 @@
 #include "store/auth_store.hpp"
 
 namespace hokusai::auth {
+
+class KeyHasher;
 
 struct KeyDefaults {
   int64_t rate_limit_per_hour = 100000;
@@ -67,7 +70,7 @@ class KeyService {
   Result<store::ApiKeyRecord> Owned(const std::string& key_id, const Principal* actor);
 
   store::AuthStore& store_;
-  std::string server_secret_;
+  std::shared_ptr<const KeyHasher> hasher_;  // the server secret lives only in its states
   KeyDefaults defaults_;
 };
 

@@ -1,7 +1,10 @@
 #include "auth/api_key.hpp"
 
+#include <atomic>
 #include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -56,6 +59,32 @@ TEST(ApiKeyTest, KeyHashIsKeyedHmacSha256Hex) {
   EXPECT_EQ(KeyHash("Jefe", "what do ya want for nothing?"),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
   EXPECT_NE(KeyHash("secret-a", "k"), KeyHash("secret-b", "k"));
+}
+
+TEST(ApiKeyTest, KeyHasherMatchesRfc4231ForEverySecretLength) {
+  // RFC 4231 test case 6: a 131-byte key, longer than SHA-256's block, is hashed first.
+  KeyHasher long_secret(std::string(131, '\xaa'));
+  EXPECT_EQ(long_secret.Hash("Test Using Larger Than Block-Size Key - Hash Key First"),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+  // Test case 1: a 20-byte key, zero-padded.
+  KeyHasher short_secret(std::string(20, '\x0b'));
+  EXPECT_EQ(short_secret.Hash("Hi There"),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+  // A secret of exactly one block, and the same hasher reused from several threads.
+  KeyHasher block_secret(std::string(64, 's'));
+  std::string expected = block_secret.Hash("hk_live_key");
+  std::vector<std::thread> threads;
+  std::atomic<int> mismatches{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 500; ++i) {
+        if (block_secret.Hash("hk_live_key") != expected) ++mismatches;
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(mismatches.load(), 0);
+  EXPECT_NE(block_secret.Hash("hk_live_key"), KeyHasher(std::string(63, 's')).Hash("hk_live_key"));
 }
 
 TEST(ApiKeyTest, ConstantTimeEqualsComparesContentAndLength) {
