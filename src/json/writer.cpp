@@ -23,14 +23,19 @@ std::size_t Utf8SequenceLength(std::string_view s, std::size_t i) {
   return n;
 }
 
+// Plain printable ASCII is copied in runs; only these bytes need a closer look.
+bool NeedsCare(unsigned char u) { return u < 0x20 || u == '"' || u == '\\' || u >= 0x80; }
+
 }  // namespace
 
 void AppendQuoted(std::string& out, std::string_view value) {
   static constexpr char kHex[] = "0123456789abcdef";
   out.push_back('"');
+  std::size_t plain = 0;  // start of the run of bytes not yet copied
   for (std::size_t i = 0; i < value.size(); ++i) {
-    char c = value[i];
-    auto u = static_cast<unsigned char>(c);
+    auto u = static_cast<unsigned char>(value[i]);
+    if (!NeedsCare(u)) continue;
+    out.append(value.data() + plain, i - plain);
     if (u >= 0x80) {
       // Invalid UTF-8 (possible from a query string) becomes U+FFFD so the body stays valid.
       std::size_t n = Utf8SequenceLength(value, i);
@@ -40,26 +45,24 @@ void AppendQuoted(std::string& out, std::string_view value) {
         out.append(value.substr(i, n));
         i += n - 1;
       }
-      continue;
-    }
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default:
-        if (u < 0x20) {
+    } else {
+      switch (u) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        case '\b': out += "\\b"; break;
+        case '\f': out += "\\f"; break;
+        default:
           out += "\\u00";
           out.push_back(kHex[u >> 4]);
           out.push_back(kHex[u & 0xf]);
-        } else {
-          out.push_back(c);
-        }
+      }
     }
+    plain = i + 1;
   }
+  out.append(value.data() + plain, value.size() - plain);
   out.push_back('"');
 }
 

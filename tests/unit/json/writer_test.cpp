@@ -279,3 +279,9 @@ TEST(WriterInvalidUtf8Test, ValidMultiByteSequencesPassThrough) {
   hokusai::json::AppendQuoted(out, "\xc3\xbc\xe2\x82\xac\xf0\x9f\x98\x80");
   EXPECT_EQ(out, "\"\xc3\xbc\xe2\x82\xac\xf0\x9f\x98\x80\"");
 }
+
+TEST(WriterInvalidUtf8Test, PlainRunsBetweenEscapesAreKeptInOrder) {
+  std::string out;
+  hokusai::json::AppendQuoted(out, std::string("ab\"cd\\ef\ngh\xc3\xbcij\xffkl\x01mn", 21));
+  EXPECT_EQ(out, "\"ab\\\"cd\\\\ef\\ngh\xc3\xbcij\\ufffdkl\\u0001mn\"");
+}
