@@ -1132,6 +1132,155 @@ def seed_w7(srv: Server, ctx: dict, a, kind_servers):
     write_secret(ctx["w7_keyfile"], "\n".join(keys) + "\n")
 
 
+# W7's in-process half: hokusai-microbench (bench/micro/key_validation.cpp) on a SQLite store of
+# its own, run once after the servers have stopped. Issue #8: "validation ≤ 1 µs and flat from 10
+# to 1M keys", read here as the valid-key Authenticate on one thread at every N measured.
+MICRO_NS_TARGET = 1000.0  # ns per call
+MICRO_FLAT_TARGET = 1.25  # the largest N's median over the smallest N's, at most
+MICRO_FLAT_RANGE = (10, 1_000_000)  # the flatness verdict needs N measured at least this wide
+MICRO_TIMEOUT_S = 3600
+
+
+def parse_microbench(text: str) -> list[dict]:
+    """The JSON lines of `hokusai-microbench --json` (other lines are ignored)."""
+    lines = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            d = json.loads(line)
+            if d.get("bench") == "key_validation":
+                lines.append(d)
+    return lines
+
+
+def run_microbench(a) -> dict:
+    """Runs the microbench for a.w7_micro_keys keys under a.tmp, watching for noise. Returns the
+    command, its parsed lines, the noise verdict, the wall time and `error` (None when it worked)."""
+    cmd = [a.microbench, "--json", "--keys", a.w7_micro_keys, "--dir", a.tmp]
+    out = {"cmd": shlex.join(cmd), "lines": [], "noisy": [], "error": None}
+    log(f"W7 in-process key validation: {out['cmd']}")
+    mon = NoiseMonitor([])
+    mon.start()
+    t0 = time.monotonic()
+    try:
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    except OSError as e:
+        mon.stop()
+        out["error"] = f"cannot run hokusai-microbench: {e}"
+        return out
+    mon.extra_exclude.add(p.pid)
+    try:
+        stdout, stderr = p.communicate(timeout=MICRO_TIMEOUT_S)
+    except BaseException as e:  # a timeout, Ctrl-C or SIGTERM: do not leave it running
+        p.kill()
+        p.communicate()
+        mon.stop()
+        if not isinstance(e, subprocess.TimeoutExpired):
+            raise
+        out["error"] = f"hokusai-microbench still running after {MICRO_TIMEOUT_S}s: killed"
+        return out
+    out["wall_s"] = time.monotonic() - t0
+    out["noisy"], _ = mon.stop()
+    if p.returncode != 0:
+        out["error"] = f"hokusai-microbench exit {p.returncode}: {stderr.strip()[-500:] or '(no stderr)'}"
+        return out
+    try:
+        out["lines"] = parse_microbench(stdout)
+    except json.JSONDecodeError as e:
+        out["error"] = f"unreadable hokusai-microbench output: {e}"
+        return out
+    if not micro_results(out, "valid"):
+        out["error"] = "hokusai-microbench printed no valid-key results"
+    for d in out["lines"]:
+        if "ns_median" in d:
+            log(f"  {d['keys']:,} keys, {d['case']}, {d['threads']} thread(s): {d['ns_median']:,.0f} ns/call")
+    return out
+
+
+def micro_results(micro: dict, case: str, threads: int = 1) -> dict[int, dict]:
+    """One case's microbench lines for one thread count, by number of stored keys."""
+    return {d["keys"]: d for d in micro["lines"] if d.get("case") == case and d.get("threads") == threads}
+
+
+def micro_cell(d: dict | None, key: str) -> str:
+    """median [min-max] of the microbench's `<key>_median`, `_min`, `_max`."""
+    return "n/a" if d is None else cell((d[key + "_median"], d[key + "_min"], d[key + "_max"]))
+
+
+def micro_verdicts(micro: dict):
+    """(worst valid-key ns, met) and (largest N / smallest N, met) for the valid-key case on one
+    thread. Flatness is "n/a" unless the N measured span MICRO_FLAT_RANGE."""
+    valid = micro_results(micro, "valid")
+    worst = max(d["ns_median"] for d in valid.values())
+    lo, hi = min(valid), max(valid)
+    flat = valid[hi]["ns_median"] / valid[lo]["ns_median"]
+    spans = lo <= MICRO_FLAT_RANGE[0] and hi >= MICRO_FLAT_RANGE[1]
+    return ((worst, "yes" if worst <= MICRO_NS_TARGET else "NO"),
+            (flat, ("yes" if flat <= MICRO_FLAT_TARGET else "NO") if spans else "n/a"))
+
+
+def micro_first_note(micro: dict) -> str:
+    """What the in-process numbers are, with the build type and the noise verdict."""
+    sampled = ", ".join(f"{d['sampled_keys']:,} of {d['keys']:,}"
+                        for d in micro["lines"] if d.get("case") == "seed")
+    note = (f"hokusai-microbench, SQLite, in process; valid keys drawn from {sampled} stored, each used "
+            "once before timing (so no last-use write falls in the timed loops)")
+    build = next((d.get("build_type") for d in micro["lines"] if d.get("case") == "config"), "?")
+    if build != "Release":
+        note += f"; NOT a Release build ({build}): numbers may be meaningless"
+    if micro["noisy"]:
+        note += "; noisy (" + ", ".join(f"{n}[{p}] {f * 100:.0f}%" for n, p, f in micro["noisy"][:2]) + ")"
+    return note
+
+
+def w7_micro_rows(micro: dict | None, hks: list, row, blank: list, targets_summary: list) -> list:
+    """W7's in-process rows. The microbench runs on SQLite, so its numbers go in the SQLite
+    column (the first column when ours did not run on SQLite) and "-" in the others."""
+    col = next((i for i, s in enumerate(hks) if s.store == "sqlite"), 0)
+
+    def cells(text: str) -> list[str]:
+        return [text if i == col else "-" for i in range(len(hks))]
+
+    if not micro or micro["error"]:
+        what, why = (("failed", micro["error"]) if micro else
+                     ("not measured", "no hokusai-microbench (bench/run builds it; HOKUSAI_MICROBENCH)"))
+        targets_summary.append(("W7", "in-process validation, flat 10..1M keys", "≤ 1 µs", what, "n/a"))
+        return [row("W7", "in-process key validation", cells(what), "-", blank,
+                    f"≤ {fmt_num(MICRO_NS_TARGET)} ns, flat 10..1M keys", "n/a", why)]
+    hash_only, valid, unknown, first_use = (micro_results(micro, c)
+                                            for c in ("hash_only", "valid", "unknown", "valid_first_use"))
+    concurrent = {d["keys"]: d for d in micro["lines"] if d.get("case") == "valid" and d.get("threads", 1) > 1}
+    rows = []
+    for n in sorted(valid):
+        what = f"in-process, {n:,} keys:"
+        v, fu, c = valid[n], first_use.get(n), concurrent.get(n)
+        rows.append(row("W7", f"{what} ParseKey + Hash (CPU), ns/call",
+                        cells(micro_cell(hash_only.get(n), "ns")), "-", blank))
+        rows.append(row("W7", f"{what} Authenticate valid, ns/call", cells(micro_cell(v, "ns")), "-", blank,
+                        f"≤ {fmt_num(MICRO_NS_TARGET)}", "yes" if v["ns_median"] <= MICRO_NS_TARGET else "NO",
+                        f"first use in a minute (with its last-use write): {fmt_num(fu['ns_mean'])} ns"
+                        if fu else ""))
+        if c:
+            rows.append(row("W7", f"{what} Authenticate valid, {c['threads']} threads, calls/s",
+                            cells(micro_cell(c, "calls_per_s")), "-", blank,
+                            note=f"total over the threads; 1 thread: {fmt_num(v['calls_per_s_median'])} "
+                                 f"calls/s; {fmt_num(c['ns_median'])} ns/call per thread"))
+        rows.append(row("W7", f"{what} Authenticate unknown (401), ns/call",
+                        cells(micro_cell(unknown.get(n), "ns")), "-", blank))
+    rows[0][-1] = micro_first_note(micro)
+    (worst, worst_met), (flat, flat_met) = micro_verdicts(micro)
+    lo, hi = min(valid), max(valid)
+    span = f"{MICRO_FLAT_RANGE[0]:,}..{MICRO_FLAT_RANGE[1]:,}"
+    rows.append(row("W7", f"in-process Authenticate valid: {hi:,} / {lo:,} keys, ns/call",
+                    cells(f"{flat:.2f}x"), "-", blank, f"flat: ≤ {MICRO_FLAT_TARGET:g}x", flat_met,
+                    f"N measured do not span {span}" if flat_met == "n/a" else ""))
+    targets_summary.append(("W7", f"in-process validation, valid key, 1 thread, worst of {len(valid)} key counts",
+                            "≤ 1 µs", f"{fmt_num(worst)} ns", worst_met))
+    targets_summary.append(("W7", f"in-process validation flat ({hi:,} keys / {lo:,} keys)",
+                            f"≤ {MICRO_FLAT_TARGET:g}x", f"{flat:.2f}x", flat_met))
+    return rows
+
+
 def seed_w8(srv: Server, ctx: dict, a, kind_servers):
     path = os.path.join(a.tmp, "w8.bin")
     size = a.w8_mb * 1_000_000
@@ -1351,9 +1500,10 @@ def noise_notes(name: str, reps: list[dict]) -> list[str]:
     return notes
 
 
-def build_rows(results, servers, targets_summary: list):
+def build_rows(results, servers, targets_summary: list, micro: dict | None = None):
     """The table's rows: one hokusai column per store variant, the best MLflow variant, one ratio
-    per hokusai variant. Appends (workload, what, target, measured, met) to targets_summary."""
+    per hokusai variant; W7 ends with the in-process rows of `micro` (run_microbench). Appends
+    (workload, what, target, measured, met) to targets_summary."""
     rows = []
     hks = [s for s in servers if s.family == "hokusai"]
     with_pg = any(s.companions for s in hks)
@@ -1439,11 +1589,8 @@ def build_rows(results, servers, targets_summary: list):
             rows.append(row("W7", "authenticated / unauthenticated throughput", ["not measurable"] * len(hks),
                             "-", blank, "≥ 90%", "n/a", "`serve` has no switch to turn authentication off; "
                             "/health (public, no key check) above is the closest unauthenticated route"))
-            rows.append(row("W7", "in-process key validation", ["not measured"] * len(hks), "-", blank,
-                            "≤ 1 us, flat 10..1M keys", "n/a",
-                            "needs a C++ microbenchmark, not part of this harness"))
             targets_summary.append(("W7", "authenticated ≥ 90% of unauthenticated", "≥ 90%", "not measurable", "n/a"))
-            targets_summary.append(("W7", "in-process validation ≤ 1 µs", "≤ 1 µs", "not measured", "n/a"))
+            rows += w7_micro_rows(micro, hks, row, blank, targets_summary)
     return rows
 
 
@@ -1610,6 +1757,15 @@ def machine_info(a, servers) -> list[tuple[str, str]]:
     seeds = getattr(a, "seed_times", {})
     if seeds:
         info.append(("seeding time (through REST)", ", ".join(f"{k} {v:.0f}s" for k, v in seeds.items())))
+    micro = getattr(a, "micro", None)
+    if micro and not micro["error"]:
+        config = next((d for d in micro["lines"] if d.get("case") == "config"), {})
+        seeded = ", ".join(f"{d['keys']:,} keys in {d['seed_seconds']:.1f}s" for d in micro["lines"]
+                           if d.get("case") == "seed")
+        info.append(("W7 in-process microbench", f"{a.microbench} ({config.get('build_type', '?')} build); "
+                     f"{config.get('repeats')} timed loops of ≥ {config.get('seconds')}s per case after a "
+                     f"{config.get('warmup_seconds')}s warm-up; stores seeded directly: {seeded}; "
+                     f"{micro['wall_s']:.0f}s in all"))
     return info
 
 
@@ -1634,6 +1790,10 @@ def main():
     ap.add_argument("--w3-runs", type=int, default=100_000)
     ap.add_argument("--w4-steps", type=int, default=100_000)
     ap.add_argument("--w7-keys", type=int, default=10_000)
+    ap.add_argument("--microbench", default="",
+                    help="hokusai-microbench for W7's in-process rows (empty: not measured)")
+    ap.add_argument("--w7-micro-keys", default="10,10000,1000000",
+                    help="numbers of stored keys for the microbench, comma-separated")
     ap.add_argument("--w8-mb", type=int, default=100)
     ap.add_argument("--seed-threads", type=int, default=8)
     ap.add_argument("--stores", default="sqlite",
@@ -1841,11 +2001,18 @@ def main():
     finally:
         for s in servers:
             s.stop()
+    a.micro = None
+    if exit_code == 0 and a.microbench and any(wl.wid == "W7" for wl, _ in results):
+        try:  # after the servers stopped: nothing of ours competes with it for the cores
+            a.micro = run_microbench(a)
+        except KeyboardInterrupt as e:
+            log(f"interrupted ({e})")
+            exit_code = 130
     if not results:
         return exit_code or 1
 
     targets_summary: list = []
-    rows = build_rows(results, servers, targets_summary)
+    rows = build_rows(results, servers, targets_summary, a.micro)
     head = table_head(servers)
     table = text_table(head, rows)
     print()
@@ -1870,6 +2037,9 @@ def main():
         exit_code = exit_code or 2
     if noisy:
         summary.append("noisy runs (another process used > 20% CPU): " + ", ".join(noisy))
+    if a.micro and a.micro["error"]:
+        summary.append(f"W7 in-process microbench failed: {a.micro['error']}")
+        exit_code = exit_code or 1
     tsum = ["Targets (hokusai, median of the quiet runs):"] + [
         f"  {'MET ' if met == 'yes' else ('n/a ' if met == 'n/a' else 'MISS')} {lab}: {what} {tgt} (measured {val})"
         for lab, what, tgt, val, met in targets_summary]
@@ -1908,6 +2078,8 @@ def main():
             cmds = {r["cmd"] for rr in reps.values() for r in rr if "cmd" in r}
             for c in sorted(cmds):
                 f.write(f"- {wl.label}: `{c}`\n")
+        if a.micro:
+            f.write(f"- W7 in-process: `{a.micro['cmd']}`\n")
         kb = [(wl.label, n, r["kbusy"]) for wl, reps in results for n, rr in reps.items() for r in rr[:1]
               if r.get("kbusy")]
         if kb:
@@ -1916,7 +2088,10 @@ def main():
                 f.write(f"- {lab} / {n}: " + ", ".join(f"{c}[{p}] {x*100:.0f}%" for c, p, x in v[:3]) + "\n")
     raw_path = os.path.join(os.path.dirname(a.results), "latest-raw.json")
     with open(raw_path, "w") as f:
-        json.dump([{"workload": wl.label, "runs": reps} for wl, reps in results], f, indent=1, default=str)
+        raw = [{"workload": wl.label, "runs": reps} for wl, reps in results]
+        if a.micro:
+            raw.append({"workload": "W7 in-process (hokusai-microbench)", "runs": [a.micro]})
+        json.dump(raw, f, indent=1, default=str)
     log(f"wrote {a.results} and {raw_path}")
     return exit_code
 
