@@ -8,7 +8,7 @@
 namespace hokusai::auth {
 namespace {
 constexpr int64_t kTouchIntervalMs = 60'000;
-constexpr std::size_t kMaxTouchEntries = 100'000;
+constexpr std::size_t kMaxShardEntries = 10'000;
 }  // namespace
 
 LocalAuthenticator::LocalAuthenticator(store::AuthStore& store, const KeyService& keys,
@@ -19,7 +19,31 @@ Result<Principal> LocalAuthenticator::Authenticate(std::string_view secret,
                                                    std::string_view client_ip) {
   if (!ParseKey(secret)) return tl::unexpected(UnauthenticatedError());
   int64_t now = NowMillis();
-  auto found = store_.FindKeyByHash(keys_.Hash(secret), now);
+  HK_TRY(principal, Lookup(keys_.Hash(secret), now));
+  const store::ApiKeyRecord& key = principal.key;
+  if (!key.allowed_ips.empty()) {
+    bool allowed = false;
+    for (const std::string& cidr : key.allowed_ips) {
+      if (AddressInCidr(client_ip, cidr)) {
+        allowed = true;
+        break;
+      }
+    }
+    if (!allowed) return tl::unexpected(UnauthenticatedError());
+  }
+  principal.client_ip = std::string(client_ip);
+  Touch(key.key_id, now);
+  return std::move(principal);
+}
+
+Result<Principal> LocalAuthenticator::Lookup(const std::string& hash, int64_t now) {
+  // Read before the store is: a revocation committed meanwhile leaves what is kept below
+  // under the old epoch, which the next request will not reuse.
+  std::optional<uint64_t> epoch = store_.KeyEpoch();
+  if (epoch) {
+    if (auto kept = Reuse(hash, *epoch, now)) return std::move(*kept);
+  }
+  auto found = store_.FindKeyByHash(hash, now);
   if (!found) {
     if (found.error().code == ErrorCode::kResourceDoesNotExist) {
       return tl::unexpected(UnauthenticatedError());
@@ -32,16 +56,6 @@ Result<Principal> LocalAuthenticator::Authenticate(std::string_view secret,
   if (key.revoked_at || (key.expires_at && *key.expires_at <= now)) {
     return tl::unexpected(UnauthenticatedError());
   }
-  if (!key.allowed_ips.empty()) {
-    bool allowed = false;
-    for (const std::string& cidr : key.allowed_ips) {
-      if (AddressInCidr(client_ip, cidr)) {
-        allowed = true;
-        break;
-      }
-    }
-    if (!allowed) return tl::unexpected(UnauthenticatedError());
-  }
   auto scopes = ParseScopes(key.scopes);
   if (!scopes) {
     spdlog::error("key {} has unreadable scopes: {}", key.key_id, scopes.error().message);
@@ -49,21 +63,48 @@ Result<Principal> LocalAuthenticator::Authenticate(std::string_view secret,
   }
   Principal principal;
   principal.user = std::move(lookup.user);
-  principal.key = key;
+  principal.key = std::move(lookup.key);
   principal.scopes = std::move(*scopes);
-  principal.client_ip = std::string(client_ip);
   principal.service_id = service_id_;
-  Touch(key.key_id, now);
+  if (epoch) Keep(hash, principal, lookup.secret_valid_until, *epoch, now);
   return principal;
+}
+
+std::optional<Principal> LocalAuthenticator::Reuse(const std::string& hash, uint64_t epoch,
+                                                   int64_t now) {
+  auto& shard = kept_.For(hash);
+  std::lock_guard lock(shard.mutex);
+  auto it = shard.entries.find(hash);
+  if (it == shard.entries.end()) return std::nullopt;
+  const Kept& kept = it->second;
+  const std::optional<int64_t>& expires_at = kept.principal.key.expires_at;
+  bool current = kept.epoch == epoch && now - kept.looked_up_at < kReuseMs &&
+                 now >= kept.looked_up_at && (!expires_at || *expires_at > now) &&
+                 (!kept.secret_valid_until || *kept.secret_valid_until > now);
+  if (!current) {
+    shard.entries.erase(it);
+    return std::nullopt;
+  }
+  return kept.principal;
+}
+
+void LocalAuthenticator::Keep(const std::string& hash, const Principal& principal,
+                              std::optional<int64_t> secret_valid_until, uint64_t epoch,
+                              int64_t now) {
+  auto& shard = kept_.For(hash);
+  std::lock_guard lock(shard.mutex);
+  if (shard.entries.size() >= kMaxShardEntries) shard.entries.clear();
+  shard.entries.insert_or_assign(hash, Kept{principal, secret_valid_until, epoch, now});
 }
 
 void LocalAuthenticator::Touch(const std::string& key_id, int64_t now) {
   {
-    std::lock_guard lock(touch_mutex_);
-    auto it = last_touch_.find(key_id);
-    if (it != last_touch_.end() && now - it->second < kTouchIntervalMs) return;
-    if (last_touch_.size() >= kMaxTouchEntries) last_touch_.clear();
-    last_touch_[key_id] = now;
+    auto& shard = last_touch_.For(key_id);
+    std::lock_guard lock(shard.mutex);
+    auto it = shard.entries.find(key_id);
+    if (it != shard.entries.end() && now - it->second < kTouchIntervalMs) return;
+    if (shard.entries.size() >= kMaxShardEntries) shard.entries.clear();
+    shard.entries[key_id] = now;
   }
   auto touched = store_.TouchKey(key_id, now);
   if (!touched) spdlog::warn("could not record last use of key {}: {}", key_id, touched.error().message);

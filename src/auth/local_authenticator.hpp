@@ -1,10 +1,20 @@
 // Authenticates keys against the built-in key store: checksum first (no store round trip for
 // garbage), then one primary-key lookup of the keyed hash, then revocation, expiry and the
 // key's IP allow-list.
+//
+// Where the store offers a key epoch (SQLite), a key's lookup is kept and reused while the
+// epoch stays the same, for at most kReuseMs: a revocation or rotation — by this process, another
+// replica on the same machine or `keys` offline — moves the epoch on before it returns, so the
+// very next request looks the key up again. Unknown keys are never kept.
 #pragma once
 
+#include <array>
+#include <cstdint>
+#include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "auth/authenticator.hpp"
@@ -15,6 +25,10 @@ namespace hokusai::auth {
 
 class LocalAuthenticator final : public Authenticator {
  public:
+  // How long a kept lookup is reused at most, epoch unchanged: bounds what a change made
+  // outside this program (the database edited by hand) can go unnoticed.
+  static constexpr int64_t kReuseMs = 10'000;
+
   // `service_id` is reported as the principal's service.
   LocalAuthenticator(store::AuthStore& store, const KeyService& keys, std::string service_id);
 
@@ -23,14 +37,42 @@ class LocalAuthenticator final : public Authenticator {
   bool IsLocal() const override { return true; }
 
  private:
+  // A kept lookup, ready to answer with: the principal without the client address.
+  struct Kept {
+    Principal principal;
+    std::optional<int64_t> secret_valid_until;
+    uint64_t epoch = 0;
+    int64_t looked_up_at = 0;
+  };
+
+  // The principal for a key whose hash is `hash`, from the store or a kept lookup; an error
+  // for unknown, revoked, expired and unreadable keys.
+  Result<Principal> Lookup(const std::string& hash, int64_t now);
+  std::optional<Principal> Reuse(const std::string& hash, uint64_t epoch, int64_t now);
+  void Keep(const std::string& hash, const Principal& principal,
+            std::optional<int64_t> secret_valid_until, uint64_t epoch, int64_t now);
   // Records last use at most once a minute per key, so reads do not turn into writes.
   void Touch(const std::string& key_id, int64_t now);
 
   store::AuthStore& store_;
   const KeyService& keys_;
   std::string service_id_;
-  std::mutex touch_mutex_;
-  std::unordered_map<std::string, int64_t> last_touch_;
+  // Maps split into independently locked shards, so concurrent requests rarely wait on one
+  // another (each shard bounded to kMaxShardEntries, cleared when full).
+  template <typename Value>
+  struct Shards {
+    struct Shard {
+      std::mutex mutex;
+      std::unordered_map<std::string, Value> entries;
+    };
+    Shard& For(std::string_view key) {
+      return shards[std::hash<std::string_view>{}(key) % shards.size()];
+    }
+    std::array<Shard, 16> shards;
+  };
+
+  Shards<Kept> kept_;              // by secret hash
+  Shards<int64_t> last_touch_;     // by key id
 };
 
 }  // namespace hokusai::auth

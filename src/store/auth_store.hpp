@@ -125,6 +125,11 @@ class AuthStore {
                                          const std::string& new_prefix, int64_t now,
                                          int64_t old_valid_until) = 0;
   virtual Result<void> TouchKey(const std::string& key_id, int64_t now) = 0;
+  // A number that changes, in every process using this store, as soon as RevokeKey or RotateKey
+  // has committed: while it stays the same, a FindKeyByHash answer may be reused (expiry and
+  // secret_valid_until still checked against the clock). nullopt where the store cannot offer
+  // one at the cost of a memory read: then keys are looked up on every use.
+  virtual std::optional<uint64_t> KeyEpoch() { return std::nullopt; }
 
   // Permissions of one user on one experiment (by id) or registered model (by name). nullopt:
   // no row (the configured default applies).

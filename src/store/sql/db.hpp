@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "store/sql/shared_counter.hpp"
 
 namespace hokusai::store::sql {
 
@@ -158,6 +159,10 @@ class ConnectionPool {
 
   // A connection for reads.
   Lease Acquire();
+
+  // The counter AuthStore::KeyEpoch reads, when this database has one (see OpenDatabase).
+  void SetKeyEpoch(std::unique_ptr<SharedCounter> counter) { key_epoch_ = std::move(counter); }
+  SharedCounter* key_epoch() const { return key_epoch_.get(); }
   // A connection for a write transaction, holding the pool's writer lock while leased. Writers
   // of one process queue here, in order, instead of in the engine's lock (SQLite's busy handler
   // sleeps and retries in no order and starves some writers under contention).
@@ -169,6 +174,7 @@ class ConnectionPool {
   std::mutex mutex_;
   std::condition_variable available_;
   std::vector<std::unique_ptr<Connection>> idle_;
+  std::unique_ptr<SharedCounter> key_epoch_;
 };
 
 // Steps `stmt` through every row, calling `fn()` for each (which reads the row from `stmt`).

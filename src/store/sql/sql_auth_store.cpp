@@ -337,6 +337,7 @@ Result<ApiKeyRecord> SqlAuthStore::RevokeKey(const std::string& key_id, int64_t 
   if (conn->Changes() == 0) return tl::unexpected(KeyNotFound(key_id));
   HK_TRY(key, LoadKey(*conn, key_id));
   HK_CHECK(tx.Commit());
+  KeysChanged();
   return std::move(key);
 }
 
@@ -366,7 +367,18 @@ Result<ApiKeyRecord> SqlAuthStore::RotateKey(const std::string& key_id,
   HK_CHECK(prefix.Run());
   HK_TRY(rotated, LoadKey(*conn, key_id));
   HK_CHECK(tx.Commit());
+  KeysChanged();
   return std::move(rotated);
+}
+
+std::optional<uint64_t> SqlAuthStore::KeyEpoch() {
+  SharedCounter* epoch = pool_->key_epoch();
+  if (epoch == nullptr) return std::nullopt;
+  return epoch->Load();
+}
+
+void SqlAuthStore::KeysChanged() {
+  if (SharedCounter* epoch = pool_->key_epoch()) epoch->Increment();
 }
 
 Result<void> SqlAuthStore::TouchKey(const std::string& key_id, int64_t now) {

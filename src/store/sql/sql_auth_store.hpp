@@ -52,6 +52,9 @@ class SqlAuthStore final : public AuthStore {
                                  const std::string& new_prefix, int64_t now,
                                  int64_t old_valid_until) override;
   Result<void> TouchKey(const std::string& key_id, int64_t now) override;
+  // SQLite: the counter file beside the database, shared with `keys` run offline. PostgreSQL:
+  // none (replicas on other machines share no memory).
+  std::optional<uint64_t> KeyEpoch() override;
 
   Result<std::optional<Permission>> GetExperimentPermission(const std::string& experiment_id,
                                                             const std::string& user_id) override;
@@ -83,6 +86,9 @@ class SqlAuthStore final : public AuthStore {
   Result<std::pair<std::vector<AuditEntry>, bool>> SearchAudit(const AuditQuery& query) override;
 
  private:
+  // After a committed revocation or rotation: moves the key epoch on.
+  void KeysChanged();
+
   std::shared_ptr<ConnectionPool> pool_;
 };
 

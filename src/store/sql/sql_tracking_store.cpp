@@ -6,6 +6,7 @@
 #include <variant>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "common/util.hpp"
 #include "store/postgres/pg_connection.hpp"
@@ -388,6 +389,17 @@ Result<void> InsertMetricsPg(Connection& conn, const std::string& run_id,
   return latest.Run();
 }
 
+// Where the key epoch of an SQLite database lives: beside it, like its -wal and -shm files.
+// None for PostgreSQL (replicas on other machines share no memory: keys are looked up on every
+// request there) or an in-memory database.
+std::string KeyEpochPath(const std::string& path) {
+  if (postgres::IsPostgresUrl(path) || path.empty() || path == ":memory:" ||
+      path.starts_with("file:")) {
+    return "";
+  }
+  return path + "-keyepoch";
+}
+
 }  // namespace
 
 Result<std::shared_ptr<ConnectionPool>> OpenDatabase(const DatabaseOptions& options) {
@@ -402,6 +414,15 @@ Result<std::shared_ptr<ConnectionPool>> OpenDatabase(const DatabaseOptions& opti
   {
     auto conn = pool->AcquireWriter();
     HK_CHECK(ApplyMigrations(*conn));
+  }
+  if (std::string epoch_path = KeyEpochPath(options.path); !epoch_path.empty()) {
+    auto counter = SharedCounter::Open(epoch_path);
+    if (counter) {
+      pool->SetKeyEpoch(std::move(*counter));
+    } else {
+      spdlog::warn("{}; API keys will be looked up in the store on every request",
+                   counter.error().message);
+    }
   }
   return pool;
 }
