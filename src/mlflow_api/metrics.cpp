@@ -40,10 +40,10 @@ Result<Response> GetMetricHistory(Store& store, const Request& request) {
         *max_results, limits::kMaxResultsMetricHistory));
   }
   HK_TRY(token, args.OptString("page_token"));
-  HK_TRY(offset, DecodePageToken(token.value_or("")));
-  HK_TRY(page, store.GetMetricHistory(run_id, key, offset, max_results.value_or(0)));
+  HK_TRY(after, DecodeMetricHistoryToken(token.value_or("")));
+  HK_TRY(page, store.GetMetricHistory(run_id, key, after, max_results.value_or(0)));
   std::string next;
-  if (page.second) next = EncodePageToken(offset + static_cast<int64_t>(page.first.size()));
+  if (page.second && !page.first.empty()) next = EncodeMetricHistoryToken(page.first.back());
   return MetricsResponse(page.first, false, next);
 }
 
@@ -63,8 +63,11 @@ Result<Response> GetMetricHistoryBulk(Store& store, const Request& request) {
     HK_CHECK(ValidateRunId(run_id));
     int64_t remaining = max_results - static_cast<int64_t>(all.size());
     if (remaining <= 0) break;
-    HK_TRY(page, store.GetMetricHistory(run_id, key, 0, remaining));
-    for (store::Metric& m : page.first) all.push_back(std::move(m));
+    HK_TRY(page, store.GetMetricHistory(run_id, key, std::nullopt, remaining));
+    for (store::Metric& m : page.first) {
+      m.run_id = run_id;
+      all.push_back(std::move(m));
+    }
   }
   return MetricsResponse(all, true, "");
 }

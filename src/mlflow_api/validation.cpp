@@ -1,5 +1,10 @@
 #include "mlflow_api/validation.hpp"
 
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cmath>
+
 #include <fmt/format.h>
 
 #include "common/limits.hpp"
@@ -149,6 +154,43 @@ Result<int64_t> DecodePageToken(std::string_view token) {
 
 std::string EncodePageToken(int64_t offset) {
   return Base64Encode(fmt::format("{{\"offset\": {}}}", offset));
+}
+
+namespace {
+constexpr std::string_view kHistoryTokenPrefix = "{\"after\": [";
+constexpr std::string_view kHistoryTokenSuffix = "]}";
+}  // namespace
+
+std::string EncodeMetricHistoryToken(const store::Metric& last) {
+  bool is_nan = std::isnan(last.value);
+  double stored = is_nan ? 0.0 : last.value;
+  return Base64Encode(fmt::format("{}{}, {}, {}, {}{}", kHistoryTokenPrefix, last.timestamp,
+                                  last.step, std::bit_cast<int64_t>(stored), is_nan ? 1 : 0,
+                                  kHistoryTokenSuffix));
+}
+
+Result<std::optional<store::MetricCursor>> DecodeMetricHistoryToken(std::string_view token) {
+  if (token.empty()) return std::nullopt;
+  auto bad = [] { return InvalidParameter("Invalid page token, could not base64-decode"); };
+  if (token.size() > limits::kMaxPageTokenLength) return bad();
+  auto decoded = Base64Decode(token);
+  if (!decoded) return bad();
+  std::string_view text = *decoded;
+  if (!text.starts_with(kHistoryTokenPrefix) || !text.ends_with(kHistoryTokenSuffix)) return bad();
+  text = text.substr(kHistoryTokenPrefix.size(),
+                     text.size() - kHistoryTokenPrefix.size() - kHistoryTokenSuffix.size());
+  std::array<int64_t, 4> fields{};
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    std::size_t comma = i + 1 < fields.size() ? text.find(", ") : text.size();
+    if (comma == std::string_view::npos) return bad();
+    auto field = ParseInt64(text.substr(0, comma));
+    if (!field) return bad();
+    fields[i] = *field;
+    text.remove_prefix(std::min(text.size(), comma + 2));
+  }
+  double value = std::bit_cast<double>(fields[2]);
+  if (!text.empty() || !std::isfinite(value) || (fields[3] != 0 && fields[3] != 1)) return bad();
+  return store::MetricCursor{fields[0], fields[1], value, fields[3] == 1};
 }
 
 }  // namespace hokusai::mlflow_api

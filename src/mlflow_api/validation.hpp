@@ -2,6 +2,7 @@
 // Every failure is INVALID_PARAMETER_VALUE.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,5 +32,11 @@ Result<void> ValidateRunId(std::string_view run_id);
 // Decodes a page token issued by EncodePageToken. Empty token: offset 0.
 Result<int64_t> DecodePageToken(std::string_view token);
 std::string EncodePageToken(int64_t offset);
+
+// metrics/get-history pages resume after a point rather than at an offset: the token is base64
+// of {"after": [timestamp, step, value bits, is_nan]}, the value as its IEEE-754 bits so the
+// seek restarts on exactly the stored double. Empty token: nullopt (the first page).
+std::string EncodeMetricHistoryToken(const store::Metric& last);
+Result<std::optional<store::MetricCursor>> DecodeMetricHistoryToken(std::string_view token);
 
 }  // namespace hokusai::mlflow_api

@@ -132,10 +132,12 @@ class TrackingStore {
   virtual Result<void> LogOutputs(const std::string& run_id,
                                   const std::vector<ModelOutput>& outputs) = 0;
 
-  // Metric history ordered by timestamp, step; `offset`/`max_results` page it
-  // (max_results <= 0: everything). Returns the page and whether more rows exist.
+  // Metric history in (timestamp, step, value, is_nan) order, resuming after `after` when given
+  // (a seek, so a late page costs what the first does); max_results <= 0: everything. Returns
+  // the page and whether more rows exist. The points' run_id is left empty (the caller has it).
   virtual Result<std::pair<std::vector<Metric>, bool>> GetMetricHistory(
-      const std::string& run_id, const std::string& key, int64_t offset, int64_t max_results) = 0;
+      const std::string& run_id, const std::string& key, const std::optional<MetricCursor>& after,
+      int64_t max_results) = 0;
   // For each run, up to `max_results` points of `key` sampled evenly across steps (min and max
   // included), optionally restricted to [start_step, end_step].
   virtual Result<std::vector<Metric>> GetMetricHistoryBulkInterval(

@@ -34,6 +34,15 @@ struct Metric {
   std::string dataset_digest;
 };
 
+// Where a page of metric history resumes: the last point of the previous page, as stored (NaN
+// as is_nan with value 0). (timestamp, step, value, is_nan) is unique per run and key.
+struct MetricCursor {
+  int64_t timestamp = 0;
+  int64_t step = 0;
+  double value = 0;
+  bool is_nan = false;
+};
+
 struct Dataset {
   std::string name;
   std::string digest;

@@ -935,21 +935,37 @@ Result<void> SqlTrackingStore::LogOutputs(const std::string& run_id,
   return tx.Commit();
 }
 
+namespace {
+
+constexpr const char* kMetricHistoryFirst =
+    "SELECT value, is_nan, timestamp, step, coalesce(model_id, ''), coalesce(dataset_name, ''), "
+    "coalesce(dataset_digest, '') FROM metrics WHERE run_uuid = ?1 AND key = ?2 "
+    "ORDER BY timestamp, step, value, is_nan LIMIT ?3";
+constexpr const char* kMetricHistoryAfter =
+    "SELECT value, is_nan, timestamp, step, coalesce(model_id, ''), coalesce(dataset_name, ''), "
+    "coalesce(dataset_digest, '') FROM metrics WHERE run_uuid = ?1 AND key = ?2 "
+    "AND (timestamp, step, value, is_nan) > (?4, ?5, ?6, ?7) "
+    "ORDER BY timestamp, step, value, is_nan LIMIT ?3";
+
+}  // namespace
+
 Result<std::pair<std::vector<Metric>, bool>> SqlTrackingStore::GetMetricHistory(
-    const std::string& run_id, const std::string& key, int64_t offset, int64_t max_results) {
+    const std::string& run_id, const std::string& key, const std::optional<MetricCursor>& after,
+    int64_t max_results) {
   auto conn = pool_->Acquire();
   HK_TRY(tx, Transaction::Begin(*conn, false));
   HK_TRY(info, LoadRunInfo(*conn, run_id));
   (void)info;
-  HK_TRY(stmt, conn->Prepare(
-                   "SELECT value, is_nan, timestamp, step, coalesce(model_id, ''), "
-                   "coalesce(dataset_name, ''), coalesce(dataset_digest, '') FROM metrics "
-                   "WHERE run_uuid = ? AND key = ? ORDER BY timestamp, step, value "
-                   "LIMIT ? OFFSET ?"));
+  // The primary key's order; a later page's row-value bound seeks straight to its start (the
+  // bound must stand alone in the WHERE clause for both engines to seek on it).
+  HK_TRY(stmt, conn->Prepare(after ? kMetricHistoryAfter : kMetricHistoryFirst));
   stmt.Bind(1, run_id).Bind(2, key);
   // No bound: the largest LIMIT both engines take (PostgreSQL refuses SQLite's -1).
   stmt.Bind(3, max_results > 0 ? max_results + 1 : std::numeric_limits<int64_t>::max());
-  stmt.Bind(4, offset);
+  if (after) {
+    stmt.Bind(4, after->timestamp).Bind(5, after->step).Bind(6, after->value);
+    stmt.Bind(7, static_cast<int64_t>(after->is_nan));
+  }
   std::vector<Metric> out;
   HK_CHECK(ForEachRow(stmt, [&] {
     Metric m;
@@ -957,7 +973,6 @@ Result<std::pair<std::vector<Metric>, bool>> SqlTrackingStore::GetMetricHistory(
     m.value = StoredMetricValue(stmt.Int(1) != 0, stmt.Double(0));
     m.timestamp = stmt.Int(2);
     m.step = stmt.Int(3);
-    m.run_id = run_id;
     m.model_id = stmt.Text(4);
     m.dataset_name = stmt.Text(5);
     m.dataset_digest = stmt.Text(6);

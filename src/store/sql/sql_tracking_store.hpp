@@ -66,10 +66,9 @@ class SqlTrackingStore final : public TrackingStore {
                          const std::vector<std::string>& model_ids) override;
   Result<void> LogOutputs(const std::string& run_id,
                           const std::vector<ModelOutput>& outputs) override;
-  Result<std::pair<std::vector<Metric>, bool>> GetMetricHistory(const std::string& run_id,
-                                                                const std::string& key,
-                                                                int64_t offset,
-                                                                int64_t max_results) override;
+  Result<std::pair<std::vector<Metric>, bool>> GetMetricHistory(
+      const std::string& run_id, const std::string& key, const std::optional<MetricCursor>& after,
+      int64_t max_results) override;
   Result<std::vector<Metric>> GetMetricHistoryBulkInterval(
       const std::vector<std::string>& run_ids, const std::string& key,
       std::optional<int64_t> start_step, std::optional<int64_t> end_step,

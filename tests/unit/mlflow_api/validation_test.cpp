@@ -1,5 +1,6 @@
 #include "mlflow_api/validation.hpp"
 
+#include <bit>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -223,6 +224,46 @@ TEST(PageTokenTest, UsesMlflowTokenFormat) {
   auto decoded = DecodePageToken(Base64Encode(R"({"offset": 40})"));
   ASSERT_TRUE(decoded.has_value());
   EXPECT_EQ(*decoded, 40);
+}
+
+TEST(MetricHistoryTokenTest, RoundTripsTheLastPointExactly) {
+  store::Metric last;
+  last.timestamp = std::numeric_limits<int64_t>::min();
+  last.step = std::numeric_limits<int64_t>::max();
+  for (double value : {0.1, -0.0, 5e-324, -std::numeric_limits<double>::max(), 1.0 / 3.0}) {
+    last.value = value;
+    auto decoded = DecodeMetricHistoryToken(EncodeMetricHistoryToken(last));
+    ASSERT_TRUE(decoded.has_value()) << value << ": " << decoded.error().message;
+    ASSERT_TRUE(decoded->has_value());
+    EXPECT_EQ((*decoded)->timestamp, last.timestamp);
+    EXPECT_EQ((*decoded)->step, last.step);
+    EXPECT_EQ(std::bit_cast<uint64_t>((*decoded)->value), std::bit_cast<uint64_t>(value));
+    EXPECT_FALSE((*decoded)->is_nan);
+  }
+  last.value = std::numeric_limits<double>::quiet_NaN();  // stored as 0 with is_nan
+  auto nan = DecodeMetricHistoryToken(EncodeMetricHistoryToken(last));
+  ASSERT_TRUE(nan.has_value() && nan->has_value());
+  EXPECT_TRUE((*nan)->is_nan);
+  EXPECT_EQ((*nan)->value, 0.0);
+  auto first = DecodeMetricHistoryToken("");
+  ASSERT_TRUE(first.has_value());
+  EXPECT_FALSE(first->has_value());
+}
+
+TEST(MetricHistoryTokenTest, RejectsBadTokens) {
+  for (const std::string& token : {
+           std::string("!!!!"),
+           Base64Encode(R"({"offset": 25})"),
+           Base64Encode(R"({"after": [1, 2, 3]})"),
+           Base64Encode(R"({"after": [1, 2, 3, 0, 5]})"),
+           Base64Encode(R"({"after": [1, 2, 3, 2]})"),
+           Base64Encode(R"({"after": [1, 2, x, 0]})"),
+           Base64Encode(R"({"after": [1,2,3,0]})"),
+           Base64Encode(R"({"after": [1, 2, 9218868437227405312, 0]})"),  // +inf bits
+           Base64Encode(R"({"after": [1, 2, 3, 0]} )"),
+       }) {
+    EXPECT_FALSE(DecodeMetricHistoryToken(token).has_value()) << token;
+  }
 }
 
 TEST(PageTokenTest, RejectsBadTokens) {

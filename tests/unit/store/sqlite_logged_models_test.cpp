@@ -297,7 +297,7 @@ TEST_F(SqliteLoggedModelsTest, RelinkingARunPointWithTheModelIdKeepsItForTheMode
     EXPECT_EQ(got->metrics[0].value, 0.7);
   }
   // The run's own history keeps one point.
-  auto history = store_->GetMetricHistory(run_id, "acc", 0, 0);
+  auto history = store_->GetMetricHistory(run_id, "acc", std::nullopt, 0);
   ASSERT_TRUE(history.has_value());
   EXPECT_EQ(history->first.size(), 1u);
 }

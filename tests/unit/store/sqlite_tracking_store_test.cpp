@@ -178,7 +178,7 @@ class SqlTrackingStoreTest : public ::testing::Test {
   }
 
   std::vector<Metric> History(const std::string& run_id, const std::string& key) {
-    auto page = store_->GetMetricHistory(run_id, key, 0, 0);
+    auto page = store_->GetMetricHistory(run_id, key, std::nullopt, 0);
     EXPECT_TRUE(page.has_value()) << (page ? "" : page.error().message);
     return page ? page->first : std::vector<Metric>{};
   }
@@ -780,36 +780,58 @@ TEST_F(SqlTrackingStoreTest, MetricHistoryIsOrderedByTimestampThenStep) {
   for (const Metric& m : history) {
     order.emplace_back(m.timestamp, m.step);
     EXPECT_EQ(m.key, "m");
-    EXPECT_EQ(m.run_id, run.info.run_id);
+    EXPECT_TRUE(m.run_id.empty());  // the caller knows it; not copied into every point
   }
   EXPECT_EQ(order, (std::vector<std::pair<int64_t, int64_t>>{{10, 2}, {10, 5}, {20, 1}, {30, 0}}));
 }
 
-TEST_F(SqlTrackingStoreTest, MetricHistoryPagesWithOffsetAndMore) {
+TEST_F(SqlTrackingStoreTest, MetricHistoryPagesResumeAfterTheLastPoint) {
   store::Run run = NewRun("0");
   std::vector<Metric> points;
   for (int i = 0; i < 5; ++i) points.push_back(M("m", i, 100 + i, i));
   Log(run.info.run_id, points);
   const std::string& id = run.info.run_id;
 
-  auto first = store_->GetMetricHistory(id, "m", 0, 2);
+  auto first = store_->GetMetricHistory(id, "m", std::nullopt, 2);
   ASSERT_TRUE(first.has_value());
   EXPECT_EQ(Steps(first->first), (std::vector<int64_t>{0, 1}));
   EXPECT_TRUE(first->second);
-  auto second = store_->GetMetricHistory(id, "m", 2, 2);
+  auto second = store_->GetMetricHistory(id, "m", MetricCursor{101, 1, 1.0, false}, 2);
   ASSERT_TRUE(second.has_value());
   EXPECT_EQ(Steps(second->first), (std::vector<int64_t>{2, 3}));
   EXPECT_TRUE(second->second);
-  auto last = store_->GetMetricHistory(id, "m", 4, 2);
+  auto last = store_->GetMetricHistory(id, "m", MetricCursor{103, 3, 3.0, false}, 2);
   ASSERT_TRUE(last.has_value());
   EXPECT_EQ(Steps(last->first), (std::vector<int64_t>{4}));
   EXPECT_FALSE(last->second);
 }
 
+TEST_F(SqlTrackingStoreTest, MetricHistoryPagesThroughTiesAndNaNOneAtATime) {
+  // Same timestamp and step, told apart by value and by is_nan (NaN is stored as 0 + is_nan).
+  store::Run run = NewRun("0");
+  double nan = std::numeric_limits<double>::quiet_NaN();
+  Log(run.info.run_id, {M("m", 2.5, 7, 1), M("m", nan, 7, 1), M("m", 0.0, 7, 1),
+                        M("m", -1.0, 7, 1), M("m", 9.0, 6, 3)});
+  std::vector<std::pair<double, bool>> seen;  // value (0 for NaN), is_nan
+  std::optional<MetricCursor> after;
+  for (int pages = 0; pages < 10; ++pages) {
+    auto page = store_->GetMetricHistory(run.info.run_id, "m", after, 1);
+    ASSERT_TRUE(page.has_value());
+    ASSERT_EQ(page->first.size(), 1u);
+    const Metric& m = page->first.front();
+    bool is_nan = std::isnan(m.value);
+    seen.emplace_back(is_nan ? 0.0 : m.value, is_nan);
+    after = MetricCursor{m.timestamp, m.step, is_nan ? 0.0 : m.value, is_nan};
+    if (!page->second) break;
+  }
+  EXPECT_EQ(seen, (std::vector<std::pair<double, bool>>{
+                      {9.0, false}, {-1.0, false}, {0.0, false}, {0.0, true}, {2.5, false}}));
+}
+
 TEST_F(SqlTrackingStoreTest, MetricHistoryExactlyFillingAPageHasNoMore) {
   store::Run run = NewRun("0");
   Log(run.info.run_id, {M("m", 1, 1, 0), M("m", 2, 2, 1)});
-  auto page = store_->GetMetricHistory(run.info.run_id, "m", 0, 2);
+  auto page = store_->GetMetricHistory(run.info.run_id, "m", std::nullopt, 2);
   ASSERT_TRUE(page.has_value());
   EXPECT_EQ(page->first.size(), 2u);
   EXPECT_FALSE(page->second);
@@ -820,14 +842,14 @@ TEST_F(SqlTrackingStoreTest, MetricHistoryWithoutLimitReturnsEverything) {
   std::vector<Metric> points;
   for (int i = 0; i < 30; ++i) points.push_back(M("m", i, i, i));
   Log(run.info.run_id, points);
-  auto page = store_->GetMetricHistory(run.info.run_id, "m", 0, 0);
+  auto page = store_->GetMetricHistory(run.info.run_id, "m", std::nullopt, 0);
   ASSERT_TRUE(page.has_value());
   EXPECT_EQ(page->first.size(), 30u);
   EXPECT_FALSE(page->second);
 }
 
 TEST_F(SqlTrackingStoreTest, MetricHistoryOfUnknownRunIsNotFound) {
-  auto page = store_->GetMetricHistory(NewHexId(), "m", 0, 0);
+  auto page = store_->GetMetricHistory(NewHexId(), "m", std::nullopt, 0);
   ASSERT_FALSE(page.has_value());
   ExpectError(page.error(), ErrorCode::kResourceDoesNotExist);
 }
