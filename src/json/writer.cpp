@@ -152,7 +152,9 @@ Writer& Writer::Double(double value) {
   } else if (std::isinf(value)) {
     out_ += value > 0 ? "\"Infinity\"" : "\"-Infinity\"";
   } else {
-    out_ += FormatDouble(value);
+    char buf[32];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
+    out_.append(buf, end);
   }
   return *this;
 }

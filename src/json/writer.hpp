@@ -41,6 +41,10 @@ class Writer {
   // the next value. The caller vouches that it is valid JSON.
   Writer& RawValue(std::string_view value);
 
+  // Room for `bytes` more output, for a caller that knows roughly how large the document gets
+  // (a long list), so the buffer is not regrown and copied on the way.
+  void Reserve(std::size_t bytes) { out_.reserve(out_.size() + bytes); }
+
   // The document written so far; the writer is empty afterwards.
   std::string Take() { return std::move(out_); }
   const std::string& str() const { return out_; }
