@@ -14,7 +14,7 @@ namespace {
 constexpr int64_t kMigrationLockKey = 0x686b5f6d69677261;  // "hk_migra"
 
 // Never edit a released migration; add a new one.
-constexpr std::array<Migration, 5> kMigrations = {{
+constexpr std::array<Migration, 6> kMigrations = {{
     {1, R"sql(
 CREATE TABLE experiments (
   experiment_id INTEGER PRIMARY KEY,
@@ -340,6 +340,22 @@ CREATE TABLE rate_buckets (
   taken INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX rate_buckets_by_time ON rate_buckets(updated_ms);
+)sql"},
+    // 6: metric points in arrival order, merged into `metrics` in bulk (sql_tracking_store,
+    // decision 0016). seq is the rowid: appends fill the last page only.
+    {6, R"sql(
+CREATE TABLE metric_log (
+  seq INTEGER PRIMARY KEY,
+  run_uuid TEXT NOT NULL,
+  key TEXT NOT NULL,
+  value REAL NOT NULL,
+  is_nan INTEGER NOT NULL,
+  timestamp INTEGER NOT NULL,
+  step INTEGER NOT NULL,
+  model_id TEXT,
+  dataset_name TEXT,
+  dataset_digest TEXT
+);
 )sql"},
 }};
 

@@ -1,5 +1,6 @@
 #include "store/sql/sql_tracking_store.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <set>
@@ -8,6 +9,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "common/limits.hpp"
 #include "common/util.hpp"
 #include "store/postgres/pg_connection.hpp"
 #include "store/sql/migrations.hpp"
@@ -330,12 +332,64 @@ std::string_view LifecycleCondition(ViewType view, std::string_view column) {
   return "= 'active'";
 }
 
-Result<void> UpdateLatestMetric(Statement& upsert, const std::string& run_id, const Metric& m,
-                                bool is_nan, double value) {
-  upsert.Reset();
-  upsert.Bind(1, run_id).Bind(2, m.key).Bind(3, value).Bind(4, static_cast<int64_t>(is_nan));
-  upsert.Bind(5, m.timestamp).Bind(6, m.step);
-  return upsert.Run();
+// SQLite: a batch's points are appended to metric_log in arrival order, a few pages per batch,
+// instead of one page per metric key of the keyed `metrics` table (whose page images the WAL then
+// writes out: 4 MB for a batch of 1000 keys). The log is merged into `metrics` in bulk, sorted,
+// once it holds kMetricLogMergeRows points, and before any read of `metrics` (SettleMetricLog),
+// so readers never look at two tables. latest_metrics is kept per batch as before. Decision 0016.
+constexpr int64_t kMetricLogMergeRows = 32768;
+
+constexpr const char* kAppendMetricLog =
+    "INSERT INTO metric_log (run_uuid, key, value, is_nan, timestamp, step, model_id, "
+    "dataset_name, dataset_digest) VALUES (?, ?, ?, ?, ?, ?, nullif(?, ''), nullif(?, ''), "
+    "nullif(?, ''))";
+constexpr const char* kUpsertLatestMetric =
+    "INSERT INTO latest_metrics (run_uuid, key, value, is_nan, timestamp, step) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_uuid, key) DO UPDATE SET "
+    "value = excluded.value, is_nan = excluded.is_nan, "
+    "timestamp = excluded.timestamp, step = excluded.step WHERE "
+    "(excluded.step, excluded.timestamp, excluded.value) > "
+    "(latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)";
+// Sorted in the keyed table's order so consecutive inserts land on the same page; a point
+// already stored (or twice in the log) is kept once, the earliest logged, as before the log.
+// (`WHERE true` keeps SQLite from reading ON CONFLICT as a join constraint.)
+constexpr const char* kMergeMetricLog =
+    "INSERT INTO metrics (run_uuid, key, value, is_nan, timestamp, step, model_id, dataset_name, "
+    "dataset_digest) SELECT run_uuid, key, value, is_nan, timestamp, step, model_id, "
+    "dataset_name, dataset_digest FROM metric_log WHERE true "
+    "ORDER BY run_uuid, key, timestamp, step, value, is_nan, seq ON CONFLICT DO NOTHING";
+// The log is always emptied whole, so its seq values run from its first to its last row.
+constexpr const char* kMetricLogRows =
+    "SELECT coalesce((SELECT max(seq) FROM metric_log) - (SELECT min(seq) FROM metric_log) + 1, "
+    "0)";
+
+// Inside a write transaction.
+Result<void> MergeMetricLog(Connection& conn) {
+  HK_CHECK(conn.Run(kMergeMetricLog));
+  return conn.Run("DELETE FROM metric_log");
+}
+
+// Inside LogBatch's write transaction (SQLite).
+Result<void> AppendMetricLog(Connection& conn, const std::string& run_id,
+                             const std::vector<Metric>& metrics) {
+  HK_TRY(append, conn.Prepare(kAppendMetricLog));
+  HK_TRY(latest, conn.Prepare(kUpsertLatestMetric));
+  for (const Metric& m : metrics) {
+    auto [is_nan, value] = SanitizeMetricValue(m.value);
+    append.Reset();
+    append.Bind(1, run_id).Bind(2, m.key).Bind(3, value).Bind(4, static_cast<int64_t>(is_nan));
+    append.Bind(5, m.timestamp).Bind(6, m.step).Bind(7, m.model_id).Bind(8, m.dataset_name);
+    append.Bind(9, m.dataset_digest);
+    HK_CHECK(append.Run());
+    latest.Reset();
+    latest.Bind(1, run_id).Bind(2, m.key).Bind(3, value).Bind(4, static_cast<int64_t>(is_nan));
+    latest.Bind(5, m.timestamp).Bind(6, m.step);
+    HK_CHECK(latest.Run());
+  }
+  HK_TRY(rows, conn.Prepare(kMetricLogRows));
+  HK_TRY(row, rows.Step());
+  if (row && rows.Int(0) >= kMetricLogMergeRows) HK_CHECK(MergeMetricLog(conn));
+  return {};
 }
 
 // PostgreSQL: a batch's metrics in two statements instead of two per metric (each a round trip):
@@ -822,39 +876,23 @@ Result<void> SqlTrackingStore::LogBatch(const std::string& run_id,
   }
 
   if (!metrics.empty()) {
-    HK_TRY(insert, conn->Prepare(
-                       "INSERT INTO metrics (run_uuid, key, value, is_nan, timestamp, step, "
-                       "model_id, dataset_name, dataset_digest) VALUES (?, ?, ?, ?, ?, ?, "
-                       "nullif(?, ''), nullif(?, ''), nullif(?, '')) ON CONFLICT DO NOTHING"));
-    HK_TRY(latest, conn->Prepare(
-                       "INSERT INTO latest_metrics (run_uuid, key, value, is_nan, timestamp, step) "
-                       "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_uuid, key) DO UPDATE SET "
-                       "value = excluded.value, is_nan = excluded.is_nan, "
-                       "timestamp = excluded.timestamp, step = excluded.step WHERE "
-                       "(excluded.step, excluded.timestamp, excluded.value) > "
-                       "(latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)"));
     HK_TRY(model_insert, conn->Prepare(
                              "INSERT INTO logged_model_metrics (model_id, key, timestamp, step, "
                              "run_uuid, value, is_nan, dataset_name, dataset_digest) VALUES "
                              "(?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"));
-    bool batched = conn->dialect() == Dialect::kPostgres;
-    if (batched) HK_CHECK(InsertMetricsPg(*conn, run_id, metrics));
     for (const Metric& m : metrics) {
+      if (m.model_id.empty()) continue;
       auto [is_nan, value] = SanitizeMetricValue(m.value);
-      if (!m.model_id.empty()) {
-        model_insert.Reset();
-        model_insert.Bind(1, m.model_id).Bind(2, m.key).Bind(3, m.timestamp).Bind(4, m.step);
-        model_insert.Bind(5, run_id).Bind(6, value).Bind(7, static_cast<int64_t>(is_nan));
-        model_insert.Bind(8, m.dataset_name).Bind(9, m.dataset_digest);
-        HK_CHECK(model_insert.Run());
-      }
-      if (batched) continue;
-      insert.Reset();
-      insert.Bind(1, run_id).Bind(2, m.key).Bind(3, value).Bind(4, static_cast<int64_t>(is_nan));
-      insert.Bind(5, m.timestamp).Bind(6, m.step).Bind(7, m.model_id).Bind(8, m.dataset_name);
-      insert.Bind(9, m.dataset_digest);
-      HK_CHECK(insert.Run());
-      HK_CHECK(UpdateLatestMetric(latest, run_id, m, is_nan, value));
+      model_insert.Reset();
+      model_insert.Bind(1, m.model_id).Bind(2, m.key).Bind(3, m.timestamp).Bind(4, m.step);
+      model_insert.Bind(5, run_id).Bind(6, value).Bind(7, static_cast<int64_t>(is_nan));
+      model_insert.Bind(8, m.dataset_name).Bind(9, m.dataset_digest);
+      HK_CHECK(model_insert.Run());
+    }
+    if (conn->dialect() == Dialect::kPostgres) {
+      HK_CHECK(InsertMetricsPg(*conn, run_id, metrics));
+    } else {
+      HK_CHECK(AppendMetricLog(*conn, run_id, metrics));
     }
   }
 
@@ -949,9 +987,26 @@ constexpr const char* kMetricHistoryAfter =
 
 }  // namespace
 
+Result<void> SqlTrackingStore::SettleMetricLog() {
+  {
+    auto reader = pool_->Acquire();
+    if (reader->dialect() != Dialect::kSqlite) return {};
+    HK_TRY(probe, reader->Prepare("SELECT 1 FROM metric_log LIMIT 1"));
+    HK_TRY(pending, probe.Step());
+    if (!pending) return {};
+  }
+  // Points committed before this call are in `metrics` when it returns; a read that begins
+  // afterwards sees every point acknowledged before it started.
+  auto conn = pool_->AcquireWriter();
+  HK_TRY(tx, Transaction::Begin(*conn, true));
+  HK_CHECK(MergeMetricLog(*conn));
+  return tx.Commit();
+}
+
 Result<std::pair<std::vector<Metric>, bool>> SqlTrackingStore::GetMetricHistory(
     const std::string& run_id, const std::string& key, const std::optional<MetricCursor>& after,
     int64_t max_results) {
+  HK_CHECK(SettleMetricLog());
   auto conn = pool_->Acquire();
   HK_TRY(tx, Transaction::Begin(*conn, false));
   HK_TRY(info, LoadRunInfo(*conn, run_id));
@@ -967,6 +1022,11 @@ Result<std::pair<std::vector<Metric>, bool>> SqlTrackingStore::GetMetricHistory(
     stmt.Bind(7, static_cast<int64_t>(after->is_nan));
   }
   std::vector<Metric> out;
+  // A bounded page is allocated once; an unbounded read grows from a guess.
+  int64_t expected = max_results > 0
+                         ? std::min<int64_t>(max_results, limits::kMaxResultsMetricHistory) + 1
+                         : 1024;
+  out.reserve(static_cast<std::size_t>(expected));
   HK_CHECK(ForEachRow(stmt, [&] {
     Metric m;
     m.key = key;
@@ -986,6 +1046,7 @@ Result<std::pair<std::vector<Metric>, bool>> SqlTrackingStore::GetMetricHistory(
 Result<std::vector<Metric>> SqlTrackingStore::GetMetricHistoryBulkInterval(
     const std::vector<std::string>& run_ids, const std::string& key,
     std::optional<int64_t> start_step, std::optional<int64_t> end_step, int64_t max_results) {
+  HK_CHECK(SettleMetricLog());
   auto conn = pool_->Acquire();
   HK_TRY(tx, Transaction::Begin(*conn, false));
   std::vector<Metric> out;

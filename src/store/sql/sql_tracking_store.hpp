@@ -90,6 +90,10 @@ class SqlTrackingStore final : public TrackingStore {
       const SearchLoggedModelsArgs& args) override;
 
  private:
+  // SQLite: merges the points waiting in metric_log into `metrics` (a write transaction) when
+  // there are any; PostgreSQL writes `metrics` directly and has nothing to merge.
+  Result<void> SettleMetricLog();
+
   std::shared_ptr<ConnectionPool> pool_;
 };
 

@@ -120,7 +120,7 @@ class SqliteLoggedModelsTest : public ::testing::Test {
 };
 
 TEST_F(SqliteLoggedModelsTest, SchemaIncludesTheRegistryMigration) {
-  EXPECT_EQ(LatestSchemaVersion(), 5);
+  EXPECT_EQ(LatestSchemaVersion(), 6);
 }
 
 TEST_F(SqliteLoggedModelsTest, CreateStartsPendingWithAnIdAndArtifactUriUnderTheExperiment) {

@@ -212,6 +212,17 @@ class SqlTrackingStoreTest : public ::testing::Test {
     return names;
   }
 
+  // Rows of `table`, read straight from the database (the metric log is not visible otherwise).
+  int64_t Rows(const std::string& table) {
+    auto conn = store_->pool()->Acquire();
+    auto stmt = conn->Prepare("SELECT count(*) FROM " + table);
+    EXPECT_TRUE(stmt.has_value());
+    if (!stmt) return -1;
+    auto row = stmt->Step();
+    EXPECT_TRUE(row.has_value() && *row);
+    return row && *row ? stmt->Int(0) : -1;
+  }
+
   std::filesystem::path dir_;
   std::unique_ptr<SqlTrackingStore> store_;
 };
@@ -1409,6 +1420,75 @@ TEST_F(SqlTrackingStoreTest, ConcurrentCreateExperimentAssignsDistinctIds) {
     }
   }
   EXPECT_EQ(distinct.size(), static_cast<std::size_t>(kThreads * kEach));
+}
+
+// ---- the metric log (SQLite) -----------------------------------------------------------------
+
+std::vector<Metric> Batch(int keys, int64_t step) {
+  std::vector<Metric> out;
+  for (int i = 0; i < keys; ++i) out.push_back(M("m" + std::to_string(i), i + 0.5, 1000, step));
+  return out;
+}
+
+TEST_F(SqlTrackingStoreTest, MetricLogIsMergedInBulkOnceItHoldsEnoughPoints) {
+  store::Run run = NewRun("0");
+  for (int step = 0; step < 32; ++step) Log(run.info.run_id, Batch(1000, step));
+  EXPECT_EQ(Rows("metric_log"), 32000);  // below the merge size (32768): still waiting
+  EXPECT_EQ(Rows("metrics"), 0);
+  Log(run.info.run_id, Batch(1000, 32));  // crosses it: merged in the same transaction
+  EXPECT_EQ(Rows("metric_log"), 0);
+  EXPECT_EQ(Rows("metrics"), 33000);
+  EXPECT_EQ(Steps(History(run.info.run_id, "m999")).size(), 33u);
+}
+
+TEST_F(SqlTrackingStoreTest, MetricReadsMergeWaitingPointsFirst) {
+  store::Run run = NewRun("0");
+  Log(run.info.run_id, {M("m", 1, 10, 0), M("m", 2, 11, 1), M("other", 3, 12, 0)});
+  EXPECT_EQ(Rows("metric_log"), 3);
+  EXPECT_EQ(Steps(History(run.info.run_id, "m")), (std::vector<int64_t>{0, 1}));
+  EXPECT_EQ(Rows("metric_log"), 0);
+  EXPECT_EQ(Rows("metrics"), 3);
+
+  Log(run.info.run_id, {M("m", 5, 13, 2)});
+  auto bulk = store_->GetMetricHistoryBulkInterval({run.info.run_id}, "m", std::nullopt,
+                                                   std::nullopt, 100);
+  ASSERT_TRUE(bulk.has_value());
+  EXPECT_EQ(Steps(*bulk), (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_EQ(Rows("metric_log"), 0);
+  // The latest value never waits for a merge.
+  Log(run.info.run_id, {M("m", 7, 14, 3)});
+  auto latest = FindMetric(Get(run.info.run_id), "m");
+  ASSERT_TRUE(latest.has_value());
+  EXPECT_EQ(latest->value, 7);
+  EXPECT_EQ(Rows("metric_log"), 1);
+}
+
+TEST_F(SqlTrackingStoreTest, MetricPointLoggedAgainIsStoredOnceAndTheFirstIsKept) {
+  store::Run run = NewRun("0");
+  Metric first = M("m", 1.5, 10, 4);
+  first.dataset_name = "first";
+  Metric again = first;
+  again.dataset_name = "second";
+  Log(run.info.run_id, {first});
+  Log(run.info.run_id, {again});  // both waiting in the log
+  auto points = History(run.info.run_id, "m");
+  ASSERT_EQ(points.size(), 1u);
+  EXPECT_EQ(points[0].dataset_name, "first");
+  Log(run.info.run_id, {again});  // and once more after the merge
+  points = History(run.info.run_id, "m");
+  ASSERT_EQ(points.size(), 1u);
+  EXPECT_EQ(points[0].dataset_name, "first");
+  EXPECT_EQ(Rows("metrics"), 1);
+}
+
+TEST_F(SqlTrackingStoreTest, MetricPointsWaitingInTheLogSurviveReopen) {
+  store::Run run = NewRun("0");
+  Log(run.info.run_id, Batch(5, 0));
+  Reopen();
+  ASSERT_NE(store_, nullptr);
+  EXPECT_EQ(Rows("metric_log"), 5);
+  EXPECT_EQ(History(run.info.run_id, "m4").size(), 1u);
+  EXPECT_EQ(Rows("metrics"), 5);
 }
 
 // ---- durability -----------------------------------------------------------------------------
