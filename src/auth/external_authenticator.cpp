@@ -168,7 +168,7 @@ Result<Principal> PrincipalFrom(const std::string& body, std::string_view secret
   if (root.get(object) != simdjson::SUCCESS) return InvalidParameter("not a JSON object");
   AnswerReader reader(object);
 
-  Principal principal;
+  Identity identity;
   HK_TRY(user_id, reader.Id("user_id", "id"));
   if (!user_id || user_id->empty()) return InvalidParameter("no user_id");
   HK_TRY(email, reader.String("email", "email"));
@@ -187,30 +187,31 @@ Result<Principal> PrincipalFrom(const std::string& body, std::string_view secret
     if (!expires_at) return InvalidParameter("field 'expires_at' is not an RFC 3339 time");
   }
 
-  principal.user.user_id = *user_id;
-  principal.user.email = email.value_or("");
-  principal.user.roles = roles;
-  principal.user.is_admin = is_admin.value_or(false);
-  principal.scopes = KnownScopes(scope_names);
+  identity.user.user_id = *user_id;
+  identity.user.email = email.value_or("");
+  identity.user.roles = roles;
+  identity.user.is_admin = is_admin.value_or(false);
+  identity.scopes = KnownScopes(scope_names);
 
-  store::ApiKeyRecord& key = principal.key;
+  store::ApiKeyRecord& key = identity.key;
   // Without a key id from the service, one derived from the key's hash keeps per-key rate
   // limits and audit entries apart (the hash of a 238-bit random key reveals nothing).
   key.key_id = key_id && !key_id->empty() ? *key_id : Sha256Hex(secret).substr(0, 32);
-  key.user_id = principal.user.user_id;
+  key.user_id = identity.user.user_id;
   key.key_prefix = DisplayPrefix(secret);
   if (auto parsed = ParseKey(secret)) {
     key.environment = std::string(EnvironmentName(parsed->environment));
   }
-  for (const Scope& scope : principal.scopes) key.scopes.push_back(scope.ToString());
+  for (const Scope& scope : identity.scopes) key.scopes.push_back(scope.ToString());
   key.rate_limit_per_hour = rate_limit && *rate_limit >= 1 && *rate_limit < 9.0e18
                                 ? static_cast<int64_t>(*rate_limit)
                                 : kExternalDefaultRateLimitPerHour;
   key.expires_at = expires_at;
 
-  principal.service_id = service_id.value_or(default_service);
-  principal.balance = balance.value_or(0);
-  principal.has_sufficient_balance = sufficient.value_or(true);
+  identity.service_id = service_id.value_or(default_service);
+  identity.balance = balance.value_or(0);
+  identity.has_sufficient_balance = sufficient.value_or(true);
+  Principal principal(std::make_shared<const Identity>(std::move(identity)));
   principal.client_ip = std::string(client_ip);
   return principal;
 }
@@ -249,7 +250,7 @@ Result<Principal> ExternalAuthenticator::Authenticate(std::string_view secret,
     if (auto cached = CacheLookup(cache_key, config_.now_ms())) return std::move(*cached);
   }
   HK_TRY(principal, CallService(secret, client_ip));
-  if (!principal.has_sufficient_balance) {
+  if (!principal.has_sufficient_balance()) {
     return Fail(ErrorCode::kPermissionDenied, "insufficient balance");
   }
   if (config_.cache_seconds > 0) CacheStore(cache_key, principal, config_.now_ms());
@@ -307,7 +308,7 @@ std::optional<Principal> ExternalAuthenticator::CacheLookup(const std::string& c
 void ExternalAuthenticator::CacheStore(const std::string& cache_key, const Principal& principal,
                                        int64_t now) {
   int64_t expires = now + int64_t{config_.cache_seconds} * 1000;
-  if (principal.key.expires_at) expires = std::min(expires, *principal.key.expires_at);
+  if (principal.key().expires_at) expires = std::min(expires, *principal.key().expires_at);
   if (expires <= now) return;
   std::lock_guard lock(mutex_);
   if (cache_.size() >= kMaxExternalAuthCacheEntries && cache_.find(cache_key) == cache_.end()) {

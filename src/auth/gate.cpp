@@ -74,12 +74,12 @@ std::vector<std::string> ScopeNames(const std::vector<Scope>& scopes) {
 
 Error ScopeDenied(const http::Route& route, const Principal& principal, const std::string& required,
                   const std::string& on) {
-  std::vector<std::string> held = ScopeNames(principal.scopes);
+  std::vector<std::string> held = ScopeNames(principal.scopes());
   return MissingScopeError(
       fmt::format("Permission denied: {} {} needs scope '{}'{}; this key has: {}",
                   http::MethodName(route.method), route.path, required, on,
                   held.empty() ? std::string("no scopes") : fmt::format("{}", fmt::join(held, ", "))),
-      required, principal.scopes);
+      required, principal.scopes());
 }
 
 Error PermissionDenied(const http::Route& route, const Principal& principal,
@@ -87,7 +87,7 @@ Error PermissionDenied(const http::Route& route, const Principal& principal,
   std::string message = fmt::format(
       "Permission denied: {} {} needs {} permission on {}; user '{}' has {}",
       http::MethodName(route.method), route.path, store::PermissionName(needed), resource,
-      principal.user.user_id, store::PermissionName(held));
+      principal.user().user_id, store::PermissionName(held));
   json::Writer w;
   w.BeginObject()
       .Field("detail", message)
@@ -103,15 +103,15 @@ Error PermissionDenied(const http::Route& route, const Principal& principal,
 std::optional<store::Visibility> VisibilityFor(const Principal& principal, ScopeResource resource,
                                                Permission default_permission) {
   std::vector<std::string> patterns;
-  if (!CoversAllNames(principal.scopes, resource, ScopeAction::kRead)) {
-    for (const Scope& s : principal.scopes) {
+  if (!CoversAllNames(principal.scopes(), resource, ScopeAction::kRead)) {
+    for (const Scope& s : principal.scopes()) {
       if (s.resource == resource && !s.pattern.empty()) patterns.push_back(s.pattern);
     }
   }
-  if (principal.user.is_admin && patterns.empty()) return std::nullopt;
+  if (principal.user().is_admin && patterns.empty()) return std::nullopt;
   store::Visibility visibility;
-  visibility.user_id = principal.user.user_id;
-  visibility.default_readable = principal.user.is_admin || default_permission >= Permission::kRead;
+  visibility.user_id = principal.user().user_id;
+  visibility.default_readable = principal.user().is_admin || default_permission >= Permission::kRead;
   visibility.name_patterns = std::move(patterns);
   return visibility;
 }
@@ -196,8 +196,8 @@ void AuthGate::Deny(const http::Route& route, const http::Request& request,
   store::AuditEntry entry;
   entry.timestamp = NowMillis();
   if (principal != nullptr) {
-    entry.user_id = principal->user.user_id;
-    entry.key_id = principal->key.key_id;
+    entry.user_id = principal->user().user_id;
+    entry.key_id = principal->key().key_id;
   }
   entry.method = std::string(http::MethodName(route.method));
   entry.route = route.path;
@@ -213,8 +213,8 @@ void AuthGate::Deny(const http::Route& route, const http::Request& request,
 
 Result<store::Permission> AuthGate::PermissionOn(const Principal& principal, Resource kind,
                                                  const std::string& id) {
-  auto found = kind == Resource::kModel ? store_.GetModelPermission(id, principal.user.user_id)
-                                        : store_.GetExperimentPermission(id, principal.user.user_id);
+  auto found = kind == Resource::kModel ? store_.GetModelPermission(id, principal.user().user_id)
+                                        : store_.GetExperimentPermission(id, principal.user().user_id);
   if (!found) return tl::unexpected(found.error());
   return found->value_or(config_.default_permission);
 }
@@ -222,21 +222,21 @@ Result<store::Permission> AuthGate::PermissionOn(const Principal& principal, Res
 Result<bool> AuthGate::ScopeAllowsOn(const Principal& principal, Resource kind,
                                      const std::string& id, ScopeAction action) {
   ScopeResource scope_resource = ScopeFor(kind);
-  if (CoversAllNames(principal.scopes, scope_resource, action)) return true;
+  if (CoversAllNames(principal.scopes(), scope_resource, action)) return true;
   std::string name = id;
   if (kind == Resource::kExperiment) {
     auto looked_up = experiment_name_(id);
     if (!looked_up) return tl::unexpected(looked_up.error());
     name = *looked_up;
   }
-  return Allows(principal.scopes, scope_resource, action, name);
+  return Allows(principal.scopes(), scope_resource, action, name);
 }
 
 Result<bool> AuthGate::MayAccess(const Principal& principal, Resource kind, const std::string& id,
                                  ScopeAction action, Permission needed) {
   HK_TRY(scope_allows, ScopeAllowsOn(principal, kind, id, action));
   if (!scope_allows) return false;
-  if (principal.user.is_admin) return true;
+  if (principal.user().is_admin) return true;
   HK_TRY(permission, PermissionOn(principal, kind, id));
   return permission >= needed;
 }
@@ -246,7 +246,7 @@ Result<void> AuthGate::Authorize(const http::Route& route, const http::Request& 
                                  std::string* resource) {
   Operation operation = route.access.operation;
   ScopeAction action = ActionFor(operation);
-  const std::vector<Scope>& scopes = principal.scopes;
+  const std::vector<Scope>& scopes = principal.scopes();
 
   // One resource: the key's scope must allow the action on its name, and the user's permission
   // must reach the level the operation needs.
@@ -260,7 +260,7 @@ Result<void> AuthGate::Authorize(const http::Route& route, const http::Request& 
       return tl::unexpected(
           ScopeDenied(route, principal, RequiredScope(scope_resource, act), " on " + label));
     }
-    if (principal.user.is_admin) return {};
+    if (principal.user().is_admin) return {};
     auto permission = PermissionOn(principal, kind, id);
     if (!permission) {
       spdlog::error("permission lookup failed: {}", permission.error().message);
@@ -348,13 +348,13 @@ Result<void> AuthGate::Admit(const http::Route& route, http::Request& request) {
     return tl::unexpected(error);
   };
   if (operation == Operation::kAdmin) {
-    if (!HoldsAdminScope(principal->scopes)) {
+    if (!HoldsAdminScope(principal->scopes())) {
       return denied(ScopeDenied(route, *principal, "admin", ""));
     }
   } else if (operation != Operation::kAuthenticated && route.access.resource != Resource::kNone) {
     ScopeResource scope_resource = ScopeFor(route.access.resource);
     ScopeAction action = ActionFor(operation);
-    if (!HasAnyScope(principal->scopes, scope_resource, action)) {
+    if (!HasAnyScope(principal->scopes(), scope_resource, action)) {
       return denied(ScopeDenied(route, *principal, RequiredScope(scope_resource, action), ""));
     }
   }
@@ -375,7 +375,7 @@ Result<void> AuthGate::Admit(const http::Route& route, http::Request& request) {
     }
   }
 
-  RateDecision decision = limiter_.Take(principal->key.key_id, principal->key.rate_limit_per_hour,
+  RateDecision decision = limiter_.Take(principal->key().key_id, principal->key().rate_limit_per_hour,
                                         3600, NowMillis());
   if (!decision.allowed) {
     Error error{ErrorCode::kRequestLimitExceeded,
@@ -405,8 +405,8 @@ void AuthGate::Completed(const http::Route& route, const http::Request& request,
   const Principal& principal = *request.principal;
   store::AuditEntry entry;
   entry.timestamp = NowMillis();
-  entry.user_id = principal.user.user_id;
-  entry.key_id = principal.key.key_id;
+  entry.user_id = principal.user().user_id;
+  entry.key_id = principal.key().key_id;
   entry.method = std::string(http::MethodName(route.method));
   entry.route = route.path;
   entry.resource = principal.request_resource;

@@ -26,7 +26,7 @@ constexpr std::size_t kMaxAllowedIps = 64;
 constexpr std::size_t kMinSecretLength = 32;
 
 bool HoldsAdmin(const Principal& actor) {
-  return Allows(actor.scopes, ScopeResource::kAdmin, ScopeAction::kWrite, "");
+  return Allows(actor.scopes(), ScopeResource::kAdmin, ScopeAction::kWrite, "");
 }
 
 std::vector<std::string> ScopeNames(const std::vector<Scope>& scopes) {
@@ -69,13 +69,13 @@ Result<NewKey> KeyService::Create(const NewKeyRequest& request, const Principal*
   std::string user_id = request.user_id;
   if (user_id.empty()) {
     if (actor == nullptr) return InvalidParameter("'user_id' is required");
-    user_id = actor->user.user_id;
+    user_id = actor->user().user_id;
   }
   HK_CHECK(ValidateUserId(user_id));
-  bool for_other = actor != nullptr && user_id != actor->user.user_id;
+  bool for_other = actor != nullptr && user_id != actor->user().user_id;
   if (for_other && !HoldsAdmin(*actor)) {
     return tl::unexpected(MissingScopeError(
-        "Creating a key for another user needs the 'admin' scope", "admin", actor->scopes));
+        "Creating a key for another user needs the 'admin' scope", "admin", actor->scopes()));
   }
   if (request.admin_user && actor != nullptr) {
     return Fail(ErrorCode::kPermissionDenied,
@@ -85,17 +85,17 @@ Result<NewKey> KeyService::Create(const NewKeyRequest& request, const Principal*
     return InvalidParameter("'name' must be 1 to 256 characters");
   }
   HK_TRY(scopes, WantedScopes(request));
-  if (actor != nullptr && !IsSubset(scopes, actor->scopes)) {
+  if (actor != nullptr && !IsSubset(scopes, actor->scopes())) {
     std::vector<Scope> missing;
     for (const Scope& s : scopes) {
-      if (!IsSubset({s}, actor->scopes)) missing.push_back(s);
+      if (!IsSubset({s}, actor->scopes())) missing.push_back(s);
     }
     std::string required = fmt::format("{}", fmt::join(ScopeNames(missing), " "));
     return tl::unexpected(MissingScopeError(
         fmt::format("A key cannot create a key with more scopes than its own: not held: {}; "
                     "held: {}",
-                    fmt::join(ScopeNames(missing), ", "), fmt::join(ScopeNames(actor->scopes), ", ")),
-        required, actor->scopes));
+                    fmt::join(ScopeNames(missing), ", "), fmt::join(ScopeNames(actor->scopes()), ", ")),
+        required, actor->scopes()));
   }
   auto environment = ParseEnvironment(request.environment);
   if (!environment) {
@@ -104,20 +104,20 @@ Result<NewKey> KeyService::Create(const NewKeyRequest& request, const Principal*
   }
   std::optional<int64_t> expires_at = request.expires_at;
   if (expires_at && *expires_at <= now) return InvalidParameter("'expires_at' must be in the future");
-  if (actor != nullptr && actor->key.expires_at) {
+  if (actor != nullptr && actor->key().expires_at) {
     if (!expires_at) {
-      expires_at = actor->key.expires_at;
-    } else if (*expires_at > *actor->key.expires_at) {
+      expires_at = actor->key().expires_at;
+    } else if (*expires_at > *actor->key().expires_at) {
       return InvalidParameter("'expires_at': a key cannot create a key that expires after itself");
     }
   }
   std::vector<std::string> allowed_ips = request.allowed_ips;
-  if (actor != nullptr && !actor->key.allowed_ips.empty()) {
+  if (actor != nullptr && !actor->key().allowed_ips.empty()) {
     // A key fenced to some addresses cannot mint an unfenced or differently fenced key.
-    if (allowed_ips.empty()) allowed_ips = actor->key.allowed_ips;
+    if (allowed_ips.empty()) allowed_ips = actor->key().allowed_ips;
     for (const std::string& cidr : allowed_ips) {
-      if (std::find(actor->key.allowed_ips.begin(), actor->key.allowed_ips.end(), cidr) ==
-          actor->key.allowed_ips.end()) {
+      if (std::find(actor->key().allowed_ips.begin(), actor->key().allowed_ips.end(), cidr) ==
+          actor->key().allowed_ips.end()) {
         return InvalidParameter(fmt::format(
             "'allowed_ips': '{}' is not in the creating key's own allow-list", cidr));
       }
@@ -135,13 +135,13 @@ Result<NewKey> KeyService::Create(const NewKeyRequest& request, const Principal*
   if (rate < 1 || rate > kMaxRateLimitPerHour) {
     return InvalidParameter("'rate_limit_per_hour' must be between 1 and 1000000000");
   }
-  if (actor != nullptr && actor->key.rate_limit_per_hour > 0 &&
-      rate > actor->key.rate_limit_per_hour) {
+  if (actor != nullptr && actor->key().rate_limit_per_hour > 0 &&
+      rate > actor->key().rate_limit_per_hour) {
     if (request.rate_limit_per_hour) {
       return InvalidParameter(
           "'rate_limit_per_hour': a key cannot create a key with a higher rate limit than its own");
     }
-    rate = actor->key.rate_limit_per_hour;
+    rate = actor->key().rate_limit_per_hour;
   }
 
   auto user = store_.GetUser(user_id);
@@ -150,7 +150,7 @@ Result<NewKey> KeyService::Create(const NewKeyRequest& request, const Principal*
     if (user.error().code != ErrorCode::kResourceDoesNotExist) return tl::unexpected(user.error());
     if (actor != nullptr && !HoldsAdmin(*actor)) {
       return tl::unexpected(
-          MissingScopeError("Only an admin can create users", "admin", actor->scopes));
+          MissingScopeError("Only an admin can create users", "admin", actor->scopes()));
     }
     create_user = true;
   }
@@ -168,7 +168,7 @@ Result<NewKey> KeyService::Create(const NewKeyRequest& request, const Principal*
   record.rate_limit_per_hour = rate;
   record.created_at = now;
   record.expires_at = expires_at;
-  record.created_by_key_id = actor != nullptr ? actor->key.key_id : "";
+  record.created_by_key_id = actor != nullptr ? actor->key().key_id : "";
   std::string hash = Hash(out.secret);
   if (create_user) {
     store::User new_user;
@@ -189,7 +189,7 @@ Result<NewKey> KeyService::Create(const NewKeyRequest& request, const Principal*
 Result<store::ApiKeyRecord> KeyService::Owned(const std::string& key_id, const Principal* actor) {
   auto key = store_.GetKey(key_id);
   if (!key) return key;
-  if (actor != nullptr && key->user_id != actor->user.user_id && !HoldsAdmin(*actor)) {
+  if (actor != nullptr && key->user_id != actor->user().user_id && !HoldsAdmin(*actor)) {
     // Another user's key is reported like a missing one.
     return Fail(ErrorCode::kResourceDoesNotExist, fmt::format("API key '{}' not found", key_id));
   }
@@ -206,18 +206,18 @@ Result<NewKey> KeyService::Rotate(const std::string& key_id, int64_t overlap_sec
     // Rotating hands out the key's new secret: a key may only do that for keys no stronger and
     // no longer-lived than itself, or it could trade itself up for a sibling's rights.
     HK_TRY(scopes, ParseScopes(key.scopes));
-    if (!IsSubset(scopes, actor->scopes)) {
+    if (!IsSubset(scopes, actor->scopes())) {
       return tl::unexpected(MissingScopeError(
           fmt::format("Rotating key '{}' needs a key holding all of its scopes ({})", key_id,
                       fmt::join(key.scopes, ", ")),
-          fmt::format("{}", fmt::join(key.scopes, " ")), actor->scopes));
+          fmt::format("{}", fmt::join(key.scopes, " ")), actor->scopes()));
     }
-    if (actor->key.rate_limit_per_hour > 0 &&
-        key.rate_limit_per_hour > actor->key.rate_limit_per_hour) {
+    if (actor->key().rate_limit_per_hour > 0 &&
+        key.rate_limit_per_hour > actor->key().rate_limit_per_hour) {
       return Fail(ErrorCode::kPermissionDenied,
                   fmt::format("Rotating key '{}' needs a key whose rate limit is no lower", key_id));
     }
-    if (actor->key.expires_at && (!key.expires_at || *key.expires_at > *actor->key.expires_at)) {
+    if (actor->key().expires_at && (!key.expires_at || *key.expires_at > *actor->key().expires_at)) {
       return Fail(ErrorCode::kPermissionDenied,
                   fmt::format("Rotating key '{}' needs a key that expires no earlier than it",
                               key_id));
@@ -247,11 +247,11 @@ Result<std::vector<store::ApiKeyRecord>> KeyService::List(const std::string& use
                                                           const Principal* actor) {
   if (actor == nullptr) return store_.ListKeys(user_id);
   if (HoldsAdmin(*actor)) return store_.ListKeys(user_id);
-  if (!user_id.empty() && user_id != actor->user.user_id) {
+  if (!user_id.empty() && user_id != actor->user().user_id) {
     return tl::unexpected(MissingScopeError("Listing another user's keys needs the 'admin' scope",
-                                            "admin", actor->scopes));
+                                            "admin", actor->scopes()));
   }
-  return store_.ListKeys(actor->user.user_id);
+  return store_.ListKeys(actor->user().user_id);
 }
 
 Result<std::optional<NewKey>> KeyService::Bootstrap() {

@@ -20,7 +20,7 @@ Result<Principal> LocalAuthenticator::Authenticate(std::string_view secret,
   if (!ParseKey(secret)) return tl::unexpected(UnauthenticatedError());
   int64_t now = NowMillis();
   HK_TRY(principal, Lookup(keys_.Hash(secret), now));
-  const store::ApiKeyRecord& key = principal.key;
+  const store::ApiKeyRecord& key = principal.key();
   if (!key.allowed_ips.empty()) {
     bool allowed = false;
     for (const std::string& cidr : key.allowed_ips) {
@@ -61,12 +61,13 @@ Result<Principal> LocalAuthenticator::Lookup(const std::string& hash, int64_t no
     spdlog::error("key {} has unreadable scopes: {}", key.key_id, scopes.error().message);
     return tl::unexpected(UnauthenticatedError());
   }
-  Principal principal;
-  principal.user = std::move(lookup.user);
-  principal.key = std::move(lookup.key);
-  principal.scopes = std::move(*scopes);
-  principal.service_id = service_id_;
-  if (epoch) Keep(hash, principal, lookup.secret_valid_until, *epoch, now);
+  auto identity = std::make_shared<Identity>();
+  identity->user = std::move(lookup.user);
+  identity->key = std::move(lookup.key);
+  identity->scopes = std::move(*scopes);
+  identity->service_id = service_id_;
+  Principal principal(std::move(identity));
+  if (epoch) Keep(hash, principal.identity, lookup.secret_valid_until, *epoch, now);
   return principal;
 }
 
@@ -77,7 +78,7 @@ std::optional<Principal> LocalAuthenticator::Reuse(const std::string& hash, uint
   auto it = shard.entries.find(hash);
   if (it == shard.entries.end()) return std::nullopt;
   const Kept& kept = it->second;
-  const std::optional<int64_t>& expires_at = kept.principal.key.expires_at;
+  const std::optional<int64_t>& expires_at = kept.identity->key.expires_at;
   bool current = kept.epoch == epoch && now - kept.looked_up_at < kReuseMs &&
                  now >= kept.looked_up_at && (!expires_at || *expires_at > now) &&
                  (!kept.secret_valid_until || *kept.secret_valid_until > now);
@@ -85,16 +86,17 @@ std::optional<Principal> LocalAuthenticator::Reuse(const std::string& hash, uint
     shard.entries.erase(it);
     return std::nullopt;
   }
-  return kept.principal;
+  return Principal(kept.identity);
 }
 
-void LocalAuthenticator::Keep(const std::string& hash, const Principal& principal,
+void LocalAuthenticator::Keep(const std::string& hash, std::shared_ptr<const Identity> identity,
                               std::optional<int64_t> secret_valid_until, uint64_t epoch,
                               int64_t now) {
   auto& shard = kept_.For(hash);
   std::lock_guard lock(shard.mutex);
   if (shard.entries.size() >= kMaxShardEntries) shard.entries.clear();
-  shard.entries.insert_or_assign(hash, Kept{principal, secret_valid_until, epoch, now});
+  shard.entries.insert_or_assign(hash,
+                                 Kept{std::move(identity), secret_valid_until, epoch, now});
 }
 
 void LocalAuthenticator::Touch(const std::string& key_id, int64_t now) {

@@ -37,9 +37,10 @@ class LocalAuthenticator final : public Authenticator {
   bool IsLocal() const override { return true; }
 
  private:
-  // A kept lookup, ready to answer with: the principal without the client address.
+  // A kept lookup, ready to answer with: the key holder's identity, shared with every request
+  // that reuses it.
   struct Kept {
-    Principal principal;
+    std::shared_ptr<const Identity> identity;
     std::optional<int64_t> secret_valid_until;
     uint64_t epoch = 0;
     int64_t looked_up_at = 0;
@@ -49,7 +50,7 @@ class LocalAuthenticator final : public Authenticator {
   // for unknown, revoked, expired and unreadable keys.
   Result<Principal> Lookup(const std::string& hash, int64_t now);
   std::optional<Principal> Reuse(const std::string& hash, uint64_t epoch, int64_t now);
-  void Keep(const std::string& hash, const Principal& principal,
+  void Keep(const std::string& hash, std::shared_ptr<const Identity> identity,
             std::optional<int64_t> secret_valid_until, uint64_t epoch, int64_t now);
   // Records last use at most once a minute per key, so reads do not turn into writes.
   void Touch(const std::string& key_id, int64_t now);

@@ -109,8 +109,8 @@ std::shared_ptr<const http::ProxyConfig> Gateway::ProxyConfig() {
   proxy->request_headers = [this, &upstream](const http::Request& request) {
     ForwardContext context;
     if (request.principal) {
-      context.user_id = request.principal->user.user_id;
-      context.key_id = request.principal->key.key_id;
+      context.user_id = request.principal->user().user_id;
+      context.key_id = request.principal->key().key_id;
     }
     context.peer = request.remote_address;
     context.peer_is_trusted_proxy =

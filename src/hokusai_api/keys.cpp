@@ -128,16 +128,16 @@ Result<Response> RotateKey(Context& ctx, const Request& request) {
 Result<Response> WhoAmI(Context& ctx, const Request& request) {
   HK_TRY(actor, Actor(request));
   const auth::Principal& principal = *actor;
-  const store::ApiKeyRecord& key = principal.key;
+  const store::ApiKeyRecord& key = principal.key();
   json::Writer w;
   w.BeginObject();
-  WriteUserMembers(w, principal.user);
+  WriteUserMembers(w, principal.user());
   w.Field("key_id", key.key_id)
       .Field("key_prefix", key.key_prefix)
       .Field("key_name", key.name)
       .Field("environment", key.environment);
   w.Key("scopes").BeginArray();
-  for (const auth::Scope& scope : principal.scopes) w.String(scope.ToString());
+  for (const auth::Scope& scope : principal.scopes()) w.String(scope.ToString());
   w.EndArray();
   WriteTime(w, "expires_at", key.expires_at);
   w.Field("rate_limit_per_hour", key.rate_limit_per_hour).Key("rate_limit_remaining");

@@ -51,23 +51,23 @@ void WriteUserMembers(json::Writer& w, const store::User& user) {
 std::string ValidateBody(const auth::Principal& principal, std::string_view service_id) {
   json::Writer w;
   w.BeginObject()
-      .Field("user_id", principal.user.user_id)
-      .Field("email", principal.user.email)
-      .Field("key_id", principal.key.key_id)
+      .Field("user_id", principal.user().user_id)
+      .Field("email", principal.user().email)
+      .Field("key_id", principal.key().key_id)
       .Field("service_id", service_id);
   w.Key("scopes").BeginArray();
-  for (const auth::Scope& scope : principal.scopes) w.String(scope.ToString());
+  for (const auth::Scope& scope : principal.scopes()) w.String(scope.ToString());
   w.EndArray();
-  WriteStrings(w, "roles", principal.user.roles);
-  w.Field("is_admin", principal.user.is_admin)
-      .Field("rate_limit_per_hour", principal.key.rate_limit_per_hour)
-      .Field("has_sufficient_balance", principal.has_sufficient_balance);
-  w.Key("balance").Double(principal.balance);
-  WriteTime(w, "expires_at", principal.key.expires_at);
-  w.Key("user").BeginObject().Field("id", principal.user.user_id).Field("email",
-                                                                          principal.user.email);
-  WriteStrings(w, "roles", principal.user.roles);
-  w.Field("is_admin", principal.user.is_admin).EndObject();
+  WriteStrings(w, "roles", principal.user().roles);
+  w.Field("is_admin", principal.user().is_admin)
+      .Field("rate_limit_per_hour", principal.key().rate_limit_per_hour)
+      .Field("has_sufficient_balance", principal.has_sufficient_balance());
+  w.Key("balance").Double(principal.balance());
+  WriteTime(w, "expires_at", principal.key().expires_at);
+  w.Key("user").BeginObject().Field("id", principal.user().user_id).Field("email",
+                                                                          principal.user().email);
+  WriteStrings(w, "roles", principal.user().roles);
+  w.Field("is_admin", principal.user().is_admin).EndObject();
   w.EndObject();
   return w.Take();
 }

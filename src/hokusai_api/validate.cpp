@@ -20,8 +20,8 @@ void Audit(Context& ctx, const std::string& client, const auth::Principal* princ
   store::AuditEntry entry;
   entry.timestamp = NowMillis();
   if (principal != nullptr) {
-    entry.user_id = principal->user.user_id;
-    entry.key_id = principal->key.key_id;
+    entry.user_id = principal->user().user_id;
+    entry.key_id = principal->key().key_id;
   }
   entry.method = "POST";
   entry.route = kValidateRoute;
@@ -92,7 +92,7 @@ Result<Response> ValidateKey(Context& ctx, const Request& request) {
 
   Response response = Response::Json(
       ValidateBody(*principal, input.service_id ? *input.service_id : ctx.deps.service_id));
-  const store::ApiKeyRecord& key = principal->key;
+  const store::ApiKeyRecord& key = principal->key();
   if (key.rate_limit_per_hour > 0 && !key.key_id.empty()) {
     auth::RateDecision decision = ctx.deps.limiter.Take(
         key.key_id, key.rate_limit_per_hour, api_limits::kRateLimitPeriodSeconds, now);

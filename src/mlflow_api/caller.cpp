@@ -5,7 +5,7 @@
 namespace hokusai::mlflow_api {
 
 std::string CallerId(const http::Request& request) {
-  return request.principal ? request.principal->user.user_id : std::string();
+  return request.principal ? request.principal->user().user_id : std::string();
 }
 
 std::optional<store::Visibility> ExperimentVisibility(const http::Request& request) {

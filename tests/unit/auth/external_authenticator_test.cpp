@@ -265,7 +265,7 @@ TEST_F(ExternalAuthenticatorTest, HeaderOnlyServiceAcceptsAKnownKey) {
   service_.Know(key_, FullAnswer());
   auto result = Make()->Authenticate(key_, "10.0.0.1");
   ASSERT_TRUE(result) << result.error().message;
-  EXPECT_EQ(result->user.user_id, "u-42");
+  EXPECT_EQ(result->user().user_id, "u-42");
 }
 
 TEST_F(ExternalAuthenticatorTest, BodyOnlyServiceAcceptsAKnownKey) {
@@ -273,7 +273,7 @@ TEST_F(ExternalAuthenticatorTest, BodyOnlyServiceAcceptsAKnownKey) {
   service_.Know(key_, FullAnswer());
   auto result = Make()->Authenticate(key_, "10.0.0.1");
   ASSERT_TRUE(result) << result.error().message;
-  EXPECT_EQ(result->user.user_id, "u-42");
+  EXPECT_EQ(result->user().user_id, "u-42");
 }
 
 TEST_F(ExternalAuthenticatorTest, RequestCarriesTheKeyInBothShapesAndNowhereElse) {
@@ -313,22 +313,22 @@ TEST_F(ExternalAuthenticatorTest, FullAnswerMapsOntoThePrincipal) {
   auto result = Make()->Authenticate(key_, "10.0.0.1");
   ASSERT_TRUE(result) << result.error().message;
   const Principal& p = *result;
-  EXPECT_EQ(p.user.user_id, "u-42");
-  EXPECT_EQ(p.user.email, "ada@example.com");
-  EXPECT_EQ(p.user.roles, std::vector<std::string>{"data_scientist"});
-  EXPECT_FALSE(p.user.is_admin);
-  EXPECT_EQ(p.key.key_id, "k-7");
-  EXPECT_EQ(p.key.user_id, "u-42");
-  EXPECT_EQ(p.key.key_prefix, DisplayPrefix(key_));
-  EXPECT_EQ(p.key.environment, "live");
-  EXPECT_EQ(p.key.scopes, (std::vector<std::string>{"experiment:write", "model:read"}));
-  ASSERT_EQ(p.scopes.size(), 2u);
-  EXPECT_EQ(p.key.rate_limit_per_hour, 500);
-  ASSERT_TRUE(p.key.expires_at.has_value());
-  EXPECT_EQ(*p.key.expires_at, 1906502400000);  // 2030-06-01T00:00:00Z
-  EXPECT_EQ(p.service_id, "registry");
-  EXPECT_DOUBLE_EQ(p.balance, 12.5);
-  EXPECT_TRUE(p.has_sufficient_balance);
+  EXPECT_EQ(p.user().user_id, "u-42");
+  EXPECT_EQ(p.user().email, "ada@example.com");
+  EXPECT_EQ(p.user().roles, std::vector<std::string>{"data_scientist"});
+  EXPECT_FALSE(p.user().is_admin);
+  EXPECT_EQ(p.key().key_id, "k-7");
+  EXPECT_EQ(p.key().user_id, "u-42");
+  EXPECT_EQ(p.key().key_prefix, DisplayPrefix(key_));
+  EXPECT_EQ(p.key().environment, "live");
+  EXPECT_EQ(p.key().scopes, (std::vector<std::string>{"experiment:write", "model:read"}));
+  ASSERT_EQ(p.scopes().size(), 2u);
+  EXPECT_EQ(p.key().rate_limit_per_hour, 500);
+  ASSERT_TRUE(p.key().expires_at.has_value());
+  EXPECT_EQ(*p.key().expires_at, 1906502400000);  // 2030-06-01T00:00:00Z
+  EXPECT_EQ(p.service_id(), "registry");
+  EXPECT_DOUBLE_EQ(p.balance(), 12.5);
+  EXPECT_TRUE(p.has_sufficient_balance());
   EXPECT_EQ(p.client_ip, "10.0.0.1");
 }
 
@@ -338,29 +338,29 @@ TEST_F(ExternalAuthenticatorTest, NestedUserFormAndMissingOptionalFieldsAreToler
   auto result = Make()->Authenticate(key_, "10.0.0.1");
   ASSERT_TRUE(result) << result.error().message;
   const Principal& p = *result;
-  EXPECT_EQ(p.user.user_id, "17");
-  EXPECT_EQ(p.user.email, "n@example.com");
-  EXPECT_TRUE(p.user.is_admin);
-  EXPECT_EQ(p.key.scopes, std::vector<std::string>{"admin"});
-  EXPECT_EQ(p.key.key_id.size(), 32u);  // derived, stable per key
-  EXPECT_EQ(p.key.rate_limit_per_hour, kExternalDefaultRateLimitPerHour);
-  EXPECT_FALSE(p.key.expires_at.has_value());
-  EXPECT_EQ(p.service_id, "registry");  // ours when the service names none
-  EXPECT_TRUE(p.has_sufficient_balance);
+  EXPECT_EQ(p.user().user_id, "17");
+  EXPECT_EQ(p.user().email, "n@example.com");
+  EXPECT_TRUE(p.user().is_admin);
+  EXPECT_EQ(p.key().scopes, std::vector<std::string>{"admin"});
+  EXPECT_EQ(p.key().key_id.size(), 32u);  // derived, stable per key
+  EXPECT_EQ(p.key().rate_limit_per_hour, kExternalDefaultRateLimitPerHour);
+  EXPECT_FALSE(p.key().expires_at.has_value());
+  EXPECT_EQ(p.service_id(), "registry");  // ours when the service names none
+  EXPECT_TRUE(p.has_sufficient_balance());
 }
 
 TEST_F(ExternalAuthenticatorTest, UnknownScopesAreIgnoredAndLegacyNamesMapped) {
   service_.Know(key_, R"({"user_id":"u","scopes":["billing:read","mlflow:read"]})");
   auto result = Make()->Authenticate(key_, "10.0.0.1");
   ASSERT_TRUE(result) << result.error().message;
-  EXPECT_EQ(result->key.scopes, (std::vector<std::string>{"experiment:read", "model:read"}));
+  EXPECT_EQ(result->key().scopes, (std::vector<std::string>{"experiment:read", "model:read"}));
 }
 
 TEST_F(ExternalAuthenticatorTest, TimestampsWithOffsetsAndFractionsAreRead) {
   service_.Know(key_, R"({"user_id":"u","expires_at":"2030-01-01T01:00:00.250+01:00"})");
   auto result = Make(0)->Authenticate(key_, "10.0.0.1");
   ASSERT_TRUE(result) << result.error().message;
-  EXPECT_EQ(result->key.expires_at, kStartMs + 250);
+  EXPECT_EQ(result->key().expires_at, kStartMs + 250);
 }
 
 TEST_F(ExternalAuthenticatorTest, UnreadableOkAnswersAreUnavailable) {
@@ -488,7 +488,7 @@ TEST_F(ExternalAuthenticatorTest, SecondCallIsServedFromTheCache) {
   now_ += 9'000;
   auto again = auth->Authenticate(key_, "10.0.0.1");
   ASSERT_TRUE(again) << again.error().message;
-  EXPECT_EQ(again->user.user_id, "u-42");
+  EXPECT_EQ(again->user().user_id, "u-42");
   EXPECT_EQ(service_.requests().size(), 1u);
 }
 

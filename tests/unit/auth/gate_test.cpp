@@ -390,11 +390,11 @@ TEST_F(GateTest, AdmittedRequestCarriesThePrincipal) {
   http::Request request = WithKey(key.secret, "192.0.2.10");
   ExpectAdmitted(Admit(WhoAmI(), request));
   ASSERT_NE(request.principal, nullptr);
-  EXPECT_EQ(request.principal->user.user_id, "alice");
-  EXPECT_EQ(request.principal->key.key_id, key.record.key_id);
+  EXPECT_EQ(request.principal->user().user_id, "alice");
+  EXPECT_EQ(request.principal->key().key_id, key.record.key_id);
   EXPECT_EQ(request.principal->client_ip, "192.0.2.10");
-  EXPECT_EQ(request.principal->service_id, "hokusai-test");
-  EXPECT_EQ(request.principal->scopes.size(), key.record.scopes.size());
+  EXPECT_EQ(request.principal->service_id(), "hokusai-test");
+  EXPECT_EQ(request.principal->scopes().size(), key.record.scopes.size());
 }
 
 TEST_F(GateTest, KeyInTheQueryStringIsRefused) {
@@ -500,7 +500,7 @@ TEST_F(GateTest, AuthenticatedRouteTakesAnyValidKey) {
   NewKey narrow = Key("alice", "", {"model:read:x-*"});
   auto principal = PrincipalFor(WhoAmI(), narrow.secret);
   ASSERT_NE(principal, nullptr);
-  EXPECT_EQ(principal->user.user_id, "alice");
+  EXPECT_EQ(principal->user().user_id, "alice");
   http::Route post =
       MakeRoute(Method::kPost, "/api/v1/keys", Operation::kAuthenticated, Resource::kNone);
   ExpectAdmitted(Admit(post, narrow.secret));

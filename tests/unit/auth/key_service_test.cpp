@@ -81,15 +81,15 @@ class KeyServiceTest : public ::testing::Test {
 
   // The principal a request made with `key` carries.
   Principal ActorFor(const NewKey& key) {
-    Principal principal;
+    Identity identity;
     auto user = store_->GetUser(key.record.user_id);
     EXPECT_TRUE(user.has_value());
-    if (user) principal.user = *user;
-    principal.key = key.record;
+    if (user) identity.user = *user;
+    identity.key = key.record;
     auto scopes = ParseScopes(key.record.scopes);
     EXPECT_TRUE(scopes.has_value());
-    if (scopes) principal.scopes = *scopes;
-    return principal;
+    if (scopes) identity.scopes = *scopes;
+    return Principal(std::make_shared<const Identity>(std::move(identity)));
   }
 
   bool Found(const std::string& secret, int64_t now) {
@@ -268,7 +268,7 @@ TEST_F(KeyServiceTest, DeveloperKeyCannotMintAdminOrWiderScopes) {
   auto reader = keys_->Create(Request("", "reader"), &actor);
   ASSERT_TRUE(reader.has_value()) << reader.error().message;
   EXPECT_EQ(reader->record.user_id, "alice");
-  EXPECT_EQ(reader->record.created_by_key_id, actor.key.key_id);
+  EXPECT_EQ(reader->record.created_by_key_id, actor.key().key_id);
 }
 
 TEST_F(KeyServiceTest, PatternKeyCannotMintBeyondItsPattern) {
@@ -360,7 +360,7 @@ TEST_F(KeyServiceTest, AdminKeyCreatesAKeyForANewUser) {
   auto key = keys_->Create(request, &actor);
   ASSERT_TRUE(key.has_value()) << key.error().message;
   EXPECT_EQ(key->record.user_id, "newbie");
-  EXPECT_EQ(key->record.created_by_key_id, actor.key.key_id);
+  EXPECT_EQ(key->record.created_by_key_id, actor.key().key_id);
   auto user = store_->GetUser("newbie");
   ASSERT_TRUE(user.has_value());
   EXPECT_FALSE(user->is_admin);
@@ -517,7 +517,7 @@ TEST_F(KeyServiceTest, RevokingAnotherUsersKeyLooksLikeAMissingKey) {
   EXPECT_FALSE(store_->GetKey(bobs.record.key_id)->revoked_at.has_value());
 
   auto own = ActorFor(Offline(Request("alice", "reader")));
-  EXPECT_TRUE(keys_->Revoke(own.key.key_id, &alice).has_value());
+  EXPECT_TRUE(keys_->Revoke(own.key().key_id, &alice).has_value());
   Principal admin = ActorFor(OfflineAdmin());
   EXPECT_TRUE(keys_->Revoke(bobs.record.key_id, &admin).has_value());
 }

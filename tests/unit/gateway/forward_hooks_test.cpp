@@ -41,8 +41,10 @@ class ForwardHooksTest : public ::testing::Test {
   }
 
   http::Request Caller(std::string user, bool default_readable = true) {
-    auto principal = std::make_shared<auth::Principal>();
-    principal->user.user_id = user;
+    auth::Identity identity;
+    identity.user.user_id = user;
+    auto principal = std::make_shared<auth::Principal>(
+        std::make_shared<const auth::Identity>(std::move(identity)));
     store::Visibility visibility;
     visibility.user_id = user;
     visibility.default_readable = default_readable;

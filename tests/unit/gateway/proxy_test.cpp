@@ -170,9 +170,11 @@ class AllowGate final : public http::Gate {
  public:
   std::string user_id = "acme";
   Result<void> Admit(const http::Route&, http::Request& request) override {
-    auto principal = std::make_shared<auth::Principal>();
-    principal->user.user_id = user_id;
-    principal->key.key_id = "0123456789abcdef0123456789abcdef";
+    auth::Identity identity;
+    identity.user.user_id = user_id;
+    identity.key.key_id = "0123456789abcdef0123456789abcdef";
+    auto principal = std::make_shared<auth::Principal>(
+        std::make_shared<const auth::Identity>(std::move(identity)));
     request.principal = std::move(principal);
     return {};
   }
@@ -198,8 +200,8 @@ class ProxyTest : public ::testing::Test {
     };
     proxy->request_headers = [this](const http::Request& r) {
       ForwardContext context;
-      context.user_id = r.principal->user.user_id;
-      context.key_id = r.principal->key.key_id;
+      context.user_id = r.principal->user().user_id;
+      context.key_id = r.principal->key().key_id;
       context.peer = r.remote_address;
       context.upstream_authorization = upstream_config_.Authorization();
       return UpstreamRequestHeaders(r.headers, context);

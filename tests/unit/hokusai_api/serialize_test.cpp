@@ -67,13 +67,14 @@ TEST(WriteKeyMembers, WritesTheListFieldsWithRfc3339TimesAndNulls) {
 }
 
 TEST(ValidateBody, HasExactlyTheSpecFieldSet) {
-  auth::Principal principal;
-  principal.user.user_id = "alice";
-  principal.user.email = "alice@example.com";
-  principal.user.roles = {"ml"};
-  principal.key = SampleKey();
-  principal.key.expires_at = kNow + 3600 * 1000;
-  principal.scopes = auth::ParseScopes({"experiment:read"}).value();
+  auth::Identity identity;
+  identity.user.user_id = "alice";
+  identity.user.email = "alice@example.com";
+  identity.user.roles = {"ml"};
+  identity.key = SampleKey();
+  identity.key.expires_at = kNow + 3600 * 1000;
+  identity.scopes = auth::ParseScopes({"experiment:read"}).value();
+  auth::Principal principal(std::make_shared<const auth::Identity>(std::move(identity)));
   std::string json = ValidateBody(principal, "hokusai-registry");
   EXPECT_EQ(Members(json), (std::set<std::string>{"user_id", "email", "key_id", "service_id",
                                                   "scopes", "roles", "is_admin",
