@@ -88,8 +88,8 @@ Result<std::string> ExperimentOfArtifactPath(store::TrackingStore& tracking,
   return CheckArtifactPath(
       path,
       [&tracking](const std::string& run_id) -> Result<ArtifactOwner> {
-        HK_TRY(run, tracking.GetRun(run_id));
-        return ArtifactOwner{run.info.experiment_id, run.info.artifact_uri};
+        HK_TRY(info, tracking.GetRunInfo(run_id));
+        return ArtifactOwner{info.experiment_id, info.artifact_uri};
       },
       [&tracking](const std::string& model_id) -> Result<ArtifactOwner> {
         HK_TRY(model, tracking.GetLoggedModel(model_id));
@@ -221,10 +221,10 @@ Result<Response> ListRunArtifacts(const Context& ctx, const Request& request) {
   HK_TRY(args, Args::From(request));
   HK_TRY(run_id, RunIdArg(args));
   HK_TRY(relative, RelativeArg(args, "path"));
-  HK_TRY(run, ctx.tracking.GetRun(run_id));
-  HK_TRY(root, RepositoryPathOf(run.info.artifact_uri));
+  HK_TRY(info, ctx.tracking.GetRunInfo(run_id));
+  HK_TRY(root, RepositoryPathOf(info.artifact_uri));
   HK_TRY(files, ctx.repository.List(JoinArtifactPath(root, relative)));
-  return ListingResponse(files, relative, &run.info.artifact_uri);
+  return ListingResponse(files, relative, &info.artifact_uri);
 }
 
 Result<Response> GetRunArtifact(const Context& ctx, const Request& request) {
@@ -232,8 +232,8 @@ Result<Response> GetRunArtifact(const Context& ctx, const Request& request) {
   HK_TRY(run_id, RunIdArg(args));
   HK_TRY(relative, RelativeArg(args, "path"));
   if (relative.empty()) return tl::unexpected(MissingParameter("path"));
-  HK_TRY(run, ctx.tracking.GetRun(run_id));
-  HK_TRY(root, RepositoryPathOf(run.info.artifact_uri));
+  HK_TRY(info, ctx.tracking.GetRunInfo(run_id));
+  HK_TRY(root, RepositoryPathOf(info.artifact_uri));
   return FileResponse(ctx.repository, JoinArtifactPath(root, relative));
 }
 

@@ -236,8 +236,8 @@ http::TargetFinder MakeArtifactPathFinder(bool path_in_query, ResourceLocator& l
 // ---- StoreLocator ----------------------------------------------------------------------------
 
 Result<std::string> StoreLocator::ExperimentOfRun(const std::string& run_id) {
-  HK_TRY(run, tracking_.GetRun(run_id));
-  return run.info.experiment_id;
+  HK_TRY(info, tracking_.GetRunInfo(run_id));
+  return std::move(info.experiment_id);
 }
 
 Result<std::string> StoreLocator::ExperimentOfLoggedModel(const std::string& model_id) {

@@ -115,6 +115,8 @@ class TrackingStore {
   // Runs.
   virtual Result<Run> CreateRun(const CreateRunArgs& args) = 0;
   virtual Result<Run> GetRun(const std::string& run_id) = 0;
+  // The run's info alone (one row; no params, tags, metrics or inputs), deleted runs included.
+  virtual Result<RunInfo> GetRunInfo(const std::string& run_id) = 0;
   virtual Result<RunInfo> UpdateRun(const UpdateRunArgs& args) = 0;
   virtual Result<void> DeleteRun(const std::string& run_id) = 0;
   virtual Result<void> RestoreRun(const std::string& run_id) = 0;

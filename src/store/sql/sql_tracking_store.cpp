@@ -741,6 +741,12 @@ Result<Run> SqlTrackingStore::GetRun(const std::string& run_id) {
   return LoadRun(*conn, run_id);
 }
 
+Result<RunInfo> SqlTrackingStore::GetRunInfo(const std::string& run_id) {
+  auto conn = pool_->Acquire();
+  HK_TRY(tx, Transaction::Begin(*conn, false));
+  return LoadRunInfo(*conn, run_id);
+}
+
 Result<RunInfo> SqlTrackingStore::UpdateRun(const UpdateRunArgs& args) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));

@@ -54,6 +54,7 @@ class SqlTrackingStore final : public TrackingStore {
 
   Result<Run> CreateRun(const CreateRunArgs& args) override;
   Result<Run> GetRun(const std::string& run_id) override;
+  Result<RunInfo> GetRunInfo(const std::string& run_id) override;
   Result<RunInfo> UpdateRun(const UpdateRunArgs& args) override;
   Result<void> DeleteRun(const std::string& run_id) override;
   Result<void> RestoreRun(const std::string& run_id) override;

@@ -512,6 +512,23 @@ TEST_F(SqlTrackingStoreTest, GetUnknownRunIsNotFound) {
   ExpectError(run.error(), ErrorCode::kResourceDoesNotExist);
 }
 
+TEST_F(SqlTrackingStoreTest, GetRunInfoIsTheRunsInfoDeletedRunsIncluded) {
+  store::Run run = NewRun("0", "", 1000, {{"t", "v"}});
+  auto info = store_->GetRunInfo(run.info.run_id);
+  ASSERT_TRUE(info.has_value()) << info.error().message;
+  EXPECT_EQ(info->run_id, run.info.run_id);
+  EXPECT_EQ(info->experiment_id, "0");
+  EXPECT_EQ(info->artifact_uri, run.info.artifact_uri);
+  EXPECT_EQ(info->lifecycle_stage, "active");
+  ASSERT_TRUE(store_->DeleteRun(run.info.run_id).has_value());
+  info = store_->GetRunInfo(run.info.run_id);
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->lifecycle_stage, "deleted");
+  auto missing = store_->GetRunInfo(NewHexId());
+  ASSERT_FALSE(missing.has_value());
+  ExpectError(missing.error(), ErrorCode::kResourceDoesNotExist);
+}
+
 TEST_F(SqlTrackingStoreTest, UpdateRunSetsStatusEndTimeAndName) {
   store::Run run = NewRun("0", "before");
   UpdateRunArgs update;
