@@ -467,7 +467,8 @@ def parse_wrk(out: str) -> dict:
     r["rps"] = float(m.group(1)) if m else r["requests"] / r["duration_s"]
     for pct in ("50", "99"):
         m = re.search(rf"^\s+{pct}%\s+(\S+)", out, re.M)
-        r[f"p{pct}_ms"] = parse_duration_ms(m.group(1)) if m else float("nan")
+        # wrk prints 0us percentiles when no response completed in the window: no latency then
+        r[f"p{pct}_ms"] = parse_duration_ms(m.group(1)) if m and r["requests"] else float("nan")
     m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     if m:
         r["non2xx"] = int(m.group(1))
@@ -698,11 +699,13 @@ def finish_common(r: dict, srv: Server, mon: NoiseMonitor, cpu0: int, cpu1: int,
     busy, kbusy = mon.stop()
     n = max(r["requests"], 1)
     dur = max(r["duration_s"], 1e-6)
-    r["cpu_us_per_req"] = (cpu1 - cpu0) / CLK_TCK * 1e6 / n
+    # No response completed: CPU per request is unknown (the window's CPU is kept in cpu_cores)
+    r["cpu_us_per_req"] = (cpu1 - cpu0) / CLK_TCK * 1e6 / n if r["requests"] else float("nan")
     r["cpu_ms_per_req"] = r["cpu_us_per_req"] / 1000.0
     r["cpu_cores"] = (cpu1 - cpu0) / CLK_TCK / dur
     if srv.companions:
-        r["pg_cpu_us_per_req"] = (db1 - db0) / CLK_TCK * 1e6 / n
+        r["pg_cpu_us_per_req"] = ((db1 - db0) / CLK_TCK * 1e6 / n if r["requests"]
+                                  else float("nan"))
         r["pg_cpu_ms_per_req"] = r["pg_cpu_us_per_req"] / 1000.0
         r["pg_cpu_cores"] = (db1 - db0) / CLK_TCK / dur
     for k in ("cpu_us_per_req", "cpu_ms_per_req", "cpu_cores"):
@@ -1489,6 +1492,10 @@ def noise_notes(name: str, reps: list[dict]) -> list[str]:
     elif noisy:
         procs = ", ".join(f"{n}[{p}] {f*100:.0f}%" for n, p, f in noisy[0]["noisy"][:2])
         notes.append(f"noisy ({name}, all {len(reps)} runs: {procs})")
+    empty = [r for r in usable(reps) if r.get("requests") == 0]
+    if empty:
+        notes.append(f"{name}: no response completed within the {empty[0]['duration_s']:.0f} s "
+                     f"window in {len(empty)}/{len(usable(reps))} runs (no latency or CPU per request)")
     errs = sum(r["errors"] for r in reps)
     if errs:
         notes.append(f"INVALID ({name}: {errs} errors in {len(reps)} runs)")
