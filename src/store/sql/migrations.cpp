@@ -14,7 +14,7 @@ namespace {
 constexpr int64_t kMigrationLockKey = 0x686b5f6d69677261;  // "hk_migra"
 
 // Never edit a released migration; add a new one.
-constexpr std::array<Migration, 6> kMigrations = {{
+constexpr std::array<Migration, 7> kMigrations = {{
     {1, R"sql(
 CREATE TABLE experiments (
   experiment_id INTEGER PRIMARY KEY,
@@ -356,6 +356,11 @@ CREATE TABLE metric_log (
   dataset_name TEXT,
   dataset_digest TEXT
 );
+)sql"},
+    // 7: runs/search ordered by a metric walks that metric's latest values in order
+    // (sql_tracking_store, decision 0017).
+    {7, R"sql(
+CREATE INDEX latest_metrics_by_value ON latest_metrics(key, is_nan, value);
 )sql"},
 }};
 

@@ -266,10 +266,17 @@ Result<void> AppendRunClause(Query& q, const Clause& clause) {
   return InvalidParameter("Invalid filter");
 }
 
-Result<void> AppendRunOrderBy(Query& q, const std::vector<OrderTerm>& terms) {
+// `first_joined`: the first term is a metric whose latest point is joined as `o0` and whose
+// NaN/missing class is fixed by the query (SearchRunIdsByFirstMetric), so it orders by o0.value.
+Result<void> AppendRunOrderBy(Query& q, const std::vector<OrderTerm>& terms,
+                              bool first_joined = false) {
   q.Add(" ORDER BY ");
   bool has_start_time = false;
   for (const OrderTerm& term : terms) {
+    if (first_joined && &term == &terms.front()) {
+      q.Add(term.ascending ? "o0.value ASC, " : "o0.value DESC, ");
+      continue;
+    }
     std::string value;
     std::string nulls;
     switch (term.kind) {
@@ -802,12 +809,12 @@ Result<void> SqlTrackingStore::RestoreRun(const std::string& run_id) {
   return SetRunStage(*conn, run_id, kActive);
 }
 
-Result<std::pair<std::vector<Run>, bool>> SqlTrackingStore::SearchRuns(
-    const SearchRunsArgs& args) {
-  Query q;
-  q.Add("SELECT r.run_uuid FROM runs r WHERE r.experiment_id IN (");
+namespace {
+
+void AppendInExperiments(Query& q, const std::vector<std::string>& experiment_ids) {
+  q.Add("r.experiment_id IN (");
   bool any = false;
-  for (const std::string& id : args.experiment_ids) {
+  for (const std::string& id : experiment_ids) {
     auto key = ExperimentKey(id);
     if (!key) continue;
     if (any) q.Add(", ");
@@ -815,12 +822,121 @@ Result<std::pair<std::vector<Run>, bool>> SqlTrackingStore::SearchRuns(
     any = true;
   }
   if (!any) q.Add("NULL");
-  q.Add(") AND r.lifecycle_stage ");
+  q.Add(")");
+}
+
+// The WHERE conditions every runs/search query shares: the experiments, the lifecycle stage and
+// the filter clauses, over runs `r`.
+Result<void> AppendRunConditions(Query& q, const SearchRunsArgs& args) {
+  AppendInExperiments(q, args.experiment_ids);
+  q.Add(" AND r.lifecycle_stage ");
   q.Add(LifecycleCondition(args.view_type, "r.lifecycle_stage"));
   for (const Clause& clause : args.filter) HK_CHECK(AppendRunClause(q, clause));
-  HK_CHECK(AppendRunOrderBy(q, args.order_by));
+  return {};
+}
+
+// A search ordered first by a metric puts runs in three classes, in this order whatever the
+// direction: a number for the metric, NaN, no value. Each class is one query whose first order
+// term is o0.value, so the numbers are read in the order of the latest_metrics_by_value index
+// (key, is_nan, value) and SQLite stops once the page is full, instead of computing the order
+// key of every run of the experiments and sorting them all (decision 0017). The classes and the
+// order within them are those of AppendRunOrderBy over the whole set.
+enum class MetricClass { kNumber, kNaN, kMissing };
+
+Result<Query> FirstMetricClassQuery(const SearchRunsArgs& args, MetricClass cls, bool ordered) {
+  Query q;
+  const std::string& key = args.order_by.front().key;
+  if (cls == MetricClass::kMissing) {
+    q.Add("SELECT r.run_uuid FROM runs r LEFT JOIN latest_metrics o0 ON o0.run_uuid = "
+          "r.run_uuid AND o0.key = ");
+    q.Value(key);
+    q.Add(" WHERE o0.run_uuid IS NULL AND ");
+  } else {
+    // CROSS JOIN: SQLite keeps latest_metrics as the outer loop (PostgreSQL plans it freely).
+    q.Add("SELECT r.run_uuid FROM latest_metrics o0 CROSS JOIN runs r WHERE o0.key = ");
+    q.Value(key);
+    q.Add(cls == MetricClass::kNumber ? " AND o0.is_nan = 0" : " AND o0.is_nan = 1");
+    q.Add(" AND r.run_uuid = o0.run_uuid AND ");
+  }
+  HK_CHECK(AppendRunConditions(q, args));
+  if (ordered) HK_CHECK(AppendRunOrderBy(q, args.order_by, true));
+  return q;
+}
+
+// The run ids of one page (and of one more run, when it exists), class by class.
+Result<std::vector<std::string>> SearchRunIdsByFirstMetric(Connection& conn,
+                                                          const SearchRunsArgs& args) {
+  std::vector<std::string> ids;
+  int64_t skip = args.offset;
+  int64_t want = args.max_results + 1;
+  for (MetricClass cls : {MetricClass::kNumber, MetricClass::kNaN, MetricClass::kMissing}) {
+    HK_TRY(q, FirstMetricClassQuery(args, cls, true));
+    q.Add(" LIMIT ");
+    q.Value(want);
+    q.Add(" OFFSET ");
+    q.Value(skip);
+    HK_TRY(stmt, PrepareQuery(conn, q));
+    int64_t got = 0;
+    for (;;) {
+      HK_TRY(row, stmt.Step());
+      if (!row) break;
+      ids.push_back(stmt.Text(0));
+      ++got;
+    }
+    want -= got;
+    if (want == 0) break;
+    if (got > 0 || skip == 0) {
+      skip = 0;
+      continue;
+    }
+    // The whole class lies before the page: count it to know how far into the next one to start.
+    HK_TRY(counted, FirstMetricClassQuery(args, cls, false));
+    Query count;
+    count.Add("SELECT count(*) FROM (" + counted.sql + ") AS c");
+    count.binds = std::move(counted.binds);
+    HK_TRY(cstmt, PrepareQuery(conn, count));
+    HK_TRY(crow, cstmt.Step());
+    skip -= crow ? std::min(skip, cstmt.Int(0)) : 0;
+  }
+  return ids;
+}
+
+}  // namespace
+
+Result<std::pair<std::vector<Run>, bool>> SqlTrackingStore::SearchRuns(
+    const SearchRunsArgs& args) {
   auto conn = pool_->Acquire();
   HK_TRY(tx, Transaction::Begin(*conn, false));
+  bool by_first_metric = first_metric_plan_min_runs_ > 0 && !args.order_by.empty() &&
+                         args.order_by.front().kind == EntityKind::kMetric;
+  if (by_first_metric) {
+    // Enough runs to be worth it? Counts experiment index entries, stopping at the threshold.
+    Query count;
+    count.Add("SELECT count(*) FROM (SELECT 1 FROM runs r WHERE ");
+    AppendInExperiments(count, args.experiment_ids);
+    count.Add(" LIMIT ");
+    count.Value(first_metric_plan_min_runs_);
+    count.Add(") AS c");
+    HK_TRY(stmt, PrepareQuery(*conn, count));
+    HK_TRY(row, stmt.Step());
+    by_first_metric = row && stmt.Int(0) >= first_metric_plan_min_runs_;
+  }
+  if (by_first_metric) {
+    HK_TRY(ids, SearchRunIdsByFirstMetric(*conn, args));
+    bool more = static_cast<int64_t>(ids.size()) > args.max_results;
+    if (more) ids.pop_back();
+    std::vector<Run> runs;
+    runs.reserve(ids.size());
+    for (const std::string& id : ids) {
+      HK_TRY(run, LoadRun(*conn, id));
+      runs.push_back(std::move(run));
+    }
+    return std::make_pair(std::move(runs), more);
+  }
+  Query q;
+  q.Add("SELECT r.run_uuid FROM runs r WHERE ");
+  HK_CHECK(AppendRunConditions(q, args));
+  HK_CHECK(AppendRunOrderBy(q, args.order_by));
   return FetchPage<Run>(
       *conn, std::move(q), args.max_results, args.offset,
       [](Statement& row) { return row.Text(0); },

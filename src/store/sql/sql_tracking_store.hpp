@@ -34,6 +34,11 @@ class SqlTrackingStore final : public TrackingStore {
   // The database this store uses, to share with the registry store.
   const std::shared_ptr<ConnectionPool>& pool() const { return pool_; }
 
+  // runs/search ordered first by a metric walks that metric's values in index order once the
+  // searched experiments hold at least this many runs (any stage); 0: never. Tests lower it to
+  // compare both plans on small data.
+  void set_first_metric_plan_min_runs(int64_t runs) { first_metric_plan_min_runs_ = runs; }
+
   Result<void> Ping() override;
 
   Result<std::string> CreateExperiment(const std::string& name,
@@ -96,6 +101,9 @@ class SqlTrackingStore final : public TrackingStore {
   Result<void> SettleMetricLog();
 
   std::shared_ptr<ConnectionPool> pool_;
+  // Below this many runs in the searched experiments, ordering them all costs about as much as
+  // walking the metric's index, and is not slowed by the metric's values in other experiments.
+  int64_t first_metric_plan_min_runs_ = 2000;
 };
 
 }  // namespace hokusai::store::sql

@@ -1258,6 +1258,91 @@ TEST_F(SqlTrackingStoreTest, SearchRunsPageThatEndsExactlyHasNoMore) {
   EXPECT_FALSE(more);
 }
 
+// Ordered first by a metric, a search over enough runs walks the metric's values class by class
+// (numbers, NaN, none) in index order; every page must be the one the general query gives.
+TEST_F(SqlTrackingStoreTest, SearchRunsByFirstMetricPagesAsTheGeneralQuery) {
+  std::string a = NewExperiment("first-metric-a");
+  std::string b = NewExperiment("first-metric-b");
+  const double inf = std::numeric_limits<double>::infinity();
+  for (int i = 0; i < 60; ++i) {
+    std::string exp = i % 6 == 5 ? b : a;
+    store::Run run = NewRun(exp, "r" + std::to_string(i), (i % 7) * 100);
+    std::vector<Metric> metrics;
+    if (i % 4 != 3) {  // a quarter have no value for m
+      double m = i % 9 == 0 ? std::numeric_limits<double>::quiet_NaN()
+                 : i == 10  ? inf
+                 : i == 14  ? -inf
+                            : static_cast<double>(i % 5) - 1.5;  // ties
+      metrics.push_back(M("m", m, 1, 0));
+    }
+    if (i % 3 != 0) metrics.push_back(M("x", static_cast<double>(i % 4), 1, 0));
+    std::vector<Tag> params;
+    if (i % 5 != 4) params.push_back(Tag{"p", i % 2 == 0 ? "a" : "b"});
+    Log(run.info.run_id, metrics, params);
+    if (i % 11 == 0) {
+      ASSERT_TRUE(store_->DeleteRun(run.info.run_id).has_value());
+    }
+  }
+  auto page_ids = [&](const SearchRunsArgs& args, int64_t min_runs, bool* more) {
+    store_->set_first_metric_plan_min_runs(min_runs);
+    auto page = store_->SearchRuns(args);
+    EXPECT_TRUE(page.has_value()) << (page ? "" : page.error().message);
+    std::vector<std::string> ids;
+    if (!page) return ids;
+    for (const store::Run& run : page->first) ids.push_back(run.info.run_id);
+    *more = page->second;
+    return ids;
+  };
+  std::vector<std::vector<OrderTerm>> orders = {
+      {Order(EntityKind::kMetric, "m", true)},
+      {Order(EntityKind::kMetric, "m", false)},
+      {Order(EntityKind::kMetric, "m", false), Order(EntityKind::kParam, "p", true)},
+      {Order(EntityKind::kMetric, "m", true), Order(EntityKind::kAttribute, "start_time", true)},
+      {Order(EntityKind::kMetric, "m", false), Order(EntityKind::kMetric, "x", true)},
+  };
+  std::vector<std::vector<Clause>> filters = {
+      {},
+      {NumberClause(EntityKind::kMetric, "m", Comparator::kGt, -1.0)},
+      {StringClause(EntityKind::kParam, "p", Comparator::kEq, "a")},
+      {NumberClause(EntityKind::kMetric, "x", Comparator::kGe, 1.0)},
+  };
+  int pages = 0;
+  for (const auto& order : orders) {
+    for (const auto& filter : filters) {
+      for (ViewType view : {ViewType::kActiveOnly, ViewType::kAll, ViewType::kDeletedOnly}) {
+        for (const std::vector<std::string>& experiments :
+             {std::vector<std::string>{a}, std::vector<std::string>{a, b}}) {
+          for (int64_t size : {1, 7, 100}) {
+            SearchRunsArgs args;
+            args.experiment_ids = experiments;
+            args.order_by = order;
+            args.filter = filter;
+            args.view_type = view;
+            args.max_results = size;
+            for (args.offset = 0;; args.offset += size) {
+              bool more_general = false;
+              bool more_walked = false;
+              auto general = page_ids(args, 0, &more_general);
+              auto walked = page_ids(args, 1, &more_walked);
+              ASSERT_EQ(walked, general) << "order " << order.size() << " terms, offset "
+                                         << args.offset << ", size " << size;
+              ASSERT_EQ(more_walked, more_general);
+              ++pages;
+              if (!more_general) break;
+            }
+            // A page past the end is empty in both.
+            bool more = true;
+            args.offset += size;
+            EXPECT_TRUE(page_ids(args, 1, &more).empty());
+            EXPECT_FALSE(more);
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(pages, 500);
+}
+
 TEST_F(SqlTrackingStoreTest, SearchRunsReturnsFullRuns) {
   std::string exp = NewExperiment("search");
   store::Run run = NewRun(exp, "full", 1, {{"t", "v"}});
