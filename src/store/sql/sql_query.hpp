@@ -68,6 +68,22 @@ Result<void> UpsertPermission(Connection& conn, const PermissionTable& table, in
 // exist) and OFFSET to `q`, runs it on `conn` inside the caller's transaction, reads each row's
 // key with `read_key(statement)` and loads the entity with `load(key)`. Returns the page and
 // whether more rows follow it.
+// The page of `keys` (one more than `max_results` when more rows exist), each loaded with
+// `load(key)`, and whether more rows follow it.
+template <typename T, typename Key, typename Load>
+Result<std::pair<std::vector<T>, bool>> LoadPage(std::vector<Key> keys, int64_t max_results,
+                                                 Load load) {
+  bool more = static_cast<int64_t>(keys.size()) > max_results;
+  if (more) keys.pop_back();
+  std::vector<T> items;
+  items.reserve(keys.size());
+  for (const auto& key : keys) {
+    HK_TRY(item, load(key));
+    items.push_back(std::move(item));
+  }
+  return std::make_pair(std::move(items), more);
+}
+
 template <typename T, typename ReadKey, typename Load>
 Result<std::pair<std::vector<T>, bool>> FetchPage(Connection& conn, Query q, int64_t max_results,
                                                   int64_t offset, ReadKey read_key, Load load) {
@@ -82,15 +98,7 @@ Result<std::pair<std::vector<T>, bool>> FetchPage(Connection& conn, Query q, int
     if (!row) break;
     keys.push_back(read_key(stmt));
   }
-  bool more = static_cast<int64_t>(keys.size()) > max_results;
-  if (more) keys.pop_back();
-  std::vector<T> items;
-  items.reserve(keys.size());
-  for (const auto& key : keys) {
-    HK_TRY(item, load(key));
-    items.push_back(std::move(item));
-  }
-  return std::make_pair(std::move(items), more);
+  return LoadPage<T>(std::move(keys), max_results, load);
 }
 
 }  // namespace hokusai::store::sql

@@ -923,15 +923,8 @@ Result<std::pair<std::vector<Run>, bool>> SqlTrackingStore::SearchRuns(
   }
   if (by_first_metric) {
     HK_TRY(ids, SearchRunIdsByFirstMetric(*conn, args));
-    bool more = static_cast<int64_t>(ids.size()) > args.max_results;
-    if (more) ids.pop_back();
-    std::vector<Run> runs;
-    runs.reserve(ids.size());
-    for (const std::string& id : ids) {
-      HK_TRY(run, LoadRun(*conn, id));
-      runs.push_back(std::move(run));
-    }
-    return std::make_pair(std::move(runs), more);
+    return LoadPage<Run>(std::move(ids), args.max_results,
+                         [&](const std::string& id) { return LoadRun(*conn, id); });
   }
   Query q;
   q.Add("SELECT r.run_uuid FROM runs r WHERE ");
