@@ -12,6 +12,7 @@
 #include "common/limits.hpp"
 #include "common/util.hpp"
 #include "store/postgres/pg_connection.hpp"
+#include "store/sql/metric_log.hpp"
 #include "store/sql/migrations.hpp"
 #include "store/sql/sql_query.hpp"
 #include "store/sql/sqlite_connection.hpp"
@@ -26,17 +27,6 @@ constexpr const char* kUpsertExperimentTag =
 constexpr std::string_view kActive = "active";
 constexpr std::string_view kDeleted = "deleted";
 constexpr std::string_view kRunNameTag = "mlflow.runName";
-
-// MLflow's SQL store cannot hold infinities and keeps NaN as 0 with a flag; we store the same way
-// so that reads, filters and ordering agree with the reference server.
-std::pair<bool, double> SanitizeMetricValue(double value) {
-  if (std::isnan(value)) return {true, 0.0};
-  if (std::isinf(value)) {
-    return {false, value > 0 ? std::numeric_limits<double>::max()
-                             : -std::numeric_limits<double>::max()};
-  }
-  return {false, value};
-}
 
 double StoredMetricValue(bool is_nan, double value) {
   return is_nan ? std::numeric_limits<double>::quiet_NaN() : value;
@@ -337,66 +327,6 @@ std::string_view LifecycleCondition(ViewType view, std::string_view column) {
     case ViewType::kAll: return "IN ('active', 'deleted')";
   }
   return "= 'active'";
-}
-
-// SQLite: a batch's points are appended to metric_log in arrival order, a few pages per batch,
-// instead of one page per metric key of the keyed `metrics` table (whose page images the WAL then
-// writes out: 4 MB for a batch of 1000 keys). The log is merged into `metrics` in bulk, sorted,
-// once it holds kMetricLogMergeRows points, and before any read of `metrics` (SettleMetricLog),
-// so readers never look at two tables. latest_metrics is kept per batch as before. Decision 0016.
-constexpr int64_t kMetricLogMergeRows = 32768;
-
-constexpr const char* kAppendMetricLog =
-    "INSERT INTO metric_log (run_uuid, key, value, is_nan, timestamp, step, model_id, "
-    "dataset_name, dataset_digest) VALUES (?, ?, ?, ?, ?, ?, nullif(?, ''), nullif(?, ''), "
-    "nullif(?, ''))";
-constexpr const char* kUpsertLatestMetric =
-    "INSERT INTO latest_metrics (run_uuid, key, value, is_nan, timestamp, step) "
-    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_uuid, key) DO UPDATE SET "
-    "value = excluded.value, is_nan = excluded.is_nan, "
-    "timestamp = excluded.timestamp, step = excluded.step WHERE "
-    "(excluded.step, excluded.timestamp, excluded.value) > "
-    "(latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)";
-// Sorted in the keyed table's order so consecutive inserts land on the same page; a point
-// already stored (or twice in the log) is kept once, the earliest logged, as before the log.
-// (`WHERE true` keeps SQLite from reading ON CONFLICT as a join constraint.)
-constexpr const char* kMergeMetricLog =
-    "INSERT INTO metrics (run_uuid, key, value, is_nan, timestamp, step, model_id, dataset_name, "
-    "dataset_digest) SELECT run_uuid, key, value, is_nan, timestamp, step, model_id, "
-    "dataset_name, dataset_digest FROM metric_log WHERE true "
-    "ORDER BY run_uuid, key, timestamp, step, value, is_nan, seq ON CONFLICT DO NOTHING";
-// The log is always emptied whole, so its seq values run from its first to its last row.
-constexpr const char* kMetricLogRows =
-    "SELECT coalesce((SELECT max(seq) FROM metric_log) - (SELECT min(seq) FROM metric_log) + 1, "
-    "0)";
-
-// Inside a write transaction.
-Result<void> MergeMetricLog(Connection& conn) {
-  HK_CHECK(conn.Run(kMergeMetricLog));
-  return conn.Run("DELETE FROM metric_log");
-}
-
-// Inside LogBatch's write transaction (SQLite).
-Result<void> AppendMetricLog(Connection& conn, const std::string& run_id,
-                             const std::vector<Metric>& metrics) {
-  HK_TRY(append, conn.Prepare(kAppendMetricLog));
-  HK_TRY(latest, conn.Prepare(kUpsertLatestMetric));
-  for (const Metric& m : metrics) {
-    auto [is_nan, value] = SanitizeMetricValue(m.value);
-    append.Reset();
-    append.Bind(1, run_id).Bind(2, m.key).Bind(3, value).Bind(4, static_cast<int64_t>(is_nan));
-    append.Bind(5, m.timestamp).Bind(6, m.step).Bind(7, m.model_id).Bind(8, m.dataset_name);
-    append.Bind(9, m.dataset_digest);
-    HK_CHECK(append.Run());
-    latest.Reset();
-    latest.Bind(1, run_id).Bind(2, m.key).Bind(3, value).Bind(4, static_cast<int64_t>(is_nan));
-    latest.Bind(5, m.timestamp).Bind(6, m.step);
-    HK_CHECK(latest.Run());
-  }
-  HK_TRY(rows, conn.Prepare(kMetricLogRows));
-  HK_TRY(row, rows.Step());
-  if (row && rows.Int(0) >= kMetricLogMergeRows) HK_CHECK(MergeMetricLog(conn));
-  return {};
 }
 
 // PostgreSQL: a batch's metrics in two statements instead of two per metric (each a round trip):
@@ -743,6 +673,7 @@ Result<Run> SqlTrackingStore::CreateRun(const CreateRunArgs& args) {
 }
 
 Result<Run> SqlTrackingStore::GetRun(const std::string& run_id) {
+  HK_CHECK(SettleMetricLog());
   auto conn = pool_->Acquire();
   HK_TRY(tx, Transaction::Begin(*conn, false));
   return LoadRun(*conn, run_id);
@@ -905,6 +836,7 @@ Result<std::vector<std::string>> SearchRunIdsByFirstMetric(Connection& conn,
 
 Result<std::pair<std::vector<Run>, bool>> SqlTrackingStore::SearchRuns(
     const SearchRunsArgs& args) {
+  HK_CHECK(SettleMetricLog());
   auto conn = pool_->Acquire();
   HK_TRY(tx, Transaction::Begin(*conn, false));
   bool by_first_metric = first_metric_plan_min_runs_ > 0 && !args.order_by.empty() &&
@@ -966,6 +898,8 @@ Result<void> SqlTrackingStore::LogBatch(const std::string& run_id,
                                            const std::vector<Tag>& tags) {
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
+  // Declared after the transaction: destroyed before it rolls back, while the lease is held.
+  std::optional<MetricLog::Writer> log_writer;
   HK_TRY(info, RequireActiveRun(*conn, run_id));
   (void)info;
 
@@ -1007,12 +941,14 @@ Result<void> SqlTrackingStore::LogBatch(const std::string& run_id,
     if (conn->dialect() == Dialect::kPostgres) {
       HK_CHECK(InsertMetricsPg(*conn, run_id, metrics));
     } else {
-      HK_CHECK(AppendMetricLog(*conn, run_id, metrics));
+      HK_CHECK(log_writer.emplace(metric_log_, *conn).Append(run_id, metrics));
     }
   }
 
   for (const Tag& tag : tags) HK_CHECK(UpsertRunTag(*conn, run_id, tag));
-  return tx.Commit();
+  HK_CHECK(tx.Commit());
+  if (log_writer) log_writer->Committed();
+  return {};
 }
 
 Result<void> SqlTrackingStore::LogInputs(const std::string& run_id,
@@ -1110,12 +1046,15 @@ Result<void> SqlTrackingStore::SettleMetricLog() {
     HK_TRY(pending, probe.Step());
     if (!pending) return {};
   }
-  // Points committed before this call are in `metrics` when it returns; a read that begins
-  // afterwards sees every point acknowledged before it started.
+  // Points committed before this call are in `metrics` and `latest_metrics` when it returns; a
+  // read that begins afterwards sees every point acknowledged before it started.
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));
-  HK_CHECK(MergeMetricLog(*conn));
-  return tx.Commit();
+  MetricLog::Writer writer(metric_log_, *conn);
+  HK_CHECK(writer.Merge());
+  HK_CHECK(tx.Commit());
+  writer.Committed();
+  return {};
 }
 
 Result<std::pair<std::vector<Metric>, bool>> SqlTrackingStore::GetMetricHistory(

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "store/sql/db.hpp"
+#include "store/sql/metric_log.hpp"
 #include "store/tracking_store.hpp"
 
 namespace hokusai::store::sql {
@@ -96,11 +97,13 @@ class SqlTrackingStore final : public TrackingStore {
       const SearchLoggedModelsArgs& args) override;
 
  private:
-  // SQLite: merges the points waiting in metric_log into `metrics` (a write transaction) when
-  // there are any; PostgreSQL writes `metrics` directly and has nothing to merge.
+  // SQLite: merges the points waiting in metric_log into `metrics` and `latest_metrics` (a write
+  // transaction) when there are any; every read of either table calls it first. PostgreSQL writes
+  // both directly and has nothing to merge.
   Result<void> SettleMetricLog();
 
   std::shared_ptr<ConnectionPool> pool_;
+  MetricLog metric_log_;  // SQLite only; used under the pool's writer lease
   // Below this many runs in the searched experiments, ordering them all costs about as much as
   // walking the metric's index, and is not slowed by the metric's values in other experiments.
   int64_t first_metric_plan_min_runs_ = 2000;

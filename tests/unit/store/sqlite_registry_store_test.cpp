@@ -1,5 +1,6 @@
 // The SQLite model registry: registered models, versions, tags, aliases and stages, source
 // resolution against runs and logged models in the shared database, and search.
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -831,6 +832,9 @@ TEST_F(SqlRegistryStoreTest, SearchVersionsDefaultsToRecentlyUpdatedFirst) {
   // Same timestamps tie-break by name, then newest version first.
   std::vector<std::string> found = SearchVersions("");
   ASSERT_EQ(found.size(), 2u);
+  // Times are milliseconds: let the update's be later than both creations (an optimised build
+  // creates and updates within one millisecond, and the tie would put a/2 first).
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
   ASSERT_TRUE(registry_->UpdateModelVersion("a", "1", std::string("touched")));
   EXPECT_EQ(SearchVersions("").front(), "a/1");
 }

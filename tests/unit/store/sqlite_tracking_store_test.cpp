@@ -6,12 +6,15 @@
 #include <cstdint>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <regex>
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -1557,12 +1560,75 @@ TEST_F(SqlTrackingStoreTest, MetricReadsMergeWaitingPointsFirst) {
   ASSERT_TRUE(bulk.has_value());
   EXPECT_EQ(Steps(*bulk), (std::vector<int64_t>{0, 1, 2}));
   EXPECT_EQ(Rows("metric_log"), 0);
-  // The latest value never waits for a merge.
+  // Latest values are merged from the log too, before a run is read.
   Log(run.info.run_id, {M("m", 7, 14, 3)});
+  EXPECT_EQ(Rows("metric_log"), 1);
   auto latest = FindMetric(Get(run.info.run_id), "m");
   ASSERT_TRUE(latest.has_value());
   EXPECT_EQ(latest->value, 7);
-  EXPECT_EQ(Rows("metric_log"), 1);
+  EXPECT_EQ(Rows("metric_log"), 0);
+}
+
+// Latest values merged from the log in bulk (decision 0018) must be what applying the points one
+// at a time, in arrival order, leaves: the greatest (step, timestamp, value), the first logged
+// among equals (NaN and 0 compare equal: NaN is kept as 0 with is_nan). Random points with many
+// ties, in random batches, with reads (each a merge) and reopens (the next merge then runs in
+// SQL instead of from memory) at random moments, against that rule computed here.
+TEST_F(SqlTrackingStoreTest, LatestValuesMergedFromTheLogFollowTheOneAtATimeRule) {
+  std::mt19937 rng(20261124);
+  const std::vector<double> values = {0.0, 1.0, -1.0, std::numeric_limits<double>::quiet_NaN(),
+                                      std::numeric_limits<double>::infinity()};
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+  // As the store keeps a value (decision 0003): NaN as 0 with is_nan, infinities as +-DBL_MAX.
+  auto stored = [](double v) {
+    if (std::isnan(v)) return 0.0;
+    if (std::isinf(v)) return std::copysign(std::numeric_limits<double>::max(), v);
+    return v;
+  };
+  for (int round = 0; round < 20; ++round) {
+    SCOPED_TRACE(round);
+    store::Run run = NewRun("0");
+    std::map<std::string, Metric> expected;
+    for (int batch = 0; batch < 12; ++batch) {
+      std::vector<Metric> points;
+      int size = 1 + pick(6);
+      for (int i = 0; i < size; ++i) {
+        points.push_back(M("k" + std::to_string(pick(3)), values[pick(5)], pick(3), pick(3)));
+      }
+      Log(run.info.run_id, points);
+      for (const Metric& p : points) {
+        auto it = expected.find(p.key);
+        if (it == expected.end()) {
+          expected.emplace(p.key, p);
+          continue;
+        }
+        const Metric& l = it->second;
+        if (std::make_tuple(p.step, p.timestamp, stored(p.value)) >
+            std::make_tuple(l.step, l.timestamp, stored(l.value))) {
+          it->second = p;
+        }
+      }
+      // Now and then the process "restarts": what it kept of the log is gone, and the next merge
+      // runs in SQL from the log itself.
+      if (pick(5) == 0) {
+        Reopen();
+        ASSERT_NE(store_, nullptr);
+      }
+      if (pick(3) != 0) continue;  // read (and merge) after about a third of the batches
+      store::Run read = Get(run.info.run_id);
+      ASSERT_EQ(read.metrics.size(), expected.size());
+      for (const auto& [key, want] : expected) {
+        auto got = FindMetric(read, key);
+        ASSERT_TRUE(got.has_value()) << key;
+        EXPECT_EQ(got->step, want.step) << key;
+        EXPECT_EQ(got->timestamp, want.timestamp) << key;
+        EXPECT_EQ(std::isnan(got->value), std::isnan(want.value)) << key;
+        if (!std::isnan(want.value)) {
+          EXPECT_EQ(got->value, stored(want.value)) << key;
+        }
+      }
+    }
+  }
 }
 
 TEST_F(SqlTrackingStoreTest, MetricPointLoggedAgainIsStoredOnceAndTheFirstIsKept) {

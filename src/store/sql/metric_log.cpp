@@ -1,0 +1,183 @@
+#include "store/sql/metric_log.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <string_view>
+#include <tuple>
+
+namespace hokusai::store::sql {
+
+std::pair<bool, double> SanitizeMetricValue(double value) {
+  if (std::isnan(value)) return {true, 0.0};
+  if (std::isinf(value)) {
+    return {false, value > 0 ? std::numeric_limits<double>::max()
+                             : -std::numeric_limits<double>::max()};
+  }
+  return {false, value};
+}
+
+namespace {
+
+constexpr const char* kAppend =
+    "INSERT INTO metric_log (run_uuid, key, value, is_nan, timestamp, step, model_id, "
+    "dataset_name, dataset_digest) VALUES (?, ?, ?, ?, ?, ?, nullif(?, ''), nullif(?, ''), "
+    "nullif(?, ''))";
+// The log is always emptied whole, so its seq values run from its first to its last row.
+constexpr const char* kRows =
+    "SELECT coalesce((SELECT max(seq) FROM metric_log) - (SELECT min(seq) FROM metric_log) + 1, "
+    "0)";
+constexpr const char* kEmpty = "DELETE FROM metric_log";
+
+// The latest-value rule: a point replaces the stored one only if its (step, timestamp, value) is
+// greater, so among equals the first logged stays.
+constexpr const char* kUpsertLatest =
+    "INSERT INTO latest_metrics (run_uuid, key, value, is_nan, timestamp, step) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_uuid, key) DO UPDATE SET "
+    "value = excluded.value, is_nan = excluded.is_nan, "
+    "timestamp = excluded.timestamp, step = excluded.step WHERE "
+    "(excluded.step, excluded.timestamp, excluded.value) > "
+    "(latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)";
+// A point already stored (or twice in the log) is kept once, the earliest logged.
+constexpr const char* kInsertPoint =
+    "INSERT INTO metrics (run_uuid, key, value, is_nan, timestamp, step, model_id, dataset_name, "
+    "dataset_digest) VALUES (?, ?, ?, ?, ?, ?, nullif(?, ''), nullif(?, ''), nullif(?, '')) "
+    "ON CONFLICT DO NOTHING";
+
+// The same merge in SQL, from the log itself. Latest: per series the greatest (step, timestamp,
+// value), the earliest logged among equals, then the rule above against what is stored. Points:
+// sorted in the keyed table's order so consecutive inserts land on the same page. (`WHERE true`
+// keeps SQLite from reading ON CONFLICT as a join constraint.)
+constexpr const char* kMergeLatestSql =
+    "INSERT INTO latest_metrics (run_uuid, key, value, is_nan, timestamp, step) "
+    "SELECT run_uuid, key, value, is_nan, timestamp, step FROM (SELECT run_uuid, key, value, "
+    "is_nan, timestamp, step, row_number() OVER (PARTITION BY run_uuid, key ORDER BY step DESC, "
+    "timestamp DESC, value DESC, seq) AS pick FROM metric_log) AS ranked WHERE pick = 1 "
+    "ON CONFLICT (run_uuid, key) DO UPDATE SET "
+    "value = excluded.value, is_nan = excluded.is_nan, "
+    "timestamp = excluded.timestamp, step = excluded.step WHERE "
+    "(excluded.step, excluded.timestamp, excluded.value) > "
+    "(latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)";
+constexpr const char* kMergePointsSql =
+    "INSERT INTO metrics (run_uuid, key, value, is_nan, timestamp, step, model_id, dataset_name, "
+    "dataset_digest) SELECT run_uuid, key, value, is_nan, timestamp, step, model_id, "
+    "dataset_name, dataset_digest FROM metric_log WHERE true "
+    "ORDER BY run_uuid, key, timestamp, step, value, is_nan, seq ON CONFLICT DO NOTHING";
+
+Result<int64_t> LogRows(Connection& conn) {
+  HK_TRY(rows, conn.Prepare(kRows));
+  HK_TRY(row, rows.Step());
+  return row ? rows.Int(0) : 0;
+}
+
+}  // namespace
+
+MetricLog::Writer::~Writer() {
+  if (committed_) return;
+  log_.points_.resize(mark_);
+  if (changed_) log_.trusted_ = false;  // the transaction may or may not have reached the disk
+}
+
+Result<void> MetricLog::Writer::Append(const std::string& run_id,
+                                       const std::vector<Metric>& metrics) {
+  changed_ = true;
+  HK_TRY(append, conn_.Prepare(kAppend));
+  uint32_t run = log_.RunIndex(run_id);
+  for (const Metric& m : metrics) {
+    auto [is_nan, value] = SanitizeMetricValue(m.value);
+    append.Reset();
+    append.Bind(1, run_id).Bind(2, m.key).Bind(3, value).Bind(4, static_cast<int64_t>(is_nan));
+    append.Bind(5, m.timestamp).Bind(6, m.step).Bind(7, m.model_id).Bind(8, m.dataset_name);
+    append.Bind(9, m.dataset_digest);
+    HK_CHECK(append.Run());
+    log_.points_.push_back(Point{run, is_nan, value, m.timestamp, m.step, m.key, m.model_id,
+                                 m.dataset_name, m.dataset_digest});
+  }
+  HK_TRY(rows, LogRows(conn_));
+  if (rows >= kMergeRows) HK_CHECK(Merge());
+  return {};
+}
+
+Result<void> MetricLog::Writer::Merge() {
+  changed_ = true;
+  HK_TRY(rows, LogRows(conn_));
+  if (log_.trusted_ && rows == static_cast<int64_t>(log_.points_.size())) {
+    HK_CHECK(log_.MergeFromMemory(conn_));
+  } else {
+    HK_CHECK(conn_.Run(kMergeLatestSql));
+    HK_CHECK(conn_.Run(kMergePointsSql));
+  }
+  HK_CHECK(conn_.Run(kEmpty));
+  merged_ = true;
+  return {};
+}
+
+void MetricLog::Writer::Committed() {
+  committed_ = true;
+  if (merged_) log_.Clear();  // the log is empty, and so is what is known of it
+}
+
+uint32_t MetricLog::RunIndex(const std::string& run_id) {
+  auto [it, added] = run_index_.try_emplace(run_id, static_cast<uint32_t>(runs_.size()));
+  if (added) runs_.push_back(run_id);
+  return it->second;
+}
+
+void MetricLog::Clear() {
+  points_.clear();
+  runs_.clear();
+  run_index_.clear();
+  trusted_ = true;
+}
+
+Result<void> MetricLog::MergeFromMemory(Connection& conn) {
+  // The keyed table's order, arrival order among equal points (the first of them is kept).
+  std::vector<uint32_t> order(points_.size());
+  std::iota(order.begin(), order.end(), 0u);
+  auto keyed = [&](uint32_t i) {
+    const Point& p = points_[i];
+    return std::make_tuple(std::string_view(runs_[p.run]), std::string_view(p.key), p.timestamp,
+                           p.step, p.value, p.is_nan);
+  };
+  std::stable_sort(order.begin(), order.end(),
+                   [&](uint32_t a, uint32_t b) { return keyed(a) < keyed(b); });
+
+  HK_TRY(latest, conn.Prepare(kUpsertLatest));
+  HK_TRY(insert, conn.Prepare(kInsertPoint));
+  for (std::size_t begin = 0; begin < order.size();) {
+    // One series: the same run and key. Its latest point: the greatest (step, timestamp, value),
+    // the first logged among equals.
+    const Point& first = points_[order[begin]];
+    std::size_t end = begin;
+    uint32_t best = order[begin];
+    auto rank = [&](uint32_t i) {
+      const Point& p = points_[i];
+      return std::make_tuple(p.step, p.timestamp, p.value);
+    };
+    for (; end < order.size(); ++end) {
+      const Point& p = points_[order[end]];
+      if (p.run != first.run || p.key != first.key) break;
+      uint32_t i = order[end];
+      if (rank(i) > rank(best) || (rank(i) == rank(best) && i < best)) best = i;
+    }
+    const Point& top = points_[best];
+    const std::string& run_id = runs_[first.run];
+    latest.Reset();
+    latest.Bind(1, run_id).Bind(2, top.key).Bind(3, top.value);
+    latest.Bind(4, static_cast<int64_t>(top.is_nan)).Bind(5, top.timestamp).Bind(6, top.step);
+    HK_CHECK(latest.Run());
+    for (std::size_t k = begin; k < end; ++k) {
+      const Point& p = points_[order[k]];
+      insert.Reset();
+      insert.Bind(1, run_id).Bind(2, p.key).Bind(3, p.value);
+      insert.Bind(4, static_cast<int64_t>(p.is_nan)).Bind(5, p.timestamp).Bind(6, p.step);
+      insert.Bind(7, p.model_id).Bind(8, p.dataset_name).Bind(9, p.dataset_digest);
+      HK_CHECK(insert.Run());
+    }
+    begin = end;
+  }
+  return {};
+}
+
+}  // namespace hokusai::store::sql

@@ -1,0 +1,80 @@
+// SQLite's metric log (decisions 0016 and 0018): `log-batch` appends points to `metric_log` in
+// arrival order; they reach `metrics` (every point) and `latest_metrics` (the latest per key) in
+// bulk, when the log holds kMergeRows points and before any read of either table.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "common/error.hpp"
+#include "store/sql/db.hpp"
+#include "store/types.hpp"
+
+namespace hokusai::store::sql {
+
+// MLflow's SQL store cannot hold infinities and keeps NaN as 0 with a flag; we store the same way
+// so that reads, filters and ordering agree with the reference server. Returns {is_nan, value}.
+std::pair<bool, double> SanitizeMetricValue(double value);
+
+// The log, and a copy in memory of what this process appended since the last merge, so that a
+// merge sorts and picks the latest values in C++ instead of reading the log back through SQLite's
+// sorter and window functions. When the copy cannot be trusted -- the log held points at start,
+// or a transaction that appended ended without committing -- or its size disagrees with the
+// log's, the merge runs in SQL from the log itself. Not thread-safe: every use is under the
+// pool's writer lease.
+class MetricLog {
+ public:
+  static constexpr int64_t kMergeRows = 32768;
+
+  // One write transaction's use of the log. The caller holds the writer lease and the open
+  // transaction for the Writer's whole life, and calls Committed() once the transaction has
+  // committed; a Writer destroyed without it undoes its changes to the copy in memory.
+  class Writer {
+   public:
+    Writer(MetricLog& log, Connection& conn) : log_(log), conn_(conn), mark_(log.points_.size()) {}
+    Writer(const Writer&) = delete;
+    Writer& operator=(const Writer&) = delete;
+    ~Writer();
+
+    // Appends the points, then merges the log if it now holds kMergeRows points or more.
+    Result<void> Append(const std::string& run_id, const std::vector<Metric>& metrics);
+    // Merges every point in the log into `metrics` and `latest_metrics`, and empties it.
+    Result<void> Merge();
+    void Committed();
+
+   private:
+    MetricLog& log_;
+    Connection& conn_;
+    std::size_t mark_;
+    bool changed_ = false;
+    bool merged_ = false;
+    bool committed_ = false;
+  };
+
+ private:
+  struct Point {
+    uint32_t run = 0;  // index into runs_
+    bool is_nan = false;
+    double value = 0;  // as stored: SanitizeMetricValue
+    int64_t timestamp = 0;
+    int64_t step = 0;
+    std::string key;
+    std::string model_id;
+    std::string dataset_name;
+    std::string dataset_digest;
+  };
+
+  uint32_t RunIndex(const std::string& run_id);
+  Result<void> MergeFromMemory(Connection& conn);
+  void Clear();
+
+  std::vector<Point> points_;  // arrival order
+  std::vector<std::string> runs_;
+  std::unordered_map<std::string, uint32_t> run_index_;
+  bool trusted_ = true;
+};
+
+}  // namespace hokusai::store::sql
