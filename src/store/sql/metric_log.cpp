@@ -39,11 +39,16 @@ constexpr const char* kUpsertLatest =
     "timestamp = excluded.timestamp, step = excluded.step WHERE "
     "(excluded.step, excluded.timestamp, excluded.value) > "
     "(latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)";
+// A series' id, created on its first point (decision 0019).
+constexpr const char* kAddSeries =
+    "INSERT INTO metric_series (run_uuid, key) VALUES (?, ?) ON CONFLICT DO NOTHING";
+constexpr const char* kFindSeries =
+    "SELECT series_id FROM metric_series WHERE run_uuid = ? AND key = ?";
 // A point already stored (or twice in the log) is kept once, the earliest logged.
 constexpr const char* kInsertPoint =
-    "INSERT INTO metrics (run_uuid, key, value, is_nan, timestamp, step, model_id, dataset_name, "
-    "dataset_digest) VALUES (?, ?, ?, ?, ?, ?, nullif(?, ''), nullif(?, ''), nullif(?, '')) "
-    "ON CONFLICT DO NOTHING";
+    "INSERT INTO metric_points (series_id, timestamp, step, value, is_nan, model_id, "
+    "dataset_name, dataset_digest) VALUES (?, ?, ?, ?, ?, nullif(?, ''), nullif(?, ''), "
+    "nullif(?, '')) ON CONFLICT DO NOTHING";
 
 // The same merge in SQL, from the log itself. Latest: per series the greatest (step, timestamp,
 // value), the earliest logged among equals, then the rule above against what is stored. Points:
@@ -59,11 +64,15 @@ constexpr const char* kMergeLatestSql =
     "timestamp = excluded.timestamp, step = excluded.step WHERE "
     "(excluded.step, excluded.timestamp, excluded.value) > "
     "(latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)";
+constexpr const char* kMergeSeriesSql =
+    "INSERT INTO metric_series (run_uuid, key) SELECT DISTINCT run_uuid, key FROM metric_log "
+    "WHERE true ORDER BY run_uuid, key ON CONFLICT DO NOTHING";
 constexpr const char* kMergePointsSql =
-    "INSERT INTO metrics (run_uuid, key, value, is_nan, timestamp, step, model_id, dataset_name, "
-    "dataset_digest) SELECT run_uuid, key, value, is_nan, timestamp, step, model_id, "
-    "dataset_name, dataset_digest FROM metric_log WHERE true "
-    "ORDER BY run_uuid, key, timestamp, step, value, is_nan, seq ON CONFLICT DO NOTHING";
+    "INSERT INTO metric_points (series_id, timestamp, step, value, is_nan, model_id, "
+    "dataset_name, dataset_digest) SELECT s.series_id, l.timestamp, l.step, l.value, l.is_nan, "
+    "l.model_id, l.dataset_name, l.dataset_digest FROM metric_log l JOIN metric_series s "
+    "ON s.run_uuid = l.run_uuid AND s.key = l.key WHERE true "
+    "ORDER BY s.series_id, l.timestamp, l.step, l.value, l.is_nan, l.seq ON CONFLICT DO NOTHING";
 
 Result<int64_t> LogRows(Connection& conn) {
   HK_TRY(rows, conn.Prepare(kRows));
@@ -106,6 +115,7 @@ Result<void> MetricLog::Writer::Merge() {
     HK_CHECK(log_.MergeFromMemory(conn_));
   } else {
     HK_CHECK(conn_.Run(kMergeLatestSql));
+    HK_CHECK(conn_.Run(kMergeSeriesSql));
     HK_CHECK(conn_.Run(kMergePointsSql));
   }
   HK_CHECK(conn_.Run(kEmpty));
@@ -144,6 +154,8 @@ Result<void> MetricLog::MergeFromMemory(Connection& conn) {
                    [&](uint32_t a, uint32_t b) { return keyed(a) < keyed(b); });
 
   HK_TRY(latest, conn.Prepare(kUpsertLatest));
+  HK_TRY(add_series, conn.Prepare(kAddSeries));
+  HK_TRY(find_series, conn.Prepare(kFindSeries));
   HK_TRY(insert, conn.Prepare(kInsertPoint));
   for (std::size_t begin = 0; begin < order.size();) {
     // One series: the same run and key. Its latest point: the greatest (step, timestamp, value),
@@ -167,12 +179,20 @@ Result<void> MetricLog::MergeFromMemory(Connection& conn) {
     latest.Bind(1, run_id).Bind(2, top.key).Bind(3, top.value);
     latest.Bind(4, static_cast<int64_t>(top.is_nan)).Bind(5, top.timestamp).Bind(6, top.step);
     HK_CHECK(latest.Run());
+    add_series.Reset();
+    add_series.Bind(1, run_id).Bind(2, first.key);
+    HK_CHECK(add_series.Run());
+    find_series.Reset();
+    find_series.Bind(1, run_id).Bind(2, first.key);
+    HK_TRY(found, find_series.Step());
+    if (!found) return Fail(ErrorCode::kInternalError, "metric series missing after insert");
+    int64_t series = find_series.Int(0);
     for (std::size_t k = begin; k < end; ++k) {
       const Point& p = points_[order[k]];
       insert.Reset();
-      insert.Bind(1, run_id).Bind(2, p.key).Bind(3, p.value);
-      insert.Bind(4, static_cast<int64_t>(p.is_nan)).Bind(5, p.timestamp).Bind(6, p.step);
-      insert.Bind(7, p.model_id).Bind(8, p.dataset_name).Bind(9, p.dataset_digest);
+      insert.Bind(1, series).Bind(2, p.timestamp).Bind(3, p.step).Bind(4, p.value);
+      insert.Bind(5, static_cast<int64_t>(p.is_nan)).Bind(6, p.model_id);
+      insert.Bind(7, p.dataset_name).Bind(8, p.dataset_digest);
       HK_CHECK(insert.Run());
     }
     begin = end;

@@ -1,6 +1,7 @@
-// SQLite's metric log (decisions 0016 and 0018): `log-batch` appends points to `metric_log` in
-// arrival order; they reach `metrics` (every point) and `latest_metrics` (the latest per key) in
-// bulk, when the log holds kMergeRows points and before any read of either table.
+// SQLite's metric log (decisions 0016, 0018 and 0019): `log-batch` appends points to `metric_log`
+// in arrival order; they reach `metric_points` (every point, keyed by the series id of its run
+// and key in `metric_series`) and `latest_metrics` (the latest per key) in bulk, when the log
+// holds kMergeRows points and before any read of either table.
 #pragma once
 
 #include <cstdint>
@@ -41,7 +42,7 @@ class MetricLog {
 
     // Appends the points, then merges the log if it now holds kMergeRows points or more.
     Result<void> Append(const std::string& run_id, const std::vector<Metric>& metrics);
-    // Merges every point in the log into `metrics` and `latest_metrics`, and empties it.
+    // Merges every point in the log into `metric_points` and `latest_metrics`, and empties it.
     Result<void> Merge();
     void Committed();
 

@@ -1026,15 +1026,21 @@ Result<void> SqlTrackingStore::LogOutputs(const std::string& run_id,
 
 namespace {
 
-constexpr const char* kMetricHistoryFirst =
-    "SELECT value, is_nan, timestamp, step, coalesce(model_id, ''), coalesce(dataset_name, ''), "
-    "coalesce(dataset_digest, '') FROM metrics WHERE run_uuid = ?1 AND key = ?2 "
-    "ORDER BY timestamp, step, value, is_nan LIMIT ?3";
-constexpr const char* kMetricHistoryAfter =
-    "SELECT value, is_nan, timestamp, step, coalesce(model_id, ''), coalesce(dataset_name, ''), "
-    "coalesce(dataset_digest, '') FROM metrics WHERE run_uuid = ?1 AND key = ?2 "
-    "AND (timestamp, step, value, is_nan) > (?4, ?5, ?6, ?7) "
-    "ORDER BY timestamp, step, value, is_nan LIMIT ?3";
+// A series' points, ?1 = run id and ?2 = key: on SQLite keyed by the series id (decision 0019),
+// on PostgreSQL by run id and key.
+std::string_view SeriesPoints(Dialect dialect) {
+  return dialect == Dialect::kSqlite
+             ? "metric_points WHERE series_id = (SELECT series_id FROM metric_series WHERE "
+               "run_uuid = ?1 AND key = ?2)"
+             : "metrics WHERE run_uuid = ?1 AND key = ?2";
+}
+
+std::string MetricHistoryQuery(Dialect dialect, bool after) {
+  return fmt::format(
+      "SELECT value, is_nan, timestamp, step, coalesce(model_id, ''), coalesce(dataset_name, ''), "
+      "coalesce(dataset_digest, '') FROM {}{} ORDER BY timestamp, step, value, is_nan LIMIT ?3",
+      SeriesPoints(dialect), after ? " AND (timestamp, step, value, is_nan) > (?4, ?5, ?6, ?7)" : "");
+}
 
 }  // namespace
 
@@ -1067,7 +1073,7 @@ Result<std::pair<std::vector<Metric>, bool>> SqlTrackingStore::GetMetricHistory(
   (void)info;
   // The primary key's order; a later page's row-value bound seeks straight to its start (the
   // bound must stand alone in the WHERE clause for both engines to seek on it).
-  HK_TRY(stmt, conn->Prepare(after ? kMetricHistoryAfter : kMetricHistoryFirst));
+  HK_TRY(stmt, conn->Prepare(MetricHistoryQuery(conn->dialect(), after.has_value())));
   stmt.Bind(1, run_id).Bind(2, key);
   // No bound: the largest LIMIT both engines take (PostgreSQL refuses SQLite's -1).
   stmt.Bind(3, max_results > 0 ? max_results + 1 : std::numeric_limits<int64_t>::max());
@@ -1105,9 +1111,9 @@ Result<std::vector<Metric>> SqlTrackingStore::GetMetricHistoryBulkInterval(
   HK_TRY(tx, Transaction::Begin(*conn, false));
   std::vector<Metric> out;
   for (const std::string& run_id : run_ids) {
-    HK_TRY(steps_stmt, conn->Prepare(
-                           "SELECT DISTINCT step FROM metrics WHERE run_uuid = ? AND key = ? AND "
-                           "step >= ? AND step <= ? ORDER BY step"));
+    HK_TRY(steps_stmt, conn->Prepare(fmt::format("SELECT DISTINCT step FROM {} AND step >= ?3 "
+                                                 "AND step <= ?4 ORDER BY step",
+                                                 SeriesPoints(conn->dialect()))));
     steps_stmt.Bind(1, run_id).Bind(2, key);
     steps_stmt.Bind(3, start_step.value_or(std::numeric_limits<int64_t>::min()));
     steps_stmt.Bind(4, end_step.value_or(std::numeric_limits<int64_t>::max()));
@@ -1128,9 +1134,10 @@ Result<std::vector<Metric>> SqlTrackingStore::GetMetricHistoryBulkInterval(
         chosen.insert(steps[index]);
       }
     }
-    HK_TRY(stmt, conn->Prepare("SELECT value, is_nan, timestamp, step FROM metrics WHERE "
-                               "run_uuid = ? AND key = ? AND step >= ? AND step <= ? "
-                               "ORDER BY step, timestamp, value"));
+    HK_TRY(stmt, conn->Prepare(fmt::format("SELECT value, is_nan, timestamp, step FROM {} AND "
+                                           "step >= ?3 AND step <= ?4 ORDER BY step, timestamp, "
+                                           "value",
+                                           SeriesPoints(conn->dialect()))));
     stmt.Bind(1, run_id).Bind(2, key).Bind(3, *chosen.begin()).Bind(4, *chosen.rbegin());
     for (;;) {
       HK_TRY(row, stmt.Step());

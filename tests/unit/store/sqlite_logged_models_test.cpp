@@ -120,7 +120,7 @@ class SqliteLoggedModelsTest : public ::testing::Test {
 };
 
 TEST_F(SqliteLoggedModelsTest, SchemaIncludesTheRegistryMigration) {
-  EXPECT_EQ(LatestSchemaVersion(), 7);
+  EXPECT_EQ(LatestSchemaVersion(), 8);
 }
 
 TEST_F(SqliteLoggedModelsTest, CreateStartsPendingWithAnIdAndArtifactUriUnderTheExperiment) {

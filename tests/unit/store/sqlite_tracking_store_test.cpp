@@ -23,6 +23,8 @@
 #include "common/error.hpp"
 #include "common/util.hpp"
 #include "store/search_filter.hpp"
+#include "store/sql/migrations.hpp"
+#include "store/sql/sqlite_connection.hpp"
 #include "store/tracking_store.hpp"
 #include "store/types.hpp"
 
@@ -1539,10 +1541,10 @@ TEST_F(SqlTrackingStoreTest, MetricLogIsMergedInBulkOnceItHoldsEnoughPoints) {
   store::Run run = NewRun("0");
   for (int step = 0; step < 32; ++step) Log(run.info.run_id, Batch(1000, step));
   EXPECT_EQ(Rows("metric_log"), 32000);  // below the merge size (32768): still waiting
-  EXPECT_EQ(Rows("metrics"), 0);
+  EXPECT_EQ(Rows("metric_points"), 0);
   Log(run.info.run_id, Batch(1000, 32));  // crosses it: merged in the same transaction
   EXPECT_EQ(Rows("metric_log"), 0);
-  EXPECT_EQ(Rows("metrics"), 33000);
+  EXPECT_EQ(Rows("metric_points"), 33000);
   EXPECT_EQ(Steps(History(run.info.run_id, "m999")).size(), 33u);
 }
 
@@ -1552,7 +1554,7 @@ TEST_F(SqlTrackingStoreTest, MetricReadsMergeWaitingPointsFirst) {
   EXPECT_EQ(Rows("metric_log"), 3);
   EXPECT_EQ(Steps(History(run.info.run_id, "m")), (std::vector<int64_t>{0, 1}));
   EXPECT_EQ(Rows("metric_log"), 0);
-  EXPECT_EQ(Rows("metrics"), 3);
+  EXPECT_EQ(Rows("metric_points"), 3);
 
   Log(run.info.run_id, {M("m", 5, 13, 2)});
   auto bulk = store_->GetMetricHistoryBulkInterval({run.info.run_id}, "m", std::nullopt,
@@ -1646,7 +1648,7 @@ TEST_F(SqlTrackingStoreTest, MetricPointLoggedAgainIsStoredOnceAndTheFirstIsKept
   points = History(run.info.run_id, "m");
   ASSERT_EQ(points.size(), 1u);
   EXPECT_EQ(points[0].dataset_name, "first");
-  EXPECT_EQ(Rows("metrics"), 1);
+  EXPECT_EQ(Rows("metric_points"), 1);
 }
 
 TEST_F(SqlTrackingStoreTest, MetricPointsWaitingInTheLogSurviveReopen) {
@@ -1656,7 +1658,59 @@ TEST_F(SqlTrackingStoreTest, MetricPointsWaitingInTheLogSurviveReopen) {
   ASSERT_NE(store_, nullptr);
   EXPECT_EQ(Rows("metric_log"), 5);
   EXPECT_EQ(History(run.info.run_id, "m4").size(), 1u);
-  EXPECT_EQ(Rows("metrics"), 5);
+  EXPECT_EQ(Rows("metric_points"), 5);
+}
+
+// A database written before metric points were keyed by series id (schema 7), with points in
+// `metrics` and more waiting in the log, opened by this build: migration 8 copies the points
+// over, the log merges into the new table, and history reads, and later writes, see them all.
+TEST_F(SqlTrackingStoreTest, PointsStoredBeforeTheSeriesMigrationAreKept) {
+  store_.reset();
+  std::filesystem::remove_all(dir_);
+  std::filesystem::create_directories(dir_);
+  std::string path = (dir_ / "mlflow.db").string();
+  const std::string run_id = "0123456789abcdef0123456789abcdef";
+  {
+    auto conn = OpenSqlite(path, "NORMAL");
+    ASSERT_TRUE(conn.has_value()) << conn.error().message;
+    Connection& c = **conn;
+    ASSERT_TRUE(c.Exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
+                       "applied_at BIGINT NOT NULL)").has_value());
+    for (const Migration& m : SqliteMigrations()) {
+      if (m.version > 7) break;
+      ASSERT_TRUE(c.Exec(m.sql).has_value()) << m.version;
+      ASSERT_TRUE(c.Exec("INSERT INTO schema_migrations VALUES (" + std::to_string(m.version) +
+                         ", 0)").has_value());
+    }
+    ASSERT_TRUE(c.Exec(
+        "INSERT INTO runs (run_uuid, name, user_id, status, start_time, lifecycle_stage, "
+        "artifact_uri, experiment_id) VALUES ('" + run_id + "', 'old', 'u', 'RUNNING', 1, "
+        "'active', 'mlruns/0/x/artifacts', 0);"
+        "INSERT INTO metrics VALUES ('" + run_id + "', 'loss', 0.5, 0, 10, 1, NULL, 'train', "
+        "NULL), ('" + run_id + "', 'loss', 0.25, 0, 20, 2, NULL, NULL, NULL), ('" + run_id +
+        "', 'acc', 0, 1, 10, 1, NULL, NULL, NULL);"
+        "INSERT INTO latest_metrics VALUES ('" + run_id + "', 'loss', 0.25, 0, 20, 2), ('" +
+        run_id + "', 'acc', 0, 1, 10, 1);"
+        "INSERT INTO metric_log (run_uuid, key, value, is_nan, timestamp, step) VALUES ('" +
+        run_id + "', 'loss', 0.125, 0, 30, 3)").has_value());
+  }
+  Open();
+  EXPECT_EQ(Rows("metric_series"), 2);
+  EXPECT_EQ(Rows("metric_points"), 3);
+  std::vector<Metric> loss = History(run_id, "loss");
+  EXPECT_EQ(Steps(loss), (std::vector<int64_t>{1, 2, 3}));
+  ASSERT_EQ(loss.size(), 3u);
+  EXPECT_EQ(loss[0].dataset_name, "train");
+  EXPECT_EQ(loss[2].value, 0.125);
+  std::vector<Metric> acc = History(run_id, "acc");
+  ASSERT_EQ(acc.size(), 1u);
+  EXPECT_TRUE(std::isnan(acc[0].value));
+  auto latest = FindMetric(Get(run_id), "loss");
+  ASSERT_TRUE(latest.has_value());
+  EXPECT_EQ(latest->step, 3);
+  Log(run_id, {M("loss", 0.0625, 40, 4), M("new", 1, 40, 0)});
+  EXPECT_EQ(Steps(History(run_id, "loss")), (std::vector<int64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(Rows("metric_series"), 3);
 }
 
 // ---- durability -----------------------------------------------------------------------------
