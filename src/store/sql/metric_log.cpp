@@ -41,6 +41,8 @@ constexpr const char* kRows =
     "SELECT coalesce((SELECT max(seq) FROM metric_log) - (SELECT min(seq) FROM metric_log) + 1, "
     "0)";
 constexpr const char* kEmpty = "DELETE FROM metric_log";
+constexpr const char* kCountMerge =
+    "UPDATE metric_log_merges SET generation = generation + 1 WHERE id = 1 RETURNING generation";
 
 // The latest-value rule: a point replaces the stored one only if its (step, timestamp, value) is
 // greater, so among equals the first logged stays.
@@ -128,8 +130,16 @@ Result<void> MetricLog::Writer::Append(const std::string& run_id,
 
 Result<void> MetricLog::Writer::Merge() {
   changed_ = true;
+  HK_TRY(count, conn_.Prepare(kCountMerge));
+  HK_TRY(counted, count.Step());
+  if (!counted) return Fail(ErrorCode::kInternalError, "metric_log_merges has no row");
+  int64_t generation = count.Int(0);
   HK_TRY(rows, LogRows(conn_));
-  if (log_.trusted_ && rows == static_cast<int64_t>(log_.points_.size())) {
+  // Nobody merged since this process last did (the count it wrote is the one before this
+  // merge's), and the log holds exactly what the copy holds.
+  bool trusted = log_.trusted_ && log_.generation_ == generation - 1 &&
+                 rows == static_cast<int64_t>(log_.points_.size());
+  if (trusted) {
     HK_CHECK(log_.MergeFromMemory(conn_));
   } else {
     HK_CHECK(conn_.Run(kMergeLatestSql));
@@ -137,13 +147,16 @@ Result<void> MetricLog::Writer::Merge() {
     HK_CHECK(conn_.Run(kMergePointsSql));
   }
   HK_CHECK(conn_.Run(kEmpty));
-  merged_ = true;
+  merged_ = generation;
   return {};
 }
 
 void MetricLog::Writer::Committed() {
   committed_ = true;
-  if (merged_) log_.Clear();  // the log is empty, and so is what is known of it
+  if (!merged_) return;
+  log_.Clear();  // the log is empty, and so is what is known of it
+  log_.generation_ = merged_;
+  log_.trusted_ = true;
 }
 
 uint32_t MetricLog::RunIndex(const std::string& run_id) {
@@ -156,7 +169,6 @@ void MetricLog::Clear() {
   points_.clear();
   runs_.clear();
   run_index_.clear();
-  trusted_ = true;
 }
 
 Result<void> MetricLog::MergeFromMemory(Connection& conn) {

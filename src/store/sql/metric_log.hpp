@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -20,12 +21,13 @@ namespace hokusai::store::sql {
 // so that reads, filters and ordering agree with the reference server. Returns {is_nan, value}.
 std::pair<bool, double> SanitizeMetricValue(double value);
 
-// The log, and a copy in memory of what this process appended since the last merge, so that a
+// The log, and a copy in memory of what this process appended since its last merge, so that a
 // merge sorts and picks the latest values in C++ instead of reading the log back through SQLite's
-// sorter and window functions. When the copy cannot be trusted -- the log held points at start,
-// or a transaction that appended ended without committing -- or its size disagrees with the
-// log's, the merge runs in SQL from the log itself. Not thread-safe: every use is under the
-// pool's writer lease.
+// sorter and window functions. The copy is trusted only when this process made the last merge
+// (the count in metric_log_merges is the one it wrote), no transaction that appended since ended
+// without committing, and the log holds exactly as many points as the copy; otherwise -- at
+// start, or when another process on the same database appended or merged -- the merge runs in
+// SQL from the log itself. Not thread-safe: every use is under the pool's writer lease.
 class MetricLog {
  public:
   static constexpr int64_t kMergeRows = 32768;
@@ -51,7 +53,7 @@ class MetricLog {
     Connection& conn_;
     std::size_t mark_;
     bool changed_ = false;
-    bool merged_ = false;
+    std::optional<int64_t> merged_;  // the merge count this transaction wrote
     bool committed_ = false;
   };
 
@@ -75,7 +77,9 @@ class MetricLog {
   std::vector<Point> points_;  // arrival order
   std::vector<std::string> runs_;
   std::unordered_map<std::string, uint32_t> run_index_;
-  bool trusted_ = true;
+  // The merge count of this process's last committed merge; none before its first.
+  std::optional<int64_t> generation_;
+  bool trusted_ = false;
 };
 
 }  // namespace hokusai::store::sql

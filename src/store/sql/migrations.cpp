@@ -14,7 +14,7 @@ namespace {
 constexpr int64_t kMigrationLockKey = 0x686b5f6d69677261;  // "hk_migra"
 
 // Never edit a released migration; add a new one.
-constexpr std::array<Migration, 8> kMigrations = {{
+constexpr std::array<Migration, 9> kMigrations = {{
     {1, R"sql(
 CREATE TABLE experiments (
   experiment_id INTEGER PRIMARY KEY,
@@ -391,6 +391,15 @@ INSERT INTO metric_points (series_id, timestamp, step, value, is_nan, model_id, 
   FROM metrics m JOIN metric_series s ON s.run_uuid = m.run_uuid AND s.key = m.key
   ORDER BY s.series_id, m.timestamp, m.step, m.value, m.is_nan;
 DROP TABLE metrics;
+)sql"},
+    // 9: merges of the metric log, counted, so that a process trusts its in-memory copy of the
+    // log only while no other process has merged it (metric_log.cpp, decision 0018).
+    {9, R"sql(
+CREATE TABLE metric_log_merges (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  generation INTEGER NOT NULL
+);
+INSERT INTO metric_log_merges (id, generation) VALUES (1, 0);
 )sql"},
 }};
 

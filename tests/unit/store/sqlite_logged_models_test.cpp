@@ -120,7 +120,7 @@ class SqliteLoggedModelsTest : public ::testing::Test {
 };
 
 TEST_F(SqliteLoggedModelsTest, SchemaIncludesTheRegistryMigration) {
-  EXPECT_EQ(LatestSchemaVersion(), 8);
+  EXPECT_EQ(LatestSchemaVersion(), 9);
 }
 
 TEST_F(SqliteLoggedModelsTest, CreateStartsPendingWithAnIdAndArtifactUriUnderTheExperiment) {

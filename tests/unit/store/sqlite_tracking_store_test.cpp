@@ -1661,6 +1661,33 @@ TEST_F(SqlTrackingStoreTest, MetricPointsWaitingInTheLogSurviveReopen) {
   EXPECT_EQ(Rows("metric_points"), 5);
 }
 
+// Two processes on one database (here: two stores, each with its own pool). A merged last, then
+// appended; B merged A's points and appended as many of its own. A's copy of the log has the
+// right size but the wrong points: it must not be trusted, or B's points would be dropped.
+TEST_F(SqlTrackingStoreTest, AnotherProcessMergingTheLogMakesTheCopyUntrusted) {
+  store::Run run = NewRun("0");
+  const std::string& id = run.info.run_id;
+  Log(id, {M("m", 0, 1, 0)});
+  ASSERT_EQ(History(id, "m").size(), 1u);  // A merges: its copy is trusted from here
+  auto other = SqlTrackingStore::Open(DatabaseOptions{(dir_ / "mlflow.db").string(), 2,
+                                                       "NORMAL"});
+  ASSERT_TRUE(other.has_value()) << other.error().message;
+  Log(id, Batch(5, 1));  // A appends 5
+  auto seen = (*other)->GetMetricHistory(id, "m0", std::nullopt, 0);  // B merges them
+  ASSERT_TRUE(seen.has_value()) << seen.error().message;
+  ASSERT_TRUE((*other)->LogBatch(id, Batch(5, 2), {}, {}).has_value());  // B appends 5
+  EXPECT_EQ(Rows("metric_log"), 5);
+  for (int i = 0; i < 5; ++i) {  // A reads: everything B logged is there
+    std::string key = "m" + std::to_string(i);
+    EXPECT_EQ(Steps(History(id, key)), (std::vector<int64_t>{1, 2})) << key;
+    auto latest = FindMetric(Get(id), key);
+    ASSERT_TRUE(latest.has_value()) << key;
+    EXPECT_EQ(latest->step, 2) << key;
+  }
+  EXPECT_EQ(Rows("metric_log"), 0);
+  EXPECT_EQ(Rows("metric_points"), 11);
+}
+
 // A database written before metric points were keyed by series id (schema 7), with points in
 // `metrics` and more waiting in the log, opened by this build: migration 8 copies the points
 // over, the log merges into the new table, and history reads, and later writes, see them all.
