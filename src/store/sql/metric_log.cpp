@@ -7,6 +7,8 @@
 #include <string_view>
 #include <tuple>
 
+#include <fmt/format.h>
+
 namespace hokusai::store::sql {
 
 std::pair<bool, double> SanitizeMetricValue(double value) {
@@ -16,6 +18,16 @@ std::pair<bool, double> SanitizeMetricValue(double value) {
                              : -std::numeric_limits<double>::max()};
   }
   return {false, value};
+}
+
+std::string LatestMetricUpsert(std::string_view rows) {
+  return fmt::format(
+      "INSERT INTO latest_metrics (run_uuid, key, value, is_nan, timestamp, step) {} "
+      "ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value, is_nan = excluded.is_nan, "
+      "timestamp = excluded.timestamp, step = excluded.step WHERE "
+      "(excluded.step, excluded.timestamp, excluded.value) > "
+      "(latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)",
+      rows);
 }
 
 namespace {
@@ -44,15 +56,10 @@ constexpr const char* kEmpty = "DELETE FROM metric_log";
 constexpr const char* kCountMerge =
     "UPDATE metric_log_merges SET generation = generation + 1 WHERE id = 1 RETURNING generation";
 
-// The latest-value rule: a point replaces the stored one only if its (step, timestamp, value) is
-// greater, so among equals the first logged stays.
-constexpr const char* kUpsertLatest =
-    "INSERT INTO latest_metrics (run_uuid, key, value, is_nan, timestamp, step) "
-    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_uuid, key) DO UPDATE SET "
-    "value = excluded.value, is_nan = excluded.is_nan, "
-    "timestamp = excluded.timestamp, step = excluded.step WHERE "
-    "(excluded.step, excluded.timestamp, excluded.value) > "
-    "(latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)";
+const std::string& UpsertLatestSql() {
+  static const std::string sql = LatestMetricUpsert("VALUES (?, ?, ?, ?, ?, ?)");
+  return sql;
+}
 // A series' id, created on its first point (decision 0019).
 constexpr const char* kAddSeries =
     "INSERT INTO metric_series (run_uuid, key) VALUES (?, ?) ON CONFLICT DO NOTHING";
@@ -65,19 +72,16 @@ constexpr const char* kInsertPoint =
     "nullif(?, '')) ON CONFLICT DO NOTHING";
 
 // The same merge in SQL, from the log itself. Latest: per series the greatest (step, timestamp,
-// value), the earliest logged among equals, then the rule above against what is stored. Points:
+// value), the earliest logged among equals, then the upsert rule against what is stored. Points:
 // sorted in the keyed table's order so consecutive inserts land on the same page. (`WHERE true`
 // keeps SQLite from reading ON CONFLICT as a join constraint.)
-constexpr const char* kMergeLatestSql =
-    "INSERT INTO latest_metrics (run_uuid, key, value, is_nan, timestamp, step) "
-    "SELECT run_uuid, key, value, is_nan, timestamp, step FROM (SELECT run_uuid, key, value, "
-    "is_nan, timestamp, step, row_number() OVER (PARTITION BY run_uuid, key ORDER BY step DESC, "
-    "timestamp DESC, value DESC, seq) AS pick FROM metric_log) AS ranked WHERE pick = 1 "
-    "ON CONFLICT (run_uuid, key) DO UPDATE SET "
-    "value = excluded.value, is_nan = excluded.is_nan, "
-    "timestamp = excluded.timestamp, step = excluded.step WHERE "
-    "(excluded.step, excluded.timestamp, excluded.value) > "
-    "(latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)";
+const std::string& MergeLatestSql() {
+  static const std::string sql = LatestMetricUpsert(
+      "SELECT run_uuid, key, value, is_nan, timestamp, step FROM (SELECT run_uuid, key, value, "
+      "is_nan, timestamp, step, row_number() OVER (PARTITION BY run_uuid, key ORDER BY step DESC, "
+      "timestamp DESC, value DESC, seq) AS pick FROM metric_log) AS ranked WHERE pick = 1");
+  return sql;
+}
 constexpr const char* kMergeSeriesSql =
     "INSERT INTO metric_series (run_uuid, key) SELECT DISTINCT run_uuid, key FROM metric_log "
     "WHERE true ORDER BY run_uuid, key ON CONFLICT DO NOTHING";
@@ -142,7 +146,7 @@ Result<void> MetricLog::Writer::Merge() {
   if (trusted) {
     HK_CHECK(log_.MergeFromMemory(conn_));
   } else {
-    HK_CHECK(conn_.Run(kMergeLatestSql));
+    HK_CHECK(conn_.Run(MergeLatestSql()));
     HK_CHECK(conn_.Run(kMergeSeriesSql));
     HK_CHECK(conn_.Run(kMergePointsSql));
   }
@@ -183,7 +187,7 @@ Result<void> MetricLog::MergeFromMemory(Connection& conn) {
   std::stable_sort(order.begin(), order.end(),
                    [&](uint32_t a, uint32_t b) { return keyed(a) < keyed(b); });
 
-  HK_TRY(latest, conn.Prepare(kUpsertLatest));
+  HK_TRY(latest, conn.Prepare(UpsertLatestSql()));
   HK_TRY(add_series, conn.Prepare(kAddSeries));
   HK_TRY(find_series, conn.Prepare(kFindSeries));
   HK_TRY(insert, conn.Prepare(kInsertPoint));

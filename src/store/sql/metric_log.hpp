@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -20,6 +21,11 @@ namespace hokusai::store::sql {
 // MLflow's SQL store cannot hold infinities and keeps NaN as 0 with a flag; we store the same way
 // so that reads, filters and ordering agree with the reference server. Returns {is_nan, value}.
 std::pair<bool, double> SanitizeMetricValue(double value);
+
+// `INSERT INTO latest_metrics (run_uuid, key, value, is_nan, timestamp, step) <rows>` under the
+// latest-value rule: a row replaces the stored one only if its (step, timestamp, value) is
+// greater, so among equals the first logged stays. Both dialects.
+std::string LatestMetricUpsert(std::string_view rows);
 
 // The log, and a copy in memory of what this process appended since its last merge, so that a
 // merge sorts and picks the latest values in C++ instead of reading the log back through SQLite's

@@ -337,14 +337,12 @@ constexpr const char* kInsertMetricsPg =
     "dataset_digest) SELECT ?1, k, v, n, t, s, nullif(m, ''), nullif(dn, ''), nullif(dd, '') "
     "FROM unnest(?2::text[], ?3::float8[], ?4::int8[], ?5::int8[], ?6::int8[], ?7::text[], "
     "?8::text[], ?9::text[]) AS u(k, v, n, t, s, m, dn, dd) ON CONFLICT DO NOTHING";
-constexpr const char* kUpsertLatestMetricsPg =
-    "INSERT INTO latest_metrics (run_uuid, key, value, is_nan, timestamp, step) "
-    "SELECT DISTINCT ON (k) ?1, k, v, n, t, s FROM unnest(?2::text[], ?3::float8[], ?4::int8[], "
-    "?5::int8[], ?6::int8[]) AS u(k, v, n, t, s) ORDER BY k, s DESC, t DESC, v DESC "
-    "ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value, is_nan = excluded.is_nan, "
-    "timestamp = excluded.timestamp, step = excluded.step WHERE "
-    "(excluded.step, excluded.timestamp, excluded.value) > "
-    "(latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)";
+const std::string& UpsertLatestMetricsPgSql() {
+  static const std::string sql = LatestMetricUpsert(
+      "SELECT DISTINCT ON (k) ?1, k, v, n, t, s FROM unnest(?2::text[], ?3::float8[], ?4::int8[], "
+      "?5::int8[], ?6::int8[]) AS u(k, v, n, t, s) ORDER BY k, s DESC, t DESC, v DESC");
+  return sql;
+}
 
 Result<void> InsertMetricsPg(Connection& conn, const std::string& run_id,
                              const std::vector<Metric>& metrics) {
@@ -374,7 +372,7 @@ Result<void> InsertMetricsPg(Connection& conn, const std::string& run_id,
   insert.Bind(8, postgres::TextArrayLiteral(dataset_names));
   insert.Bind(9, postgres::TextArrayLiteral(dataset_digests));
   HK_CHECK(insert.Run());
-  HK_TRY(latest, conn.Prepare(kUpsertLatestMetricsPg));
+  HK_TRY(latest, conn.Prepare(UpsertLatestMetricsPgSql()));
   latest.Bind(1, run_id).Bind(2, key_array).Bind(3, value_array).Bind(4, nan_array);
   latest.Bind(5, timestamp_array).Bind(6, step_array);
   return latest.Run();
