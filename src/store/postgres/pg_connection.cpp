@@ -21,6 +21,7 @@ namespace {
 constexpr Oid kInt8Oid = 20;
 constexpr Oid kFloat8Oid = 701;
 constexpr Oid kUnknownOid = 0;
+constexpr Oid kByteaOid = 17;
 
 // Server-side prepared statements per connection. Statement texts built from requests
 // (searches) vary; past this many the rest run unnamed, parsed each time.
@@ -94,6 +95,17 @@ class PgStatement final : public sql::StatementImpl {
   void BindNull(int index) override {
     if (InRange(index)) values_[static_cast<std::size_t>(index - 1)].reset();
   }
+  // bytea travels in text format as hex: a backslash, x, then two digits a byte.
+  void BindBlob(int index, std::string_view bytes) override {
+    static constexpr char kDigits[] = "0123456789abcdef";
+    std::string text = "\\x";
+    text.reserve(2 + 2 * bytes.size());
+    for (unsigned char c : bytes) {
+      text += kDigits[c >> 4];
+      text += kDigits[c & 0xf];
+    }
+    Set(index, std::move(text), kByteaOid);
+  }
 
   Result<bool> Step() override;
 
@@ -126,6 +138,16 @@ class PgStatement final : public sql::StatementImpl {
   bool IsNull(int column) const override {
     return result_ == nullptr || row_ < 0 || row_ >= rows_ ||
            PQgetisnull(result_.get(), row_, column) != 0;
+  }
+  std::string Blob(int column) const override {
+    if (IsNull(column)) return {};
+    std::size_t length = 0;
+    unsigned char* bytes = PQunescapeBytea(
+        reinterpret_cast<const unsigned char*>(PQgetvalue(result_.get(), row_, column)), &length);
+    if (bytes == nullptr) return {};
+    std::string out(reinterpret_cast<const char*>(bytes), length);
+    PQfreemem(bytes);
+    return out;
   }
 
   const std::string& text() const { return text_; }

@@ -31,6 +31,8 @@ class StatementImpl {
   virtual void Bind(int index, int64_t value) = 0;
   virtual void Bind(int index, double value) = 0;
   virtual void BindNull(int index) = 0;
+  // Bytes as they are (SQLite BLOB, PostgreSQL bytea).
+  virtual void BindBlob(int index, std::string_view bytes) = 0;
   virtual Result<bool> Step() = 0;
   // Back to unexecuted with no values bound, ready for reuse.
   virtual void Reset() = 0;
@@ -38,6 +40,7 @@ class StatementImpl {
   virtual int64_t Int(int column) const = 0;
   virtual double Double(int column) const = 0;
   virtual bool IsNull(int column) const = 0;
+  virtual std::string Blob(int column) const = 0;
 };
 
 class Connection;
@@ -68,6 +71,10 @@ class Statement {
     impl_->BindNull(index);
     return *this;
   }
+  Statement& BindBlob(int index, std::string_view bytes) {
+    impl_->BindBlob(index, bytes);
+    return *this;
+  }
 
   // Steps once: true when a row is available, false when done.
   Result<bool> Step() { return impl_->Step(); }
@@ -82,6 +89,7 @@ class Statement {
   int64_t Int(int column) const { return impl_->Int(column); }
   double Double(int column) const { return impl_->Double(column); }
   bool IsNull(int column) const { return impl_->IsNull(column); }
+  std::string Blob(int column) const { return impl_->Blob(column); }
 
  private:
   std::unique_ptr<StatementImpl> impl_;

@@ -1,6 +1,7 @@
 #include "store/sql/metric_log.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -32,26 +33,101 @@ std::string LatestMetricUpsert(std::string_view rows) {
 
 namespace {
 
-// Points are appended up to kAppendRows per statement (a statement's fixed cost per step is a
-// good part of a one-row insert): 9 parameters a row, 576 a statement.
-constexpr std::size_t kAppendRows = 64;
-constexpr int kAppendColumns = 9;
+// The packed points (decision 0020). A log row: format byte 1, then per point its key and the
+// point; a block: format byte 1, then per point the point. A point: timestamp, step and the
+// value's bits as 8-byte little-endian integers, a flags byte (1 = NaN), then model id, dataset
+// name and dataset digest, each a varint length and its bytes.
+constexpr char kFormat = 1;
+constexpr std::size_t kFixedBytes = 25;
+// A block holds at most this many points; a merge writes one block a series, or more.
+constexpr std::size_t kBlockPoints = 16384;
 
-std::string AppendSql(std::size_t rows) {
-  std::string sql =
-      "INSERT INTO metric_log (run_uuid, key, value, is_nan, timestamp, step, model_id, "
-      "dataset_name, dataset_digest) VALUES ";
-  for (std::size_t i = 0; i < rows; ++i) {
-    if (i > 0) sql += ", ";
-    sql += "(?, ?, ?, ?, ?, ?, nullif(?, ''), nullif(?, ''), nullif(?, ''))";
-  }
-  return sql;
+void PutUint64(std::string& out, uint64_t v) {
+  char bytes[8];
+  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>(v >> (8 * i));
+  out.append(bytes, 8);
 }
 
-// The log is always emptied whole, so its seq values run from its first to its last row.
-constexpr const char* kRows =
-    "SELECT coalesce((SELECT max(seq) FROM metric_log) - (SELECT min(seq) FROM metric_log) + 1, "
-    "0)";
+void PutBytes(std::string& out, std::string_view bytes) {
+  uint64_t n = bytes.size();
+  while (n >= 0x80) {
+    out += static_cast<char>((n & 0x7f) | 0x80);
+    n >>= 7;
+  }
+  out += static_cast<char>(n);
+  out.append(bytes);
+}
+
+void PutPoint(std::string& out, int64_t timestamp, int64_t step, double value, bool is_nan,
+              std::string_view model_id, std::string_view dataset_name,
+              std::string_view dataset_digest) {
+  PutUint64(out, static_cast<uint64_t>(timestamp));
+  PutUint64(out, static_cast<uint64_t>(step));
+  PutUint64(out, std::bit_cast<uint64_t>(value));
+  out += static_cast<char>(is_nan ? 1 : 0);
+  PutBytes(out, model_id);
+  PutBytes(out, dataset_name);
+  PutBytes(out, dataset_digest);
+}
+
+// Reads packed points back; every read checks the bytes are there.
+class Unpacker {
+ public:
+  explicit Unpacker(std::string_view bytes) : rest_(bytes) {}
+  bool Format() {
+    if (rest_.empty() || rest_[0] != kFormat) return false;
+    rest_.remove_prefix(1);
+    return true;
+  }
+  bool Done() const { return rest_.empty(); }
+  bool Bytes(std::string_view& out) {
+    uint64_t n = 0;
+    for (int shift = 0;; shift += 7) {
+      if (rest_.empty() || shift > 63) return false;
+      auto c = static_cast<unsigned char>(rest_[0]);
+      rest_.remove_prefix(1);
+      n |= static_cast<uint64_t>(c & 0x7f) << shift;
+      if ((c & 0x80) == 0) break;
+    }
+    if (n > rest_.size()) return false;
+    out = rest_.substr(0, n);
+    rest_.remove_prefix(n);
+    return true;
+  }
+  bool Point(StoredPoint& p) {
+    if (rest_.size() < kFixedBytes) return false;
+    p.timestamp = static_cast<int64_t>(Uint64(0));
+    p.step = static_cast<int64_t>(Uint64(8));
+    p.value = std::bit_cast<double>(Uint64(16));
+    p.is_nan = rest_[24] != 0;
+    rest_.remove_prefix(kFixedBytes);
+    return Bytes(p.model_id) && Bytes(p.dataset_name) && Bytes(p.dataset_digest);
+  }
+
+ private:
+  uint64_t Uint64(std::size_t at) const {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(rest_[at + i]);
+    return v;
+  }
+  std::string_view rest_;
+};
+
+Error Unreadable(std::string_view what) {
+  return Error{ErrorCode::kInternalError, fmt::format("stored metric points unreadable: {}", what)};
+}
+
+// The order of a series' points, and what makes two of them the same point.
+auto Keyed(const StoredPoint& p) { return std::make_tuple(p.timestamp, p.step, p.value, p.is_nan); }
+
+// One row a request: `total` counts the log's points up to and including the row (the log is
+// always emptied whole), so the last row's is the log's size.
+constexpr const char* kAppend =
+    "INSERT INTO metric_log (run_uuid, points, total, data) VALUES (?1, ?2, ?2 + "
+    "coalesce((SELECT total FROM metric_log ORDER BY seq DESC LIMIT 1), 0), ?3) RETURNING total";
+constexpr const char* kLogPoints =
+    "SELECT coalesce((SELECT total FROM metric_log ORDER BY seq DESC LIMIT 1), 0)";
+constexpr const char* kReadLog = "SELECT run_uuid, data FROM metric_log ORDER BY seq";
 constexpr const char* kEmpty = "DELETE FROM metric_log";
 constexpr const char* kCountMerge =
     "UPDATE metric_log_merges SET generation = generation + 1 WHERE id = 1 RETURNING generation";
@@ -65,70 +141,127 @@ constexpr const char* kAddSeries =
     "INSERT INTO metric_series (run_uuid, key) VALUES (?, ?) ON CONFLICT DO NOTHING";
 constexpr const char* kFindSeries =
     "SELECT series_id FROM metric_series WHERE run_uuid = ? AND key = ?";
-// A point already stored (or twice in the log) is kept once, the earliest logged.
-constexpr const char* kInsertPoint =
-    "INSERT INTO metric_points (series_id, timestamp, step, value, is_nan, model_id, "
-    "dataset_name, dataset_digest) VALUES (?, ?, ?, ?, ?, nullif(?, ''), nullif(?, ''), "
-    "nullif(?, '')) ON CONFLICT DO NOTHING";
+constexpr const char* kAddBlock =
+    "INSERT INTO metric_blocks (series_id, points, last_timestamp, data) VALUES (?, ?, ?, ?)";
+// A block whose last (greatest) timestamp is before `from` holds nothing at or after it.
+constexpr const char* kSeriesBlocks =
+    "SELECT data FROM metric_blocks WHERE series_id = (SELECT series_id FROM metric_series "
+    "WHERE run_uuid = ?1 AND key = ?2) AND last_timestamp >= ?3 ORDER BY block_id";
 
-// The same merge in SQL, from the log itself. Latest: per series the greatest (step, timestamp,
-// value), the earliest logged among equals, then the upsert rule against what is stored. Points:
-// sorted in the keyed table's order so consecutive inserts land on the same page. (`WHERE true`
-// keeps SQLite from reading ON CONFLICT as a join constraint.)
-const std::string& MergeLatestSql() {
-  static const std::string sql = LatestMetricUpsert(
-      "SELECT run_uuid, key, value, is_nan, timestamp, step FROM (SELECT run_uuid, key, value, "
-      "is_nan, timestamp, step, row_number() OVER (PARTITION BY run_uuid, key ORDER BY step DESC, "
-      "timestamp DESC, value DESC, seq) AS pick FROM metric_log) AS ranked WHERE pick = 1");
-  return sql;
-}
-constexpr const char* kMergeSeriesSql =
-    "INSERT INTO metric_series (run_uuid, key) SELECT DISTINCT run_uuid, key FROM metric_log "
-    "WHERE true ORDER BY run_uuid, key ON CONFLICT DO NOTHING";
-constexpr const char* kMergePointsSql =
-    "INSERT INTO metric_points (series_id, timestamp, step, value, is_nan, model_id, "
-    "dataset_name, dataset_digest) SELECT s.series_id, l.timestamp, l.step, l.value, l.is_nan, "
-    "l.model_id, l.dataset_name, l.dataset_digest FROM metric_log l JOIN metric_series s "
-    "ON s.run_uuid = l.run_uuid AND s.key = l.key WHERE true "
-    "ORDER BY s.series_id, l.timestamp, l.step, l.value, l.is_nan, l.seq ON CONFLICT DO NOTHING";
-
-Result<int64_t> LogRows(Connection& conn) {
-  HK_TRY(rows, conn.Prepare(kRows));
+Result<int64_t> LogPoints(Connection& conn) {
+  HK_TRY(rows, conn.Prepare(kLogPoints));
   HK_TRY(row, rows.Step());
   return row ? rows.Int(0) : 0;
 }
 
+// Writes a series' points, sorted and each once, as blocks of at most kBlockPoints.
+class BlockWriter {
+ public:
+  explicit BlockWriter(Statement& insert) : insert_(insert) {}
+  Result<void> Add(int64_t series, int64_t timestamp, int64_t step, double value, bool is_nan,
+                   std::string_view model_id, std::string_view dataset_name,
+                   std::string_view dataset_digest) {
+    if (series != series_ || count_ == kBlockPoints) HK_CHECK(Flush());
+    series_ = series;
+    if (data_.empty()) data_ += kFormat;
+    PutPoint(data_, timestamp, step, value, is_nan, model_id, dataset_name, dataset_digest);
+    last_timestamp_ = timestamp;  // points come sorted: the last has the greatest
+    ++count_;
+    return {};
+  }
+  Result<void> Flush() {
+    if (count_ == 0) return {};
+    insert_.Reset();
+    insert_.Bind(1, series_).Bind(2, static_cast<int64_t>(count_)).Bind(3, last_timestamp_);
+    insert_.BindBlob(4, data_);
+    HK_CHECK(insert_.Run());
+    data_.clear();
+    count_ = 0;
+    return {};
+  }
+
+ private:
+  Statement& insert_;
+  int64_t series_ = 0;
+  int64_t last_timestamp_ = 0;
+  std::size_t count_ = 0;
+  std::string data_;
+};
+
 }  // namespace
+
+Result<SeriesPoints> SeriesPoints::Read(Connection& conn, const std::string& run_id,
+                                        const std::string& key, int64_t from_timestamp) {
+  SeriesPoints out;
+  HK_TRY(blocks, conn.Prepare(kSeriesBlocks));
+  blocks.Bind(1, run_id).Bind(2, key).Bind(3, from_timestamp);
+  HK_CHECK(ForEachRow(blocks, [&] { out.blocks_.push_back(blocks.Blob(0)); }));
+  for (const std::string& block : out.blocks_) {
+    Unpacker unpack(block);
+    if (!unpack.Format()) return tl::unexpected(Unreadable("block format"));
+    while (!unpack.Done()) {
+      StoredPoint p;
+      if (!unpack.Point(p)) return tl::unexpected(Unreadable("block truncated"));
+      out.points_.push_back(p);
+    }
+  }
+  // Blocks are in merge order and each is sorted: a stable sort leaves the first logged of equal
+  // points first, and that one is kept.
+  std::stable_sort(out.points_.begin(), out.points_.end(),
+                   [](const StoredPoint& a, const StoredPoint& b) { return Keyed(a) < Keyed(b); });
+  auto last = std::unique(out.points_.begin(), out.points_.end(),
+                          [](const StoredPoint& a, const StoredPoint& b) {
+                            return Keyed(a) == Keyed(b);
+                          });
+  out.points_.erase(last, out.points_.end());
+  return out;
+}
+
+Result<void> MovePointsIntoBlocks(Connection& conn) {
+  HK_TRY(add, conn.Prepare(kAddBlock));
+  BlockWriter writer(add);
+  HK_TRY(points, conn.Prepare(
+                     "SELECT series_id, timestamp, step, value, is_nan, coalesce(model_id, ''), "
+                     "coalesce(dataset_name, ''), coalesce(dataset_digest, '') FROM metric_points "
+                     "ORDER BY series_id, timestamp, step, value, is_nan"));
+  for (;;) {
+    HK_TRY(row, points.Step());
+    if (!row) break;
+    HK_CHECK(writer.Add(points.Int(0), points.Int(1), points.Int(2), points.Double(3),
+                        points.Int(4) != 0, points.Text(5), points.Text(6), points.Text(7)));
+  }
+  HK_CHECK(writer.Flush());
+  return conn.Exec("DROP TABLE metric_points");
+}
 
 MetricLog::Writer::~Writer() {
   if (committed_) return;
-  log_.points_.resize(mark_);
+  if (log_.points_.size() > mark_) log_.points_.resize(mark_);
   if (changed_) log_.trusted_ = false;  // the transaction may or may not have reached the disk
 }
 
 Result<void> MetricLog::Writer::Append(const std::string& run_id,
                                        const std::vector<Metric>& metrics) {
   changed_ = true;
-  static const std::string kFullAppend = AppendSql(kAppendRows);
   uint32_t run = log_.RunIndex(run_id);
-  for (std::size_t begin = 0; begin < metrics.size(); begin += kAppendRows) {
-    std::size_t count = std::min(kAppendRows, metrics.size() - begin);
-    HK_TRY(append, conn_.Prepare(count == kAppendRows ? kFullAppend : AppendSql(count)));
-    for (std::size_t i = 0; i < count; ++i) {
-      const Metric& m = metrics[begin + i];
-      auto [is_nan, value] = SanitizeMetricValue(m.value);
-      int at = static_cast<int>(i) * kAppendColumns;
-      append.Bind(at + 1, run_id).Bind(at + 2, m.key).Bind(at + 3, value);
-      append.Bind(at + 4, static_cast<int64_t>(is_nan)).Bind(at + 5, m.timestamp);
-      append.Bind(at + 6, m.step).Bind(at + 7, m.model_id).Bind(at + 8, m.dataset_name);
-      append.Bind(at + 9, m.dataset_digest);
-      log_.points_.push_back(Point{run, is_nan, value, m.timestamp, m.step, m.key, m.model_id,
-                                   m.dataset_name, m.dataset_digest});
-    }
-    HK_CHECK(append.Run());
+  std::string data;
+  data.reserve(1 + metrics.size() * (kFixedBytes + 8));
+  data += kFormat;
+  for (const Metric& m : metrics) {
+    auto [is_nan, value] = SanitizeMetricValue(m.value);
+    PutBytes(data, m.key);
+    PutPoint(data, m.timestamp, m.step, value, is_nan, m.model_id, m.dataset_name,
+             m.dataset_digest);
+    log_.points_.push_back(Point{run, is_nan, value, m.timestamp, m.step, m.key, m.model_id,
+                                 m.dataset_name, m.dataset_digest});
   }
-  HK_TRY(rows, LogRows(conn_));
-  if (rows >= kMergeRows) HK_CHECK(Merge());
+  HK_TRY(append, conn_.Prepare(kAppend));
+  append.Bind(1, run_id).Bind(2, static_cast<int64_t>(metrics.size())).BindBlob(3, data);
+  HK_TRY(row, append.Step());
+  if (!row) return Fail(ErrorCode::kInternalError, "metric log append returned no row");
+  int64_t total = append.Int(0);
+  HK_CHECK(append.Run());  // to the statement's end
+  if (total >= kMergeRows) HK_CHECK(Merge());
   return {};
 }
 
@@ -138,18 +271,13 @@ Result<void> MetricLog::Writer::Merge() {
   HK_TRY(counted, count.Step());
   if (!counted) return Fail(ErrorCode::kInternalError, "metric_log_merges has no row");
   int64_t generation = count.Int(0);
-  HK_TRY(rows, LogRows(conn_));
+  HK_TRY(points, LogPoints(conn_));
   // Nobody merged since this process last did (the count it wrote is the one before this
   // merge's), and the log holds exactly what the copy holds.
   bool trusted = log_.trusted_ && log_.generation_ == generation - 1 &&
-                 rows == static_cast<int64_t>(log_.points_.size());
-  if (trusted) {
-    HK_CHECK(log_.MergeFromMemory(conn_));
-  } else {
-    HK_CHECK(conn_.Run(MergeLatestSql()));
-    HK_CHECK(conn_.Run(kMergeSeriesSql));
-    HK_CHECK(conn_.Run(kMergePointsSql));
-  }
+                 points == static_cast<int64_t>(log_.points_.size());
+  if (!trusted) HK_CHECK(log_.Reload(conn_));
+  HK_CHECK(log_.MergeFromMemory(conn_));
   HK_CHECK(conn_.Run(kEmpty));
   merged_ = generation;
   return {};
@@ -175,8 +303,33 @@ void MetricLog::Clear() {
   run_index_.clear();
 }
 
+Result<void> MetricLog::Reload(Connection& conn) {
+  Clear();
+  HK_TRY(rows, conn.Prepare(kReadLog));
+  for (;;) {
+    HK_TRY(row, rows.Step());
+    if (!row) break;
+    uint32_t run = RunIndex(rows.Text(0));
+    std::string data = rows.Blob(1);
+    Unpacker unpack(data);
+    if (!unpack.Format()) return tl::unexpected(Unreadable("log format"));
+    while (!unpack.Done()) {
+      std::string_view key;
+      StoredPoint p;
+      if (!unpack.Bytes(key) || !unpack.Point(p)) {
+        return tl::unexpected(Unreadable("log row truncated"));
+      }
+      points_.push_back(Point{run, p.is_nan, p.value, p.timestamp, p.step, std::string(key),
+                              std::string(p.model_id), std::string(p.dataset_name),
+                              std::string(p.dataset_digest)});
+    }
+  }
+  return {};
+}
+
 Result<void> MetricLog::MergeFromMemory(Connection& conn) {
-  // The keyed table's order, arrival order among equal points (the first of them is kept).
+  // Series by series, each in the blocks' order; arrival order among equal points (the first of
+  // them is kept).
   std::vector<uint32_t> order(points_.size());
   std::iota(order.begin(), order.end(), 0u);
   auto keyed = [&](uint32_t i) {
@@ -190,7 +343,8 @@ Result<void> MetricLog::MergeFromMemory(Connection& conn) {
   HK_TRY(latest, conn.Prepare(UpsertLatestSql()));
   HK_TRY(add_series, conn.Prepare(kAddSeries));
   HK_TRY(find_series, conn.Prepare(kFindSeries));
-  HK_TRY(insert, conn.Prepare(kInsertPoint));
+  HK_TRY(add_block, conn.Prepare(kAddBlock));
+  BlockWriter blocks(add_block);
   for (std::size_t begin = 0; begin < order.size();) {
     // One series: the same run and key. Its latest point: the greatest (step, timestamp, value),
     // the first logged among equals.
@@ -223,15 +377,19 @@ Result<void> MetricLog::MergeFromMemory(Connection& conn) {
     int64_t series = find_series.Int(0);
     for (std::size_t k = begin; k < end; ++k) {
       const Point& p = points_[order[k]];
-      insert.Reset();
-      insert.Bind(1, series).Bind(2, p.timestamp).Bind(3, p.step).Bind(4, p.value);
-      insert.Bind(5, static_cast<int64_t>(p.is_nan)).Bind(6, p.model_id);
-      insert.Bind(7, p.dataset_name).Bind(8, p.dataset_digest);
-      HK_CHECK(insert.Run());
+      if (k > begin) {  // the same point logged twice in this merge: the first stays
+        const Point& prev = points_[order[k - 1]];
+        if (std::tie(p.timestamp, p.step, p.value, p.is_nan) ==
+            std::tie(prev.timestamp, prev.step, prev.value, prev.is_nan)) {
+          continue;
+        }
+      }
+      HK_CHECK(blocks.Add(series, p.timestamp, p.step, p.value, p.is_nan, p.model_id,
+                          p.dataset_name, p.dataset_digest));
     }
     begin = end;
   }
-  return {};
+  return blocks.Flush();
 }
 
 }  // namespace hokusai::store::sql

@@ -1,10 +1,12 @@
-// SQLite's metric log (decisions 0016, 0018 and 0019): `log-batch` appends points to `metric_log`
-// in arrival order; they reach `metric_points` (every point, keyed by the series id of its run
-// and key in `metric_series`) and `latest_metrics` (the latest per key) in bulk, when the log
-// holds kMergeRows points and before any read of either table.
+// SQLite's metric points (decisions 0016, 0018, 0019 and 0020). `log-batch` appends one row to
+// `metric_log` holding all of its points, packed; they reach `metric_blocks` (a series' points,
+// packed, one row a series per merge) and `latest_metrics` (the latest per key) in bulk, when
+// the log holds kMergeRows points and before any read of either table.
 #pragma once
 
 #include <cstdint>
+#include <deque>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,13 +29,43 @@ std::pair<bool, double> SanitizeMetricValue(double value);
 // greater, so among equals the first logged stays. Both dialects.
 std::string LatestMetricUpsert(std::string_view rows);
 
+// One stored point of a series; the strings view bytes its SeriesPoints owns.
+struct StoredPoint {
+  int64_t timestamp = 0;
+  int64_t step = 0;
+  double value = 0;  // as stored: SanitizeMetricValue
+  bool is_nan = false;
+  std::string_view model_id;
+  std::string_view dataset_name;
+  std::string_view dataset_digest;
+};
+
+// A series' points read from its blocks, in the order MLflow's history has them -- (timestamp,
+// step, value, is_nan) -- and each point once: a point logged again keeps the first logging's
+// model and dataset. Every point from `from_timestamp` on is there (a later page's reads skip
+// the blocks that end before it), and some before it may be. The caller settles the log first.
+class SeriesPoints {
+ public:
+  static Result<SeriesPoints> Read(Connection& conn, const std::string& run_id,
+                                   const std::string& key,
+                                   int64_t from_timestamp = std::numeric_limits<int64_t>::min());
+  const std::vector<StoredPoint>& points() const { return points_; }
+
+ private:
+  std::deque<std::string> blocks_;  // the bytes points_' strings view; a deque never moves them
+  std::vector<StoredPoint> points_;
+};
+
+// Migration 10's step: every point of `metric_points` into `metric_blocks`, then the table dropped.
+Result<void> MovePointsIntoBlocks(Connection& conn);
+
 // The log, and a copy in memory of what this process appended since its last merge, so that a
-// merge sorts and picks the latest values in C++ instead of reading the log back through SQLite's
-// sorter and window functions. The copy is trusted only when this process made the last merge
-// (the count in metric_log_merges is the one it wrote), no transaction that appended since ended
-// without committing, and the log holds exactly as many points as the copy; otherwise -- at
-// start, or when another process on the same database appended or merged -- the merge runs in
-// SQL from the log itself. Not thread-safe: every use is under the pool's writer lease.
+// merge sorts and picks the latest values without reading the log back. The copy is trusted only
+// when this process made the last merge (the count in metric_log_merges is the one it wrote), no
+// transaction that appended since ended without committing, and the log holds exactly as many
+// points as the copy; otherwise -- at start, or when another process on the same database
+// appended or merged -- the merge reads the log back first. Not thread-safe: every use is under
+// the pool's writer lease.
 class MetricLog {
  public:
   static constexpr int64_t kMergeRows = 32768;
@@ -50,7 +82,7 @@ class MetricLog {
 
     // Appends the points, then merges the log if it now holds kMergeRows points or more.
     Result<void> Append(const std::string& run_id, const std::vector<Metric>& metrics);
-    // Merges every point in the log into `metric_points` and `latest_metrics`, and empties it.
+    // Merges every point in the log into `metric_blocks` and `latest_metrics`, and empties it.
     Result<void> Merge();
     void Committed();
 
@@ -77,6 +109,7 @@ class MetricLog {
   };
 
   uint32_t RunIndex(const std::string& run_id);
+  Result<void> Reload(Connection& conn);
   Result<void> MergeFromMemory(Connection& conn);
   void Clear();
 

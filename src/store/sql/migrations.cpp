@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "store/postgres/pg_migrations.hpp"
+#include "store/sql/metric_log.hpp"
 
 namespace hokusai::store::sql {
 namespace {
@@ -14,7 +15,7 @@ namespace {
 constexpr int64_t kMigrationLockKey = 0x686b5f6d69677261;  // "hk_migra"
 
 // Never edit a released migration; add a new one.
-constexpr std::array<Migration, 9> kMigrations = {{
+constexpr std::array<Migration, 10> kMigrations = {{
     {1, R"sql(
 CREATE TABLE experiments (
   experiment_id INTEGER PRIMARY KEY,
@@ -401,6 +402,45 @@ CREATE TABLE metric_log_merges (
 );
 INSERT INTO metric_log_merges (id, generation) VALUES (1, 0);
 )sql"},
+    // 10: points packed, a log row per request and a block per series and merge (decision 0020).
+    // What waits in the old log is merged first (decision 0018's merge, in SQL); the step then
+    // packs every stored point into blocks and drops metric_points (metric_log.cpp).
+    {10, R"sql(
+INSERT INTO latest_metrics (run_uuid, key, value, is_nan, timestamp, step)
+  SELECT run_uuid, key, value, is_nan, timestamp, step FROM (
+    SELECT run_uuid, key, value, is_nan, timestamp, step, row_number() OVER (
+      PARTITION BY run_uuid, key ORDER BY step DESC, timestamp DESC, value DESC, seq) AS pick
+    FROM metric_log) AS ranked WHERE pick = 1
+  ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value, is_nan = excluded.is_nan,
+    timestamp = excluded.timestamp, step = excluded.step
+  WHERE (excluded.step, excluded.timestamp, excluded.value) >
+        (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value);
+INSERT INTO metric_series (run_uuid, key)
+  SELECT DISTINCT run_uuid, key FROM metric_log WHERE true ORDER BY run_uuid, key
+  ON CONFLICT DO NOTHING;
+INSERT INTO metric_points (series_id, timestamp, step, value, is_nan, model_id, dataset_name,
+                           dataset_digest)
+  SELECT s.series_id, l.timestamp, l.step, l.value, l.is_nan, l.model_id, l.dataset_name,
+         l.dataset_digest
+  FROM metric_log l JOIN metric_series s ON s.run_uuid = l.run_uuid AND s.key = l.key WHERE true
+  ORDER BY s.series_id, l.timestamp, l.step, l.value, l.is_nan, l.seq ON CONFLICT DO NOTHING;
+DROP TABLE metric_log;
+CREATE TABLE metric_log (
+  seq INTEGER PRIMARY KEY,
+  run_uuid TEXT NOT NULL,
+  points INTEGER NOT NULL,
+  total INTEGER NOT NULL,
+  data BLOB NOT NULL
+);
+CREATE TABLE metric_blocks (
+  block_id INTEGER PRIMARY KEY,
+  series_id INTEGER NOT NULL REFERENCES metric_series(series_id),
+  points INTEGER NOT NULL,
+  last_timestamp INTEGER NOT NULL,
+  data BLOB NOT NULL
+);
+CREATE INDEX metric_blocks_by_series ON metric_blocks(series_id, block_id, last_timestamp);
+)sql", MovePointsIntoBlocks},
 }};
 
 // Applies `migrations` in order, each in its own write transaction with its record, skipping
@@ -415,7 +455,9 @@ Result<void> ApplyList(Connection& conn, std::span<const Migration> migrations) 
     check.Bind(1, static_cast<int64_t>(migration.version));
     HK_TRY(present, check.Step());
     if (present) continue;
-    if (auto ok = conn.Exec(migration.sql); !ok) {
+    auto ok = conn.Exec(migration.sql);
+    if (ok && migration.then != nullptr) ok = migration.then(conn);
+    if (!ok) {
       return Fail(ErrorCode::kInternalError,
                   fmt::format("schema migration {} failed", migration.version));
     }

@@ -13,6 +13,8 @@ namespace hokusai::store::sql {
 struct Migration {
   int version;
   const char* sql;
+  // Run after `sql`, in the same transaction, where SQL alone cannot do the work.
+  Result<void> (*then)(Connection&) = nullptr;
 };
 
 // Applies every migration newer than the database's recorded version, each in its own

@@ -1024,20 +1024,100 @@ Result<void> SqlTrackingStore::LogOutputs(const std::string& run_id,
 
 namespace {
 
-// A series' points, ?1 = run id and ?2 = key: on SQLite keyed by the series id (decision 0019),
-// on PostgreSQL by run id and key.
-std::string_view SeriesPoints(Dialect dialect) {
-  return dialect == Dialect::kSqlite
-             ? "metric_points WHERE series_id = (SELECT series_id FROM metric_series WHERE "
-               "run_uuid = ?1 AND key = ?2)"
-             : "metrics WHERE run_uuid = ?1 AND key = ?2";
+Metric PointToMetric(const std::string& key, const StoredPoint& p) {
+  Metric m;
+  m.key = key;
+  m.value = StoredMetricValue(p.is_nan, p.value);
+  m.timestamp = p.timestamp;
+  m.step = p.step;
+  m.model_id = p.model_id;
+  m.dataset_name = p.dataset_name;
+  m.dataset_digest = p.dataset_digest;
+  return m;
 }
 
-std::string MetricHistoryQuery(Dialect dialect, bool after) {
-  return fmt::format(
-      "SELECT value, is_nan, timestamp, step, coalesce(model_id, ''), coalesce(dataset_name, ''), "
-      "coalesce(dataset_digest, '') FROM {}{} ORDER BY timestamp, step, value, is_nan LIMIT ?3",
-      SeriesPoints(dialect), after ? " AND (timestamp, step, value, is_nan) > (?4, ?5, ?6, ?7)" : "");
+// Up to `limit` points of a series (none: all) in history order, (timestamp, step, value,
+// is_nan), after `after` if given. SQLite unpacks the series' blocks (decision 0020); PostgreSQL
+// seeks the primary key of `metrics` (the row-value bound must stand alone in the WHERE clause
+// for it to seek).
+Result<std::vector<Metric>> HistoryPage(Connection& conn, const std::string& run_id,
+                                        const std::string& key,
+                                        const std::optional<MetricCursor>& after,
+                                        std::optional<int64_t> limit) {
+  std::vector<Metric> out;
+  if (conn.dialect() == Dialect::kSqlite) {
+    HK_TRY(series, SeriesPoints::Read(conn, run_id, key,
+                                      after ? after->timestamp
+                                            : std::numeric_limits<int64_t>::min()));
+    const std::vector<StoredPoint>& points = series.points();
+    auto from = points.begin();
+    if (after) {
+      auto bound = std::make_tuple(after->timestamp, after->step, after->value, after->is_nan);
+      from = std::upper_bound(points.begin(), points.end(), bound,
+                              [](const auto& b, const StoredPoint& p) {
+                                return b < std::make_tuple(p.timestamp, p.step, p.value, p.is_nan);
+                              });
+    }
+    auto count = static_cast<int64_t>(points.end() - from);
+    if (limit) count = std::min(count, *limit);
+    out.reserve(static_cast<std::size_t>(count));
+    for (auto it = from; it != from + count; ++it) out.push_back(PointToMetric(key, *it));
+    return out;
+  }
+  HK_TRY(stmt, conn.Prepare(fmt::format(
+                   "SELECT value, is_nan, timestamp, step, coalesce(model_id, ''), "
+                   "coalesce(dataset_name, ''), coalesce(dataset_digest, '') FROM metrics WHERE "
+                   "run_uuid = ?1 AND key = ?2{} ORDER BY timestamp, step, value, is_nan LIMIT ?3",
+                   after ? " AND (timestamp, step, value, is_nan) > (?4, ?5, ?6, ?7)" : "")));
+  stmt.Bind(1, run_id).Bind(2, key);
+  // No bound: the largest LIMIT PostgreSQL takes.
+  stmt.Bind(3, limit.value_or(std::numeric_limits<int64_t>::max()));
+  if (after) {
+    stmt.Bind(4, after->timestamp).Bind(5, after->step).Bind(6, after->value);
+    stmt.Bind(7, static_cast<int64_t>(after->is_nan));
+  }
+  // A bounded page is allocated once; an unbounded read grows from a guess.
+  out.reserve(static_cast<std::size_t>(
+      limit ? std::min<int64_t>(*limit, limits::kMaxResultsMetricHistory + 1) : 1024));
+  HK_CHECK(ForEachRow(stmt, [&] {
+    StoredPoint p{stmt.Int(2), stmt.Int(3), stmt.Double(0), stmt.Int(1) != 0};
+    std::string model_id = stmt.Text(4), dataset_name = stmt.Text(5);
+    std::string dataset_digest = stmt.Text(6);
+    p.model_id = model_id;
+    p.dataset_name = dataset_name;
+    p.dataset_digest = dataset_digest;
+    out.push_back(PointToMetric(key, p));
+  }));
+  return out;
+}
+
+// A series' points with start <= step <= end, ordered by (step, timestamp, value).
+Result<std::vector<Metric>> StepRange(Connection& conn, const std::string& run_id,
+                                      const std::string& key, int64_t start, int64_t end) {
+  std::vector<Metric> out;
+  if (conn.dialect() == Dialect::kSqlite) {
+    HK_TRY(series, SeriesPoints::Read(conn, run_id, key));
+    std::vector<StoredPoint> points;
+    for (const StoredPoint& p : series.points()) {
+      if (p.step >= start && p.step <= end) points.push_back(p);
+    }
+    // From history order, so among equal (step, timestamp, value) is_nan stays ordered.
+    std::stable_sort(points.begin(), points.end(), [](const StoredPoint& a, const StoredPoint& b) {
+      return std::tie(a.step, a.timestamp, a.value) < std::tie(b.step, b.timestamp, b.value);
+    });
+    out.reserve(points.size());
+    for (const StoredPoint& p : points) out.push_back(PointToMetric(key, p));
+    return out;
+  }
+  HK_TRY(stmt, conn.Prepare("SELECT value, is_nan, timestamp, step FROM metrics WHERE "
+                            "run_uuid = ?1 AND key = ?2 AND step >= ?3 AND step <= ?4 ORDER BY "
+                            "step, timestamp, value"));
+  stmt.Bind(1, run_id).Bind(2, key).Bind(3, start).Bind(4, end);
+  HK_CHECK(ForEachRow(stmt, [&] {
+    out.push_back(PointToMetric(key, StoredPoint{stmt.Int(2), stmt.Int(3), stmt.Double(0),
+                                                 stmt.Int(1) != 0}));
+  }));
+  return out;
 }
 
 }  // namespace
@@ -1069,33 +1149,9 @@ Result<std::pair<std::vector<Metric>, bool>> SqlTrackingStore::GetMetricHistory(
   HK_TRY(tx, Transaction::Begin(*conn, false));
   HK_TRY(info, LoadRunInfo(*conn, run_id));
   (void)info;
-  // The primary key's order; a later page's row-value bound seeks straight to its start (the
-  // bound must stand alone in the WHERE clause for both engines to seek on it).
-  HK_TRY(stmt, conn->Prepare(MetricHistoryQuery(conn->dialect(), after.has_value())));
-  stmt.Bind(1, run_id).Bind(2, key);
-  // No bound: the largest LIMIT both engines take (PostgreSQL refuses SQLite's -1).
-  stmt.Bind(3, max_results > 0 ? max_results + 1 : std::numeric_limits<int64_t>::max());
-  if (after) {
-    stmt.Bind(4, after->timestamp).Bind(5, after->step).Bind(6, after->value);
-    stmt.Bind(7, static_cast<int64_t>(after->is_nan));
-  }
-  std::vector<Metric> out;
-  // A bounded page is allocated once; an unbounded read grows from a guess.
-  int64_t expected = max_results > 0
-                         ? std::min<int64_t>(max_results, limits::kMaxResultsMetricHistory) + 1
-                         : 1024;
-  out.reserve(static_cast<std::size_t>(expected));
-  HK_CHECK(ForEachRow(stmt, [&] {
-    Metric m;
-    m.key = key;
-    m.value = StoredMetricValue(stmt.Int(1) != 0, stmt.Double(0));
-    m.timestamp = stmt.Int(2);
-    m.step = stmt.Int(3);
-    m.model_id = stmt.Text(4);
-    m.dataset_name = stmt.Text(5);
-    m.dataset_digest = stmt.Text(6);
-    out.push_back(std::move(m));
-  }));
+  std::optional<int64_t> limit;
+  if (max_results > 0) limit = max_results + 1;  // one more tells whether another page follows
+  HK_TRY(out, HistoryPage(*conn, run_id, key, after, limit));
   bool more = max_results > 0 && static_cast<int64_t>(out.size()) > max_results;
   if (more) out.pop_back();
   return std::make_pair(std::move(out), more);
@@ -1109,16 +1165,13 @@ Result<std::vector<Metric>> SqlTrackingStore::GetMetricHistoryBulkInterval(
   HK_TRY(tx, Transaction::Begin(*conn, false));
   std::vector<Metric> out;
   for (const std::string& run_id : run_ids) {
-    HK_TRY(steps_stmt, conn->Prepare(fmt::format("SELECT DISTINCT step FROM {} AND step >= ?3 "
-                                                 "AND step <= ?4 ORDER BY step",
-                                                 SeriesPoints(conn->dialect()))));
-    steps_stmt.Bind(1, run_id).Bind(2, key);
-    steps_stmt.Bind(3, start_step.value_or(std::numeric_limits<int64_t>::min()));
-    steps_stmt.Bind(4, end_step.value_or(std::numeric_limits<int64_t>::max()));
-    std::vector<int64_t> steps;
-    HK_CHECK(ForEachRow(steps_stmt, [&] {
-      steps.push_back(steps_stmt.Int(0));
-    }));
+    HK_TRY(points, StepRange(*conn, run_id, key,
+                             start_step.value_or(std::numeric_limits<int64_t>::min()),
+                             end_step.value_or(std::numeric_limits<int64_t>::max())));
+    std::vector<int64_t> steps;  // distinct, ascending
+    for (const Metric& m : points) {
+      if (steps.empty() || steps.back() != m.step) steps.push_back(m.step);
+    }
     if (steps.empty()) continue;
     std::set<int64_t> chosen;
     if (static_cast<int64_t>(steps.size()) <= max_results) {
@@ -1132,21 +1185,12 @@ Result<std::vector<Metric>> SqlTrackingStore::GetMetricHistoryBulkInterval(
         chosen.insert(steps[index]);
       }
     }
-    HK_TRY(stmt, conn->Prepare(fmt::format("SELECT value, is_nan, timestamp, step FROM {} AND "
-                                           "step >= ?3 AND step <= ?4 ORDER BY step, timestamp, "
-                                           "value",
-                                           SeriesPoints(conn->dialect()))));
-    stmt.Bind(1, run_id).Bind(2, key).Bind(3, *chosen.begin()).Bind(4, *chosen.rbegin());
-    for (;;) {
-      HK_TRY(row, stmt.Step());
-      if (!row) break;
-      if (chosen.count(stmt.Int(3)) == 0) continue;
-      Metric m;
-      m.key = key;
-      m.value = StoredMetricValue(stmt.Int(1) != 0, stmt.Double(0));
-      m.timestamp = stmt.Int(2);
-      m.step = stmt.Int(3);
+    for (Metric& m : points) {
+      if (chosen.count(m.step) == 0) continue;
       m.run_id = run_id;
+      m.model_id.clear();
+      m.dataset_name.clear();
+      m.dataset_digest.clear();
       out.push_back(std::move(m));
     }
   }

@@ -31,6 +31,9 @@ class SqliteStatement final : public StatementImpl {
   void Bind(int index, int64_t value) override { sqlite3_bind_int64(stmt_, index, value); }
   void Bind(int index, double value) override { sqlite3_bind_double(stmt_, index, value); }
   void BindNull(int index) override { sqlite3_bind_null(stmt_, index); }
+  void BindBlob(int index, std::string_view bytes) override {
+    sqlite3_bind_blob64(stmt_, index, bytes.data(), bytes.size(), SQLITE_TRANSIENT);
+  }
 
   Result<bool> Step() override {
     int rc = sqlite3_step(stmt_);
@@ -53,6 +56,12 @@ class SqliteStatement final : public StatementImpl {
   double Double(int column) const override { return sqlite3_column_double(stmt_, column); }
   bool IsNull(int column) const override {
     return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
+  }
+  std::string Blob(int column) const override {
+    const void* bytes = sqlite3_column_blob(stmt_, column);
+    if (bytes == nullptr) return {};
+    return std::string(static_cast<const char*>(bytes),
+                       static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column)));
   }
 
  private:

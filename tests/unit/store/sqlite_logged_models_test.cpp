@@ -120,7 +120,7 @@ class SqliteLoggedModelsTest : public ::testing::Test {
 };
 
 TEST_F(SqliteLoggedModelsTest, SchemaIncludesTheRegistryMigration) {
-  EXPECT_EQ(LatestSchemaVersion(), 9);
+  EXPECT_EQ(LatestSchemaVersion(), 10);
 }
 
 TEST_F(SqliteLoggedModelsTest, CreateStartsPendingWithAnIdAndArtifactUriUnderTheExperiment) {

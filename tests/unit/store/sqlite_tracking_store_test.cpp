@@ -218,9 +218,13 @@ class SqlTrackingStoreTest : public ::testing::Test {
   }
 
   // Rows of `table`, read straight from the database (the metric log is not visible otherwise).
-  int64_t Rows(const std::string& table) {
+  int64_t Rows(const std::string& table) { return Count("SELECT count(*) FROM " + table); }
+  // Points waiting in the log, and points stored in blocks (decision 0020).
+  int64_t LogPoints() { return Count("SELECT coalesce(sum(points), 0) FROM metric_log"); }
+  int64_t StoredPoints() { return Count("SELECT coalesce(sum(points), 0) FROM metric_blocks"); }
+  int64_t Count(const std::string& sql) {
     auto conn = store_->pool()->Acquire();
-    auto stmt = conn->Prepare("SELECT count(*) FROM " + table);
+    auto stmt = conn->Prepare(sql);
     EXPECT_TRUE(stmt.has_value());
     if (!stmt) return -1;
     auto row = stmt->Step();
@@ -1540,35 +1544,37 @@ std::vector<Metric> Batch(int keys, int64_t step) {
 TEST_F(SqlTrackingStoreTest, MetricLogIsMergedInBulkOnceItHoldsEnoughPoints) {
   store::Run run = NewRun("0");
   for (int step = 0; step < 32; ++step) Log(run.info.run_id, Batch(1000, step));
-  EXPECT_EQ(Rows("metric_log"), 32000);  // below the merge size (32768): still waiting
-  EXPECT_EQ(Rows("metric_points"), 0);
+  EXPECT_EQ(LogPoints(), 32000);  // below the merge size (32768): still waiting
+  EXPECT_EQ(Rows("metric_log"), 32);  // a row a request
+  EXPECT_EQ(StoredPoints(), 0);
   Log(run.info.run_id, Batch(1000, 32));  // crosses it: merged in the same transaction
   EXPECT_EQ(Rows("metric_log"), 0);
-  EXPECT_EQ(Rows("metric_points"), 33000);
+  EXPECT_EQ(StoredPoints(), 33000);
+  EXPECT_EQ(Rows("metric_blocks"), 1000);  // a block a series
   EXPECT_EQ(Steps(History(run.info.run_id, "m999")).size(), 33u);
 }
 
 TEST_F(SqlTrackingStoreTest, MetricReadsMergeWaitingPointsFirst) {
   store::Run run = NewRun("0");
   Log(run.info.run_id, {M("m", 1, 10, 0), M("m", 2, 11, 1), M("other", 3, 12, 0)});
-  EXPECT_EQ(Rows("metric_log"), 3);
+  EXPECT_EQ(LogPoints(), 3);
   EXPECT_EQ(Steps(History(run.info.run_id, "m")), (std::vector<int64_t>{0, 1}));
-  EXPECT_EQ(Rows("metric_log"), 0);
-  EXPECT_EQ(Rows("metric_points"), 3);
+  EXPECT_EQ(LogPoints(), 0);
+  EXPECT_EQ(StoredPoints(), 3);
 
   Log(run.info.run_id, {M("m", 5, 13, 2)});
   auto bulk = store_->GetMetricHistoryBulkInterval({run.info.run_id}, "m", std::nullopt,
                                                    std::nullopt, 100);
   ASSERT_TRUE(bulk.has_value());
   EXPECT_EQ(Steps(*bulk), (std::vector<int64_t>{0, 1, 2}));
-  EXPECT_EQ(Rows("metric_log"), 0);
+  EXPECT_EQ(LogPoints(), 0);
   // Latest values are merged from the log too, before a run is read.
   Log(run.info.run_id, {M("m", 7, 14, 3)});
-  EXPECT_EQ(Rows("metric_log"), 1);
+  EXPECT_EQ(LogPoints(), 1);
   auto latest = FindMetric(Get(run.info.run_id), "m");
   ASSERT_TRUE(latest.has_value());
   EXPECT_EQ(latest->value, 7);
-  EXPECT_EQ(Rows("metric_log"), 0);
+  EXPECT_EQ(LogPoints(), 0);
 }
 
 // Latest values merged from the log in bulk (decision 0018) must be what applying the points one
@@ -1648,7 +1654,8 @@ TEST_F(SqlTrackingStoreTest, MetricPointLoggedAgainIsStoredOnceAndTheFirstIsKept
   points = History(run.info.run_id, "m");
   ASSERT_EQ(points.size(), 1u);
   EXPECT_EQ(points[0].dataset_name, "first");
-  EXPECT_EQ(Rows("metric_points"), 1);
+  // Once in each merge's block (the two in one merge were one), and read once.
+  EXPECT_EQ(StoredPoints(), 2);
 }
 
 TEST_F(SqlTrackingStoreTest, MetricPointsWaitingInTheLogSurviveReopen) {
@@ -1656,9 +1663,9 @@ TEST_F(SqlTrackingStoreTest, MetricPointsWaitingInTheLogSurviveReopen) {
   Log(run.info.run_id, Batch(5, 0));
   Reopen();
   ASSERT_NE(store_, nullptr);
-  EXPECT_EQ(Rows("metric_log"), 5);
+  EXPECT_EQ(LogPoints(), 5);
   EXPECT_EQ(History(run.info.run_id, "m4").size(), 1u);
-  EXPECT_EQ(Rows("metric_points"), 5);
+  EXPECT_EQ(StoredPoints(), 5);
 }
 
 // Two processes on one database (here: two stores, each with its own pool). A merged last, then
@@ -1676,7 +1683,7 @@ TEST_F(SqlTrackingStoreTest, AnotherProcessMergingTheLogMakesTheCopyUntrusted) {
   auto seen = (*other)->GetMetricHistory(id, "m0", std::nullopt, 0);  // B merges them
   ASSERT_TRUE(seen.has_value()) << seen.error().message;
   ASSERT_TRUE((*other)->LogBatch(id, Batch(5, 2), {}, {}).has_value());  // B appends 5
-  EXPECT_EQ(Rows("metric_log"), 5);
+  EXPECT_EQ(LogPoints(), 5);
   for (int i = 0; i < 5; ++i) {  // A reads: everything B logged is there
     std::string key = "m" + std::to_string(i);
     EXPECT_EQ(Steps(History(id, key)), (std::vector<int64_t>{1, 2})) << key;
@@ -1684,13 +1691,14 @@ TEST_F(SqlTrackingStoreTest, AnotherProcessMergingTheLogMakesTheCopyUntrusted) {
     ASSERT_TRUE(latest.has_value()) << key;
     EXPECT_EQ(latest->step, 2) << key;
   }
-  EXPECT_EQ(Rows("metric_log"), 0);
-  EXPECT_EQ(Rows("metric_points"), 11);
+  EXPECT_EQ(LogPoints(), 0);
+  EXPECT_EQ(StoredPoints(), 11);
 }
 
 // A database written before metric points were keyed by series id (schema 7), with points in
 // `metrics` and more waiting in the log, opened by this build: migration 8 copies the points
-// over, the log merges into the new table, and history reads, and later writes, see them all.
+// over, migration 10 merges the log and packs every point into blocks (a long series into
+// several), and history reads, and later writes, see them all.
 TEST_F(SqlTrackingStoreTest, PointsStoredBeforeTheSeriesMigrationAreKept) {
   store_.reset();
   std::filesystem::remove_all(dir_);
@@ -1719,11 +1727,22 @@ TEST_F(SqlTrackingStoreTest, PointsStoredBeforeTheSeriesMigrationAreKept) {
         "INSERT INTO latest_metrics VALUES ('" + run_id + "', 'loss', 0.25, 0, 20, 2), ('" +
         run_id + "', 'acc', 0, 1, 10, 1);"
         "INSERT INTO metric_log (run_uuid, key, value, is_nan, timestamp, step) VALUES ('" +
-        run_id + "', 'loss', 0.125, 0, 30, 3)").has_value());
+        run_id + "', 'loss', 0.125, 0, 30, 3);"
+        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 39999) "
+        "INSERT INTO metrics SELECT '" + run_id + "', 'long', i * 0.5, 0, 1000 - i, i, NULL, "
+        "NULL, NULL FROM n").has_value());
   }
   Open();
-  EXPECT_EQ(Rows("metric_series"), 2);
-  EXPECT_EQ(Rows("metric_points"), 3);
+  EXPECT_EQ(Rows("metric_series"), 3);
+  EXPECT_EQ(StoredPoints(), 40004);
+  EXPECT_EQ(LogPoints(), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM sqlite_master WHERE name IN ('metric_points', "
+                  "'metrics')"), 0);
+  EXPECT_EQ(Rows("metric_blocks"), 5);  // loss, acc, and long in three (16384 a block at most)
+  std::vector<Metric> long_series = History(run_id, "long");
+  ASSERT_EQ(long_series.size(), 40000u);
+  EXPECT_EQ(long_series.front().step, 39999);  // history order: by timestamp first
+  EXPECT_EQ(long_series.back().step, 0);
   std::vector<Metric> loss = History(run_id, "loss");
   EXPECT_EQ(Steps(loss), (std::vector<int64_t>{1, 2, 3}));
   ASSERT_EQ(loss.size(), 3u);
@@ -1737,7 +1756,90 @@ TEST_F(SqlTrackingStoreTest, PointsStoredBeforeTheSeriesMigrationAreKept) {
   EXPECT_EQ(latest->step, 3);
   Log(run_id, {M("loss", 0.0625, 40, 4), M("new", 1, 40, 0)});
   EXPECT_EQ(Steps(History(run_id, "loss")), (std::vector<int64_t>{1, 2, 3, 4}));
-  EXPECT_EQ(Rows("metric_series"), 3);
+  EXPECT_EQ(Rows("metric_series"), 4);
+}
+
+// Packed points that do not unpack (a damaged file, a foreign writer) are an error on read, never
+// a crash or a made-up point; nothing else stops working.
+TEST_F(SqlTrackingStoreTest, DamagedPackedPointsAreAnErrorNotACrash) {
+  store::Run run = NewRun("0");
+  Log(run.info.run_id, {M("m", 1, 10, 0), M("other", 2, 10, 0)});
+  ASSERT_EQ(History(run.info.run_id, "m").size(), 1u);
+  for (const char* bytes : {"x''", "x'02'", "x'01ff'", "x'01000000'",
+                            "x'0100000000000000000000000000000000000000000000000000ff'"}) {
+    SCOPED_TRACE(bytes);
+    {
+      auto conn = OpenSqlite((dir_ / "mlflow.db").string(), "NORMAL");
+      ASSERT_TRUE(conn.has_value()) << conn.error().message;
+      ASSERT_TRUE((*conn)->Exec(std::string("UPDATE metric_blocks SET data = ") + bytes +
+                                " WHERE series_id = (SELECT series_id FROM metric_series WHERE "
+                                "key = 'm')").has_value());
+      EXPECT_EQ((*conn)->Changes(), 1);
+    }
+    auto read = store_->GetMetricHistory(run.info.run_id, "m", std::nullopt, 0);
+    ASSERT_FALSE(read.has_value());
+    EXPECT_EQ(read.error().code, ErrorCode::kInternalError);
+  }
+  EXPECT_EQ(History(run.info.run_id, "other").size(), 1u);
+  Log(run.info.run_id, {M("other", 3, 11, 1)});
+  EXPECT_EQ(Steps(History(run.info.run_id, "other")), (std::vector<int64_t>{0, 1}));
+}
+
+// A series spread over many blocks (a merge before each read writes one) reads back as the set of
+// distinct points in history order, each with its first logging's dataset, whole or page by page
+// (later pages skip the blocks that end before their cursor). Random points with many ties and
+// repeats, in random batches, against that order computed here.
+TEST_F(SqlTrackingStoreTest, HistoryReadFromManyBlocksIsEachPointOnceInOrder) {
+  std::mt19937 rng(20261125);
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+  const std::vector<double> values = {0.0, 1.0, -1.0, std::numeric_limits<double>::quiet_NaN()};
+  for (int round = 0; round < 10; ++round) {
+    SCOPED_TRACE(round);
+    store::Run run = NewRun("0");
+    // (timestamp, step, value as stored, is_nan) -> first dataset name logged
+    std::map<std::tuple<int64_t, int64_t, double, bool>, std::string> expected;
+    for (int batch = 0; batch < 15; ++batch) {
+      std::vector<Metric> points;
+      for (int i = 0, n = 1 + pick(8); i < n; ++i) {
+        Metric m = M("m", values[pick(4)], 10 * round + pick(6), pick(4));
+        m.dataset_name = "b" + std::to_string(batch) + "-" + std::to_string(i);
+        bool is_nan = std::isnan(m.value);
+        expected.try_emplace({m.timestamp, m.step, is_nan ? 0.0 : m.value, is_nan},
+                             m.dataset_name);
+        points.push_back(m);
+      }
+      Log(run.info.run_id, points);
+      if (pick(2) == 0) History(run.info.run_id, "m");  // a merge: another block
+    }
+    std::vector<std::tuple<int64_t, int64_t, double, bool, std::string>> want;
+    for (const auto& [k, dataset] : expected) {
+      want.emplace_back(std::get<0>(k), std::get<1>(k), std::get<2>(k), std::get<3>(k), dataset);
+    }
+    auto as_tuples = [](const std::vector<Metric>& metrics) {
+      std::vector<std::tuple<int64_t, int64_t, double, bool, std::string>> out;
+      for (const Metric& m : metrics) {
+        bool is_nan = std::isnan(m.value);
+        out.emplace_back(m.timestamp, m.step, is_nan ? 0.0 : m.value, is_nan, m.dataset_name);
+      }
+      return out;
+    };
+    EXPECT_EQ(as_tuples(History(run.info.run_id, "m")), want);
+    for (int64_t size : {1, 2, 5}) {
+      SCOPED_TRACE(size);
+      std::vector<Metric> paged;
+      std::optional<MetricCursor> after;
+      for (int pages = 0; pages < 200; ++pages) {
+        auto page = store_->GetMetricHistory(run.info.run_id, "m", after, size);
+        ASSERT_TRUE(page.has_value()) << page.error().message;
+        paged.insert(paged.end(), page->first.begin(), page->first.end());
+        if (!page->second) break;
+        const Metric& last = page->first.back();
+        bool is_nan = std::isnan(last.value);
+        after = MetricCursor{last.timestamp, last.step, is_nan ? 0.0 : last.value, is_nan};
+      }
+      EXPECT_EQ(as_tuples(paged), want);
+    }
+  }
 }
 
 // ---- durability -----------------------------------------------------------------------------
