@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstring>
+
 #include "auth/api_key.hpp"
 #include "common/util.hpp"
 
@@ -9,6 +11,10 @@ namespace hokusai::auth {
 namespace {
 constexpr int64_t kTouchIntervalMs = 60'000;
 constexpr std::size_t kMaxShardEntries = 10'000;
+// A kept-lookup table starts this small and doubles up to kMaxSlots; at kMaxSlots / 2 entries
+// it is emptied.
+constexpr std::size_t kFirstSlots = 64;
+constexpr std::size_t kMaxSlots = 16'384;
 }  // namespace
 
 LocalAuthenticator::LocalAuthenticator(store::AuthStore& store, const KeyService& keys,
@@ -19,11 +25,12 @@ Result<Principal> LocalAuthenticator::Authenticate(std::string_view secret,
                                                    std::string_view client_ip) {
   if (!ParseKey(secret)) return tl::unexpected(UnauthenticatedError());
   int64_t now = NowMillis();
-  HK_TRY(principal, Lookup(keys_.Hash(secret), now));
-  const store::ApiKeyRecord& key = principal.key();
-  if (!key.allowed_ips.empty()) {
+  bool touch = false;
+  bool checks_ip = false;
+  HK_TRY(principal, Lookup(keys_.Hash(secret), now, touch, checks_ip));
+  if (checks_ip) {
     bool allowed = false;
-    for (const std::string& cidr : key.allowed_ips) {
+    for (const std::string& cidr : principal.key().allowed_ips) {
       if (AddressInCidr(client_ip, cidr)) {
         allowed = true;
         break;
@@ -32,16 +39,17 @@ Result<Principal> LocalAuthenticator::Authenticate(std::string_view secret,
     if (!allowed) return tl::unexpected(UnauthenticatedError());
   }
   principal.client_ip = std::string(client_ip);
-  Touch(key.key_id, now);
+  if (touch) Touch(principal.key().key_id, now);
   return std::move(principal);
 }
 
-Result<Principal> LocalAuthenticator::Lookup(const std::string& hash, int64_t now) {
+Result<Principal> LocalAuthenticator::Lookup(const std::string& hash, int64_t now, bool& touch,
+                                             bool& checks_ip) {
   // Read before the store is: a revocation committed meanwhile leaves what is kept below
   // under the old epoch, which the next request will not reuse.
   std::optional<uint64_t> epoch = store_.KeyEpoch();
   if (epoch) {
-    if (auto kept = Reuse(hash, *epoch, now)) return std::move(*kept);
+    if (auto kept = Reuse(hash, *epoch, now, touch, checks_ip)) return std::move(*kept);
   }
   auto found = store_.FindKeyByHash(hash, now);
   if (!found) {
@@ -67,36 +75,44 @@ Result<Principal> LocalAuthenticator::Lookup(const std::string& hash, int64_t no
   identity->scopes = std::move(*scopes);
   identity->service_id = service_id_;
   Principal principal(std::move(identity));
+  touch = true;  // Touch() itself records a use at most once a minute
+  checks_ip = !principal.key().allowed_ips.empty();
   if (epoch) Keep(hash, principal.identity, lookup.secret_valid_until, *epoch, now);
   return principal;
 }
 
 std::optional<Principal> LocalAuthenticator::Reuse(const std::string& hash, uint64_t epoch,
-                                                   int64_t now) {
+                                                   int64_t now, bool& touch, bool& checks_ip) {
   auto& shard = kept_.For(hash);
   std::lock_guard lock(shard.mutex);
-  auto it = shard.entries.find(hash);
-  if (it == shard.entries.end()) return std::nullopt;
-  const Kept& kept = it->second;
-  const std::optional<int64_t>& expires_at = kept.identity->key.expires_at;
-  bool current = kept.epoch == epoch && now - kept.looked_up_at < kReuseMs &&
-                 now >= kept.looked_up_at && (!expires_at || *expires_at > now) &&
-                 (!kept.secret_valid_until || *kept.secret_valid_until > now);
+  Kept* kept = shard.entries.Find(hash);
+  if (kept == nullptr || kept->identity == nullptr) return std::nullopt;
+  bool current = kept->epoch == epoch && now - kept->looked_up_at < kReuseMs &&
+                 now >= kept->looked_up_at && (!kept->valid_until || *kept->valid_until > now);
   if (!current) {
-    shard.entries.erase(it);
+    kept->identity.reset();  // the slot stays, empty, for the next Keep of this hash
     return std::nullopt;
   }
-  return Principal(kept.identity);
+  if (now - kept->touched_at >= kTouchIntervalMs || now < kept->touched_at) {
+    kept->touched_at = now;
+    touch = true;
+  }
+  checks_ip = kept->checks_ip;
+  return Principal(kept->identity);
 }
 
 void LocalAuthenticator::Keep(const std::string& hash, std::shared_ptr<const Identity> identity,
                               std::optional<int64_t> secret_valid_until, uint64_t epoch,
                               int64_t now) {
+  if (hash.size() != KeptTable::kHashChars) return;  // not a key hash this table can hold
+  std::optional<int64_t> valid_until = identity->key.expires_at;
+  if (secret_valid_until && (!valid_until || *secret_valid_until < *valid_until)) {
+    valid_until = secret_valid_until;
+  }
+  bool checks_ip = !identity->key.allowed_ips.empty();
   auto& shard = kept_.For(hash);
   std::lock_guard lock(shard.mutex);
-  if (shard.entries.size() >= kMaxShardEntries) shard.entries.clear();
-  shard.entries.insert_or_assign(hash,
-                                 Kept{std::move(identity), secret_valid_until, epoch, now});
+  shard.entries.Put(hash) = Kept{std::move(identity), valid_until, epoch, now, now, checks_ip};
 }
 
 void LocalAuthenticator::Touch(const std::string& key_id, int64_t now) {
@@ -110,6 +126,51 @@ void LocalAuthenticator::Touch(const std::string& key_id, int64_t now) {
   }
   auto touched = store_.TouchKey(key_id, now);
   if (!touched) spdlog::warn("could not record last use of key {}: {}", key_id, touched.error().message);
+}
+
+// Hex digits of a SHA-256: any eight of them, multiplied by an odd constant, spread well; the
+// shard was chosen by std::hash of the whole hash.
+std::size_t LocalAuthenticator::KeptTable::Home(std::string_view hash) const {
+  uint64_t bits = 0;
+  std::memcpy(&bits, hash.data() + 8, sizeof bits);
+  return static_cast<std::size_t>((bits * 0x9e3779b97f4a7c15ull) >> 32) & (slots_.size() - 1);
+}
+
+LocalAuthenticator::Kept* LocalAuthenticator::KeptTable::Find(std::string_view hash) {
+  if (slots_.empty() || hash.size() != kHashChars) return nullptr;
+  for (std::size_t i = Home(hash);; i = (i + 1) & (slots_.size() - 1)) {
+    Slot& slot = slots_[i];
+    if (!slot.used) return nullptr;
+    if (std::memcmp(slot.hash.data(), hash.data(), kHashChars) == 0) return &slot.kept;
+  }
+}
+
+LocalAuthenticator::Kept& LocalAuthenticator::KeptTable::Put(std::string_view hash) {
+  if (Kept* kept = Find(hash)) return *kept;
+  if (slots_.empty() || used_ + 1 > slots_.size() / 2) Grow();
+  for (std::size_t i = Home(hash);; i = (i + 1) & (slots_.size() - 1)) {
+    Slot& slot = slots_[i];
+    if (slot.used) continue;
+    slot.used = true;
+    std::memcpy(slot.hash.data(), hash.data(), kHashChars);
+    ++used_;
+    return slot.kept;
+  }
+}
+
+void LocalAuthenticator::KeptTable::Grow() {
+  std::vector<Slot> old = std::move(slots_);
+  slots_.clear();
+  used_ = 0;
+  if (old.size() >= kMaxSlots) {  // at its largest and half full: start again
+    slots_.resize(kFirstSlots);
+    return;
+  }
+  slots_.resize(old.empty() ? kFirstSlots : old.size() * 2);
+  for (Slot& slot : old) {
+    if (!slot.used) continue;
+    Put(std::string_view(slot.hash.data(), kHashChars)) = std::move(slot.kept);
+  }
 }
 
 Result<void> LocalAuthenticator::Ping() {

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -81,6 +82,38 @@ TEST_F(LocalAuthenticatorTest, KeptLookupIsReusedWhileTheEpochStands) {
   auto conn = offline_->pool->AcquireWriter();
   ASSERT_TRUE(conn->Exec("DELETE FROM api_key_secrets").has_value());
   EXPECT_TRUE(Accepted(key.secret));
+}
+
+// Hundreds of keys in use: the kept-lookup tables grow (several times per shard) and keep every
+// lookup across it, and an epoch change still makes every one of them stale.
+TEST_F(LocalAuthenticatorTest, ManyKeptLookupsSurviveTheTablesGrowingAndGoStaleTogether) {
+  std::vector<NewKey> keys;
+  for (int i = 0; i < 1200; ++i) keys.push_back(MintKey());
+  for (const NewKey& key : keys) ASSERT_TRUE(Accepted(key.secret));
+  {
+    auto conn = offline_->pool->AcquireWriter();
+    ASSERT_TRUE(conn->Exec("DELETE FROM api_key_secrets WHERE key_id != '" +
+                           keys.front().record.key_id + "'").has_value());
+  }
+  for (const NewKey& key : keys) EXPECT_TRUE(Accepted(key.secret));  // all kept
+  ASSERT_TRUE(offline_->keys->Revoke(keys.front().record.key_id, nullptr).has_value());
+  int accepted = 0;
+  for (const NewKey& key : keys) accepted += Accepted(key.secret) ? 1 : 0;
+  EXPECT_EQ(accepted, 0);  // revoked, or looked up again and gone
+}
+
+TEST_F(LocalAuthenticatorTest, AllowListIsCheckedOnEveryRequestIncludingKeptLookups) {
+  NewKeyRequest request;
+  request.user_id = "alice";
+  request.name = "fenced";
+  request.template_name = "developer";
+  request.allowed_ips = {"10.0.0.0/8"};
+  auto key = server_->keys->Create(request, nullptr);
+  ASSERT_TRUE(key.has_value()) << key.error().message;
+  EXPECT_TRUE(authenticator_->Authenticate(key->secret, "10.1.2.3").has_value());  // kept now
+  EXPECT_TRUE(authenticator_->Authenticate(key->secret, "10.1.2.4").has_value());
+  EXPECT_FALSE(authenticator_->Authenticate(key->secret, "192.168.0.1").has_value());
+  EXPECT_FALSE(Accepted(key->secret));  // 127.0.0.1
 }
 
 TEST_F(LocalAuthenticatorTest, RevocationByAnotherProcessIsSeenOnTheNextRequest) {
