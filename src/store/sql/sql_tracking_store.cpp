@@ -1130,7 +1130,7 @@ Result<void> SqlTrackingStore::SettleMetricLog() {
     HK_TRY(pending, probe.Step());
     if (!pending) return {};
   }
-  // Points committed before this call are in `metric_points` and `latest_metrics` when it returns; a
+  // Points committed before this call are in `metric_blocks` and `latest_metrics` when it returns; a
   // read that begins afterwards sees every point acknowledged before it started.
   auto conn = pool_->AcquireWriter();
   HK_TRY(tx, Transaction::Begin(*conn, true));

@@ -97,7 +97,7 @@ class SqlTrackingStore final : public TrackingStore {
       const SearchLoggedModelsArgs& args) override;
 
  private:
-  // SQLite: merges the points waiting in metric_log into `metric_points` and `latest_metrics` (a write
+  // SQLite: merges the points waiting in metric_log into `metric_blocks` and `latest_metrics` (a write
   // transaction) when there are any; every read of either table calls it first. PostgreSQL writes
   // both directly and has nothing to merge.
   Result<void> SettleMetricLog();
