@@ -93,11 +93,13 @@ std::optional<Principal> LocalAuthenticator::Reuse(const std::string& hash, uint
     kept->identity.reset();  // the slot stays, empty, for the next Keep of this hash
     return std::nullopt;
   }
-  if (now - kept->touched_at >= kTouchIntervalMs || now < kept->touched_at) {
+  checks_ip = kept->checks_ip;
+  if (checks_ip) {
+    touch = true;  // Touch() decides, after the allow-list has let the request in
+  } else if (now - kept->touched_at >= kTouchIntervalMs || now < kept->touched_at) {
     kept->touched_at = now;
     touch = true;
   }
-  checks_ip = kept->checks_ip;
   return Principal(kept->identity);
 }
 

@@ -18,6 +18,9 @@ std::pair<bool, double> SanitizeMetricValue(double value) {
     return {false, value > 0 ? std::numeric_limits<double>::max()
                              : -std::numeric_limits<double>::max()};
   }
+  // -0.0 as 0.0: SQLite keeps a REAL zero as the integer 0, so MLflow's store (and ours before
+  // points were packed) reads it back as 0.0; packed points keep the bits, and must agree.
+  if (value == 0.0) return {false, 0.0};
   return {false, value};
 }
 
@@ -99,6 +102,9 @@ class Unpacker {
     p.timestamp = static_cast<int64_t>(Uint64(0));
     p.step = static_cast<int64_t>(Uint64(8));
     p.value = std::bit_cast<double>(Uint64(16));
+    // Stored values are finite (SanitizeMetricValue) and the flag 0 or 1; anything else is
+    // damage, and a NaN would break the order reads sort by.
+    if (!std::isfinite(p.value) || static_cast<unsigned char>(rest_[24]) > 1) return false;
     p.is_nan = rest_[24] != 0;
     rest_.remove_prefix(kFixedBytes);
     return Bytes(p.model_id) && Bytes(p.dataset_name) && Bytes(p.dataset_digest);

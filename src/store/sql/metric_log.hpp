@@ -46,6 +46,14 @@ struct StoredPoint {
 // the blocks that end before it), and some before it may be. The caller settles the log first.
 class SeriesPoints {
  public:
+  SeriesPoints() = default;
+  // Moves keep the blocks where they are (a deque's elements do not move); a copy would leave
+  // the points viewing the original's bytes.
+  SeriesPoints(SeriesPoints&&) = default;
+  SeriesPoints& operator=(SeriesPoints&&) = default;
+  SeriesPoints(const SeriesPoints&) = delete;
+  SeriesPoints& operator=(const SeriesPoints&) = delete;
+
   static Result<SeriesPoints> Read(Connection& conn, const std::string& run_id,
                                    const std::string& key,
                                    int64_t from_timestamp = std::numeric_limits<int64_t>::min());

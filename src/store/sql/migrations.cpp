@@ -458,8 +458,8 @@ Result<void> ApplyList(Connection& conn, std::span<const Migration> migrations) 
     auto ok = conn.Exec(migration.sql);
     if (ok && migration.then != nullptr) ok = migration.then(conn);
     if (!ok) {
-      return Fail(ErrorCode::kInternalError,
-                  fmt::format("schema migration {} failed", migration.version));
+      return Fail(ErrorCode::kInternalError, fmt::format("schema migration {} failed: {}",
+                                                         migration.version, ok.error().message));
     }
     HK_TRY(record,
            conn.Prepare("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)"));

@@ -1639,6 +1639,18 @@ TEST_F(SqlTrackingStoreTest, LatestValuesMergedFromTheLogFollowTheOneAtATimeRule
   }
 }
 
+// -0.0 reads back as 0.0 from history and from the run, as MLflow's SQLite store gives it.
+TEST_F(SqlTrackingStoreTest, NegativeZeroMetricReadsBackAsZero) {
+  store::Run run = NewRun("0");
+  Log(run.info.run_id, {M("m", -0.0, 10, 0)});
+  std::vector<Metric> points = History(run.info.run_id, "m");
+  ASSERT_EQ(points.size(), 1u);
+  EXPECT_FALSE(std::signbit(points[0].value));
+  auto latest = FindMetric(Get(run.info.run_id), "m");
+  ASSERT_TRUE(latest.has_value());
+  EXPECT_FALSE(std::signbit(latest->value));
+}
+
 TEST_F(SqlTrackingStoreTest, MetricPointLoggedAgainIsStoredOnceAndTheFirstIsKept) {
   store::Run run = NewRun("0");
   Metric first = M("m", 1.5, 10, 4);
@@ -1766,7 +1778,10 @@ TEST_F(SqlTrackingStoreTest, DamagedPackedPointsAreAnErrorNotACrash) {
   Log(run.info.run_id, {M("m", 1, 10, 0), M("other", 2, 10, 0)});
   ASSERT_EQ(History(run.info.run_id, "m").size(), 1u);
   for (const char* bytes : {"x''", "x'02'", "x'01ff'", "x'01000000'",
-                            "x'0100000000000000000000000000000000000000000000000000ff'"}) {
+                            "x'0100000000000000000000000000000000000000000000000000ff'",
+                            // well-formed, but a NaN value, and a flag that is neither 0 nor 1
+                            "x'0100000000000000000000000000000000000000000000f87f00000000'",
+                            "x'0100000000000000000000000000000000000000000000000002000000'"}) {
     SCOPED_TRACE(bytes);
     {
       auto conn = OpenSqlite((dir_ / "mlflow.db").string(), "NORMAL");
