@@ -123,9 +123,6 @@ Error Unreadable(std::string_view what) {
   return Error{ErrorCode::kInternalError, fmt::format("stored metric points unreadable: {}", what)};
 }
 
-// The order of a series' points, and what makes two of them the same point.
-auto Keyed(const StoredPoint& p) { return std::make_tuple(p.timestamp, p.step, p.value, p.is_nan); }
-
 // One row a request: `total` counts the log's points up to and including the row (the log is
 // always emptied whole), so the last row's is the log's size.
 constexpr const char* kAppend =
@@ -214,10 +211,12 @@ Result<SeriesPoints> SeriesPoints::Read(Connection& conn, const std::string& run
   // Blocks are in merge order and each is sorted: a stable sort leaves the first logged of equal
   // points first, and that one is kept.
   std::stable_sort(out.points_.begin(), out.points_.end(),
-                   [](const StoredPoint& a, const StoredPoint& b) { return Keyed(a) < Keyed(b); });
+                   [](const StoredPoint& a, const StoredPoint& b) {
+                     return HistoryOrder(a) < HistoryOrder(b);
+                   });
   auto last = std::unique(out.points_.begin(), out.points_.end(),
                           [](const StoredPoint& a, const StoredPoint& b) {
-                            return Keyed(a) == Keyed(b);
+                            return HistoryOrder(a) == HistoryOrder(b);
                           });
   out.points_.erase(last, out.points_.end());
   return out;

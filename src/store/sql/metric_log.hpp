@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -39,6 +40,11 @@ struct StoredPoint {
   std::string_view dataset_name;
   std::string_view dataset_digest;
 };
+
+// The order of a series' history, and what makes two of its points the same point.
+inline auto HistoryOrder(const StoredPoint& p) {
+  return std::make_tuple(p.timestamp, p.step, p.value, p.is_nan);
+}
 
 // A series' points read from its blocks, in the order MLflow's history has them -- (timestamp,
 // step, value, is_nan) -- and each point once: a point logged again keeps the first logging's

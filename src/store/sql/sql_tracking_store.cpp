@@ -1052,10 +1052,10 @@ Result<std::vector<Metric>> HistoryPage(Connection& conn, const std::string& run
     const std::vector<StoredPoint>& points = series.points();
     auto from = points.begin();
     if (after) {
-      auto bound = std::make_tuple(after->timestamp, after->step, after->value, after->is_nan);
+      StoredPoint bound{after->timestamp, after->step, after->value, after->is_nan};
       from = std::upper_bound(points.begin(), points.end(), bound,
-                              [](const auto& b, const StoredPoint& p) {
-                                return b < std::make_tuple(p.timestamp, p.step, p.value, p.is_nan);
+                              [](const StoredPoint& a, const StoredPoint& b) {
+                                return HistoryOrder(a) < HistoryOrder(b);
                               });
     }
     auto count = static_cast<int64_t>(points.end() - from);
@@ -1080,18 +1080,17 @@ Result<std::vector<Metric>> HistoryPage(Connection& conn, const std::string& run
   out.reserve(static_cast<std::size_t>(
       limit ? std::min<int64_t>(*limit, limits::kMaxResultsMetricHistory + 1) : 1024));
   HK_CHECK(ForEachRow(stmt, [&] {
-    StoredPoint p{stmt.Int(2), stmt.Int(3), stmt.Double(0), stmt.Int(1) != 0};
-    std::string model_id = stmt.Text(4), dataset_name = stmt.Text(5);
-    std::string dataset_digest = stmt.Text(6);
-    p.model_id = model_id;
-    p.dataset_name = dataset_name;
-    p.dataset_digest = dataset_digest;
-    out.push_back(PointToMetric(key, p));
+    Metric& m = out.emplace_back(PointToMetric(
+        key, StoredPoint{stmt.Int(2), stmt.Int(3), stmt.Double(0), stmt.Int(1) != 0}));
+    m.model_id = stmt.Text(4);
+    m.dataset_name = stmt.Text(5);
+    m.dataset_digest = stmt.Text(6);
   }));
   return out;
 }
 
-// A series' points with start <= step <= end, ordered by (step, timestamp, value).
+// A series' points with start <= step <= end, ordered by (step, timestamp, value): values,
+// timestamps and steps only (the bulk-interval answer carries no model or dataset).
 Result<std::vector<Metric>> StepRange(Connection& conn, const std::string& run_id,
                                       const std::string& key, int64_t start, int64_t end) {
   std::vector<Metric> out;
@@ -1106,7 +1105,9 @@ Result<std::vector<Metric>> StepRange(Connection& conn, const std::string& run_i
       return std::tie(a.step, a.timestamp, a.value) < std::tie(b.step, b.timestamp, b.value);
     });
     out.reserve(points.size());
-    for (const StoredPoint& p : points) out.push_back(PointToMetric(key, p));
+    for (const StoredPoint& p : points) {
+      out.push_back(PointToMetric(key, StoredPoint{p.timestamp, p.step, p.value, p.is_nan}));
+    }
     return out;
   }
   HK_TRY(stmt, conn.Prepare("SELECT value, is_nan, timestamp, step FROM metrics WHERE "
@@ -1188,9 +1189,6 @@ Result<std::vector<Metric>> SqlTrackingStore::GetMetricHistoryBulkInterval(
     for (Metric& m : points) {
       if (chosen.count(m.step) == 0) continue;
       m.run_id = run_id;
-      m.model_id.clear();
-      m.dataset_name.clear();
-      m.dataset_digest.clear();
       out.push_back(std::move(m));
     }
   }
