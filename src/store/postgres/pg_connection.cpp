@@ -193,6 +193,10 @@ class PgConnection final : public sql::Connection {
   }
   int64_t Changes() const override { return changes_; }
   sql::Dialect dialect() const override { return sql::Dialect::kPostgres; }
+  bool InTransaction() const override {
+    PGTransactionStatusType status = PQtransactionStatus(conn_);
+    return status == PQTRANS_INTRANS || status == PQTRANS_INERROR || status == PQTRANS_ACTIVE;
+  }
   Result<void> Begin(bool write) override {
     HK_CHECK(EnsureConnected());
     HK_CHECK(Run("BEGIN"));

@@ -7,6 +7,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -112,6 +113,9 @@ class Connection {
   // Rows changed by the last INSERT, UPDATE or DELETE run on this connection.
   virtual int64_t Changes() const = 0;
   virtual Dialect dialect() const = 0;
+  // Whether a transaction is open (one may end without COMMIT or ROLLBACK: SQLite rolls back by
+  // itself after some errors, a PostgreSQL connection can be lost).
+  virtual bool InTransaction() const = 0;
   // Starts a transaction. A write transaction holds the database's one writer lock until it
   // ends (SQLite: BEGIN IMMEDIATE; PostgreSQL: a transaction-scoped advisory lock, so the stores'
   // read-check-write sequences behave the same on both and across replicas).
@@ -176,8 +180,39 @@ class ConnectionPool {
   // sleeps and retries in no order and starves some writers under contention).
   Lease AcquireWriter();
 
+  // One request's writes, with group commit (decision 0021). `body` runs inside a write
+  // transaction that the writes of other requests queued at the same time may share, each under
+  // a savepoint of its own: an error from `body` undoes only its writes, and the transaction
+  // commits once for all. Returns when that commit has ended: success means `body` succeeded and
+  // its writes are committed. `done(committed)` runs exactly once, on the thread that ran the
+  // transaction and still under the writer lease -- at once when `body` fails, otherwise after
+  // the commit (true) or after a failure that rolled back the whole transaction (false) -- for
+  // state in memory that must follow the database. Queued writes run in arrival order, one
+  // group at a time; AcquireWriter() waits for a group to end and a group for it.
+  using WriteBody = std::function<Result<void>(Connection&)>;
+  using WriteDone = std::function<void(bool committed)>;
+  Result<void> Write(const WriteBody& body, const WriteDone& done = {});
+
+  // Counts since the pool opened (tests, metrics): writes through Write(), and the transactions
+  // that carried them.
+  struct WriteCounts {
+    uint64_t writes = 0;
+    uint64_t transactions = 0;
+  };
+  WriteCounts write_counts() const;
+  // Writes waiting in Write() or running there now (tests).
+  std::size_t QueuedWrites() const;
+
  private:
+  struct PendingWrite;
+  static constexpr std::size_t kMaxGroup = 64;
+  // Runs `group` (the queue's head) on the writer connection; sets each member's result.
+  void RunGroup(Connection& conn, const std::vector<PendingWrite*>& group);
+
   void Release(std::unique_ptr<Connection> conn);
+  mutable std::mutex queue_mutex_;
+  std::deque<PendingWrite*> queue_;  // arrival order; the head's writer leads the next group
+  WriteCounts counts_;               // under queue_mutex_
   std::mutex writer_mutex_;
   std::mutex mutex_;
   std::condition_variable available_;

@@ -633,10 +633,19 @@ Result<void> SqlTrackingStore::DeleteExperimentTag(const std::string& experiment
 // ---- runs -----------------------------------------------------------------------------------
 
 Result<Run> SqlTrackingStore::CreateRun(const CreateRunArgs& args) {
-  auto conn = pool_->AcquireWriter();
-  HK_TRY(tx, Transaction::Begin(*conn, true));
+  Run created;
+  HK_CHECK(pool_->Write([&](Connection& conn) -> Result<void> {
+    HK_TRY(run, CreateRunIn(conn, args));
+    created = std::move(run);
+    return {};
+  }));
+  return created;
+}
+
+// CreateRun's writes, in the caller's transaction.
+Result<Run> SqlTrackingStore::CreateRunIn(Connection& conn, const CreateRunArgs& args) {
   std::string experiment_id = args.experiment_id.empty() ? "0" : args.experiment_id;
-  HK_TRY(experiment, RequireActiveExperiment(*conn, experiment_id));
+  HK_TRY(experiment, RequireActiveExperiment(conn, experiment_id));
 
   std::string run_name = args.run_name;
   std::vector<Tag> tags = args.tags;
@@ -657,17 +666,15 @@ Result<Run> SqlTrackingStore::CreateRun(const CreateRunArgs& args) {
 
   std::string run_id = NewHexId();
   std::string artifact_uri = fmt::format("{}/{}/artifacts", experiment.artifact_location, run_id);
-  HK_TRY(insert, conn->Prepare(
+  HK_TRY(insert, conn.Prepare(
                      "INSERT INTO runs (run_uuid, name, user_id, status, start_time, end_time, "
                      "lifecycle_stage, artifact_uri, experiment_id) VALUES "
                      "(?, ?, ?, 'RUNNING', ?, NULL, 'active', ?, ?)"));
   insert.Bind(1, run_id).Bind(2, run_name).Bind(3, args.user_id).Bind(4, args.start_time);
   insert.Bind(5, artifact_uri).Bind(6, *ExperimentKey(experiment_id));
   HK_CHECK(insert.Run());
-  for (const Tag& tag : tags) HK_CHECK(UpsertRunTag(*conn, run_id, tag));
-  HK_TRY(run, LoadRun(*conn, run_id));
-  HK_CHECK(tx.Commit());
-  return std::move(run);
+  for (const Tag& tag : tags) HK_CHECK(UpsertRunTag(conn, run_id, tag));
+  return LoadRun(conn, run_id);
 }
 
 Result<Run> SqlTrackingStore::GetRun(const std::string& run_id) {
@@ -684,27 +691,29 @@ Result<RunInfo> SqlTrackingStore::GetRunInfo(const std::string& run_id) {
 }
 
 Result<RunInfo> SqlTrackingStore::UpdateRun(const UpdateRunArgs& args) {
-  auto conn = pool_->AcquireWriter();
-  HK_TRY(tx, Transaction::Begin(*conn, true));
-  HK_TRY(info, RequireActiveRun(*conn, args.run_id));
-  if (args.status) info.status = *args.status;
-  if (args.end_time) info.end_time = *args.end_time;
-  if (args.run_name && !args.run_name->empty()) {
-    info.run_name = *args.run_name;
-    HK_CHECK(UpsertRunTag(*conn, args.run_id, Tag{std::string(kRunNameTag), info.run_name}));
-  }
-  HK_TRY(update, conn->Prepare("UPDATE runs SET status = ?, end_time = ?, name = ? WHERE "
-                               "run_uuid = ?"));
-  update.Bind(1, info.status);
-  if (info.end_time) {
-    update.Bind(2, *info.end_time);
-  } else {
-    update.BindNull(2);
-  }
-  update.Bind(3, info.run_name).Bind(4, args.run_id);
-  HK_CHECK(update.Run());
-  HK_CHECK(tx.Commit());
-  return std::move(info);
+  RunInfo updated;
+  HK_CHECK(pool_->Write([&](Connection& conn) -> Result<void> {
+    HK_TRY(info, RequireActiveRun(conn, args.run_id));
+    if (args.status) info.status = *args.status;
+    if (args.end_time) info.end_time = *args.end_time;
+    if (args.run_name && !args.run_name->empty()) {
+      info.run_name = *args.run_name;
+      HK_CHECK(UpsertRunTag(conn, args.run_id, Tag{std::string(kRunNameTag), info.run_name}));
+    }
+    HK_TRY(update, conn.Prepare("UPDATE runs SET status = ?, end_time = ?, name = ? WHERE "
+                                "run_uuid = ?"));
+    update.Bind(1, info.status);
+    if (info.end_time) {
+      update.Bind(2, *info.end_time);
+    } else {
+      update.BindNull(2);
+    }
+    update.Bind(3, info.run_name).Bind(4, args.run_id);
+    HK_CHECK(update.Run());
+    updated = std::move(info);
+    return {};
+  }));
+  return updated;
 }
 
 namespace {
@@ -867,12 +876,11 @@ Result<std::pair<std::vector<Run>, bool>> SqlTrackingStore::SearchRuns(
 }
 
 Result<void> SqlTrackingStore::SetRunTag(const std::string& run_id, const Tag& tag) {
-  auto conn = pool_->AcquireWriter();
-  HK_TRY(tx, Transaction::Begin(*conn, true));
-  HK_TRY(info, RequireActiveRun(*conn, run_id));
-  (void)info;
-  HK_CHECK(UpsertRunTag(*conn, run_id, tag));
-  return tx.Commit();
+  return pool_->Write([&](Connection& conn) -> Result<void> {
+    HK_TRY(info, RequireActiveRun(conn, run_id));
+    (void)info;
+    return UpsertRunTag(conn, run_id, tag);
+  });
 }
 
 Result<void> SqlTrackingStore::DeleteRunTag(const std::string& run_id, const std::string& key) {
@@ -894,22 +902,36 @@ Result<void> SqlTrackingStore::LogBatch(const std::string& run_id,
                                            const std::vector<Metric>& metrics,
                                            const std::vector<Tag>& params,
                                            const std::vector<Tag>& tags) {
-  auto conn = pool_->AcquireWriter();
-  HK_TRY(tx, Transaction::Begin(*conn, true));
-  // Declared after the transaction: destroyed before it rolls back, while the lease is held.
+  // Kept until the transaction this write shares ends: its points in the log's copy in memory
+  // stay only if that transaction commits.
   std::optional<MetricLog::Writer> log_writer;
-  HK_TRY(info, RequireActiveRun(*conn, run_id));
+  auto done = [&](bool committed) {
+    if (committed && log_writer) log_writer->Committed();
+    log_writer.reset();
+  };
+  return pool_->Write(
+      [&](Connection& conn) { return LogBatchIn(conn, run_id, metrics, params, tags, log_writer); },
+      done);
+}
+
+// LogBatch's writes, in the caller's transaction; the log's Writer, if any, into `log_writer`.
+Result<void> SqlTrackingStore::LogBatchIn(Connection& conn, const std::string& run_id,
+                                          const std::vector<Metric>& metrics,
+                                          const std::vector<Tag>& params,
+                                          const std::vector<Tag>& tags,
+                                          std::optional<MetricLog::Writer>& log_writer) {
+  HK_TRY(info, RequireActiveRun(conn, run_id));
   (void)info;
 
   if (!params.empty()) {
-    HK_TRY(insert, conn->Prepare("INSERT INTO params (run_uuid, key, value) VALUES (?, ?, ?) "
+    HK_TRY(insert, conn.Prepare("INSERT INTO params (run_uuid, key, value) VALUES (?, ?, ?) "
                                  "ON CONFLICT DO NOTHING"));
-    HK_TRY(existing, conn->Prepare("SELECT value FROM params WHERE run_uuid = ? AND key = ?"));
+    HK_TRY(existing, conn.Prepare("SELECT value FROM params WHERE run_uuid = ? AND key = ?"));
     for (const Tag& param : params) {
       insert.Reset();
       insert.Bind(1, run_id).Bind(2, param.key).Bind(3, param.value);
       HK_CHECK(insert.Run());
-      if (conn->Changes() > 0) continue;
+      if (conn.Changes() > 0) continue;
       existing.Reset();
       existing.Bind(1, run_id).Bind(2, param.key);
       HK_TRY(row, existing.Step());
@@ -923,7 +945,7 @@ Result<void> SqlTrackingStore::LogBatch(const std::string& run_id,
   }
 
   if (!metrics.empty()) {
-    HK_TRY(model_insert, conn->Prepare(
+    HK_TRY(model_insert, conn.Prepare(
                              "INSERT INTO logged_model_metrics (model_id, key, timestamp, step, "
                              "run_uuid, value, is_nan, dataset_name, dataset_digest) VALUES "
                              "(?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"));
@@ -936,16 +958,14 @@ Result<void> SqlTrackingStore::LogBatch(const std::string& run_id,
       model_insert.Bind(8, m.dataset_name).Bind(9, m.dataset_digest);
       HK_CHECK(model_insert.Run());
     }
-    if (conn->dialect() == Dialect::kPostgres) {
-      HK_CHECK(InsertMetricsPg(*conn, run_id, metrics));
+    if (conn.dialect() == Dialect::kPostgres) {
+      HK_CHECK(InsertMetricsPg(conn, run_id, metrics));
     } else {
-      HK_CHECK(log_writer.emplace(metric_log_, *conn).Append(run_id, metrics));
+      HK_CHECK(log_writer.emplace(metric_log_, conn).Append(run_id, metrics));
     }
   }
 
-  for (const Tag& tag : tags) HK_CHECK(UpsertRunTag(*conn, run_id, tag));
-  HK_CHECK(tx.Commit());
-  if (log_writer) log_writer->Committed();
+  for (const Tag& tag : tags) HK_CHECK(UpsertRunTag(conn, run_id, tag));
   return {};
 }
 

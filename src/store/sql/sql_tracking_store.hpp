@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "store/sql/db.hpp"
@@ -101,6 +102,13 @@ class SqlTrackingStore final : public TrackingStore {
   // transaction) when there are any; every read of either table calls it first. PostgreSQL writes
   // both directly and has nothing to merge.
   Result<void> SettleMetricLog();
+  // The writes of CreateRun and LogBatch, inside a transaction the caller holds (ConnectionPool::
+  // Write). LogBatchIn leaves the metric log's Writer, when it used one, in `log_writer`.
+  static Result<Run> CreateRunIn(Connection& conn, const CreateRunArgs& args);
+  Result<void> LogBatchIn(Connection& conn, const std::string& run_id,
+                          const std::vector<Metric>& metrics, const std::vector<Tag>& params,
+                          const std::vector<Tag>& tags,
+                          std::optional<MetricLog::Writer>& log_writer);
 
   std::shared_ptr<ConnectionPool> pool_;
   MetricLog metric_log_;  // SQLite only; used under the pool's writer lease

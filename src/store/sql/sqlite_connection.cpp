@@ -88,6 +88,7 @@ class SqliteConnection final : public Connection {
   }
   int64_t Changes() const override { return sqlite3_changes64(db_); }
   Dialect dialect() const override { return Dialect::kSqlite; }
+  bool InTransaction() const override { return sqlite3_get_autocommit(db_) == 0; }
   Result<void> Begin(bool write) override { return Run(write ? "BEGIN IMMEDIATE" : "BEGIN"); }
 
  protected:

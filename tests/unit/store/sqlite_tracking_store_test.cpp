@@ -1508,6 +1508,46 @@ TEST_F(SqlTrackingStoreTest, ConcurrentLogBatchCallsAllCommit) {
   EXPECT_EQ(Get(id).params.size(), static_cast<std::size_t>(kThreads * kBatches));
 }
 
+// Writes from several threads share transactions (group commit); the metric log's copy in memory
+// must follow what committed, across merges, with failing writes between the good ones.
+TEST_F(SqlTrackingStoreTest, ConcurrentWritesWithFailuresAmongThemKeepExactlyWhatSucceeded) {
+  store::Run run = NewRun("0");
+  const std::string id = run.info.run_id;
+  constexpr int kThreads = 4;
+  constexpr int kBatches = 12;
+  constexpr int kPoints = 1000;  // 48,000 in all: the log is merged at least once on the way
+  std::vector<std::thread> threads;
+  std::vector<int> wrong(kThreads, 0);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kBatches; ++i) {
+        std::vector<Metric> batch;
+        for (int j = 0; j < kPoints; ++j) {
+          batch.push_back(M("m", j, 1, (static_cast<int64_t>(t) * kBatches + i) * kPoints + j));
+        }
+        if (!store_->LogBatch(id, batch, {}, {})) ++wrong[t];
+        if (store_->LogBatch("no-such-run", batch, {}, {})) ++wrong[t];
+        if (!store_->SetRunTag(id, {"t" + std::to_string(t), std::to_string(i)})) ++wrong[t];
+        CreateRunArgs args;
+        args.experiment_id = "404";
+        if (store_->CreateRun(args)) ++wrong[t];
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(wrong[t], 0) << "thread " << t;
+  std::vector<Metric> history = History(id, "m");
+  ASSERT_EQ(history.size(), static_cast<std::size_t>(kThreads * kBatches * kPoints));
+  std::set<int64_t> steps;
+  for (const Metric& m : history) steps.insert(m.step);
+  EXPECT_EQ(steps.size(), history.size());
+  store::Run stored = Get(id);
+  for (int t = 0; t < kThreads; ++t) {
+    EXPECT_EQ(Find(stored.tags, "t" + std::to_string(t)),
+              std::optional<std::string>(std::to_string(kBatches - 1)));
+  }
+}
+
 TEST_F(SqlTrackingStoreTest, ConcurrentCreateExperimentAssignsDistinctIds) {
   constexpr int kThreads = 4;
   constexpr int kEach = 10;
