@@ -40,6 +40,20 @@ using namespace hokusai;
 
 constexpr std::size_t kMetricSlots = 512;
 
+// The store's group commit (decision 0021): how many run writes, in how many transactions.
+std::string RenderStoreMetrics(const store::sql::SqlTrackingStore& tracking) {
+  auto counts = tracking.pool()->write_counts();
+  return fmt::format(
+      "# HELP hokusai_store_writes_total Writes of the run-writing routes.\n"
+      "# TYPE hokusai_store_writes_total counter\n"
+      "hokusai_store_writes_total {}\n"
+      "# HELP hokusai_store_write_transactions_total Transactions that carried them (group "
+      "commit).\n"
+      "# TYPE hokusai_store_write_transactions_total counter\n"
+      "hokusai_store_write_transactions_total {}\n",
+      counts.writes, counts.transactions);
+}
+
 struct ServeOptions {
   std::string host = "127.0.0.1";
   int port = 5000;
@@ -224,8 +238,8 @@ int Serve(const ServeOptions& options) {
   if (registered) {
     registered =
         cli::RegisterOpsRoutes(table, *tracking, **artifact_repository, *authenticator, metrics,
-                               [&gate, &upstream] {
-                                 return gate.RenderMetrics() +
+                               [&gate, &upstream, &tracking] {
+                                 return gate.RenderMetrics() + RenderStoreMetrics(*tracking) +
                                         (upstream ? upstream->RenderMetrics() : std::string());
                                },
                                upstream ? std::make_shared<const cli::OpsUpstream>(

@@ -236,7 +236,16 @@ http::TargetFinder MakeArtifactPathFinder(bool path_in_query, ResourceLocator& l
 // ---- StoreLocator ----------------------------------------------------------------------------
 
 Result<std::string> StoreLocator::ExperimentOfRun(const std::string& run_id) {
+  {
+    std::lock_guard lock(runs_mutex_);
+    if (auto kept = run_experiments_.find(run_id); kept != run_experiments_.end()) {
+      return kept->second;
+    }
+  }
   HK_TRY(info, tracking_.GetRunInfo(run_id));
+  std::lock_guard lock(runs_mutex_);
+  if (run_experiments_.size() >= kMaxKeptRuns) run_experiments_.clear();
+  run_experiments_.emplace(run_id, info.experiment_id);
   return std::move(info.experiment_id);
 }
 

@@ -6,8 +6,10 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "http/router.hpp"
 #include "store/tracking_store.hpp"
@@ -34,7 +36,9 @@ class ResourceLocator {
   virtual Result<std::string> ExperimentName(const std::string& experiment_id) = 0;
 };
 
-// The native locator: answers from the tracking store. `tracking` must outlive it.
+// The native locator: answers from the tracking store. `tracking` must outlive it. A run never
+// moves to another experiment, so the experiment of each run it has looked up is kept (bounded):
+// a run-scoped request then needs no store read to be authorized.
 class StoreLocator final : public ResourceLocator {
  public:
   explicit StoreLocator(store::TrackingStore& tracking) : tracking_(tracking) {}
@@ -45,7 +49,11 @@ class StoreLocator final : public ResourceLocator {
   Result<std::string> ExperimentName(const std::string& experiment_id) override;
 
  private:
+  static constexpr std::size_t kMaxKeptRuns = 16384;  // forgotten all at once when full
+
   store::TrackingStore& tracking_;
+  std::mutex runs_mutex_;
+  std::unordered_map<std::string, std::string> run_experiments_;  // run id → experiment id
 };
 
 enum class Locate {

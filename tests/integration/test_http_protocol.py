@@ -108,6 +108,42 @@ def test_prometheus_metrics(server):
         float(value)
 
 
+def _store_counts(server):
+    text = requests.get(server.url + "/metrics", timeout=10).text
+    values = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in ("hokusai_store_writes_total", "hokusai_store_write_transactions_total"):
+            values[name] = int(value)
+    assert len(values) == 2, text
+    return values["hokusai_store_writes_total"], values["hokusai_store_write_transactions_total"]
+
+
+@pytest.mark.hokusai_only
+@pytest.mark.native_only  # counts the native store's own writes
+def test_metrics_count_run_writes_and_their_transactions(server):
+    writes, transactions = _store_counts(server)
+    created = server.http.post(server.url + API_PREFIX + "/runs/create", json={"experiment_id": "0"},
+                               timeout=10)
+    assert created.status_code == 200, created.text
+    run_id = created.json()["run"]["info"]["run_id"]
+    logged = server.http.post(server.url + API_PREFIX + "/runs/log-metric",
+                              json={"run_id": run_id, "key": "m", "value": 1, "timestamp": 1},
+                              timeout=10)
+    assert logged.status_code == 200, logged.text
+    deleted = server.http.post(server.url + API_PREFIX + "/runs/delete", json={"run_id": run_id},
+                               timeout=10)
+    assert deleted.status_code == 200, deleted.text  # not a run write: its own transaction
+    refused = server.http.post(server.url + API_PREFIX + "/runs/log-metric",
+                               json={"run_id": run_id, "key": "m", "value": 2, "timestamp": 2},
+                               timeout=10)
+    assert refused.status_code == 400, refused.text  # the store refuses a deleted run's write
+    after_writes, after_transactions = _store_counts(server)
+    # One after another, each run write is a transaction of its own; the refused one counts too.
+    assert after_writes - writes == 3
+    assert after_transactions - transactions == 3
+
+
 # --------------------------------------------------------------------------------------------------
 # Routing: 404s, path spellings, canonical-path refusals
 # --------------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@
 #include "common/util.hpp"
 #include "http/canonical_path.hpp"
 #include "http/router.hpp"
+#include "mlflow_api/targets.hpp"
 #include "mlflow_api/tracking_api.hpp"
 #include "store/sql/sql_tracking_store.hpp"
 
@@ -61,6 +62,39 @@ class TrackingRoutesTest : public ::testing::Test {
   std::unique_ptr<store::sql::SqlTrackingStore> store_;
   http::RouteTable table_;
 };
+
+// The native locator keeps each run's experiment once looked up: every run still answers with
+// its own, a deleted run with the one it was in, and a run that does not exist is looked up
+// again each time (nothing kept for it).
+TEST_F(TrackingRoutesTest, TheStoreLocatorAnswersEachRunsOwnExperiment) {
+  auto a = store_->CreateExperiment("a", "", {});
+  auto b = store_->CreateExperiment("b", "", {});
+  ASSERT_TRUE(a && b);
+  std::vector<std::pair<std::string, std::string>> runs;  // run id, experiment id
+  for (int i = 0; i < 6; ++i) {
+    store::CreateRunArgs args;
+    args.experiment_id = i % 2 == 0 ? *a : *b;
+    auto run = store_->CreateRun(args);
+    ASSERT_TRUE(run) << run.error().message;
+    runs.emplace_back(run->info.run_id, args.experiment_id);
+  }
+  StoreLocator locator(*store_);
+  for (int pass = 0; pass < 2; ++pass) {  // looked up, then kept
+    for (const auto& [run_id, experiment_id] : runs) {
+      auto found = locator.ExperimentOfRun(run_id);
+      ASSERT_TRUE(found) << found.error().message;
+      EXPECT_EQ(*found, experiment_id);
+    }
+  }
+  ASSERT_TRUE(store_->DeleteRun(runs[0].first));
+  EXPECT_EQ(locator.ExperimentOfRun(runs[0].first), runs[0].second);
+  const std::string missing(32, 'f');
+  for (int i = 0; i < 2; ++i) {
+    auto found = locator.ExperimentOfRun(missing);
+    ASSERT_FALSE(found);
+    EXPECT_EQ(found.error().code, ErrorCode::kResourceDoesNotExist);
+  }
+}
 
 TEST_F(TrackingRoutesTest, EveryRouteDeclaresAnAuthenticatedOperation) {
   for (const http::Route& route : table_.routes()) {
