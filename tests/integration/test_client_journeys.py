@@ -846,6 +846,45 @@ def test_concurrent_logging_to_one_run_loses_nothing(client):
         assert [m.step for m in client.get_metric_history(run_id, f"own{t}")] == [0, 10, 20, 30]
 
 
+def test_concurrent_writes_with_refused_ones_among_them_keep_exactly_the_accepted(client):
+    # Writes arriving together may share a commit (decision 0021); a refused one must take back
+    # only its own writes. Each thread's refused writes sit between its accepted ones.
+    live = client.create_run("0", start_time=T0).info.run_id
+    gone = client.create_run("0", start_time=T0).info.run_id
+    client.log_param(live, "fixed", "a")
+    client.delete_run(gone)
+    threads, per_thread = 8, 30
+    refused = []
+
+    def work(t):
+        for i in range(per_thread):
+            client.log_batch(live, metrics=[Metric("m", float(i), T0 + i, t * 1000 + i)],
+                             params=[Param(f"p{t}-{i}", "v")], tags=[RunTag(f"t{t}", str(i))])
+            for attempt in (
+                lambda: client.log_batch(live, metrics=[Metric("m", -1.0, T0, -1 - t * 1000 - i)],
+                                         params=[Param("fixed", f"changed-{t}-{i}")]),
+                lambda: client.log_metric(gone, "m", 1.0, timestamp=T0, step=i),
+                lambda: client.set_tag(gone, "k", "v"),
+            ):
+                with pytest.raises(MlflowException) as excinfo:
+                    attempt()
+                refused.append(error_code_of(excinfo))
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(work, range(threads)))
+    assert set(refused) == {"INVALID_PARAMETER_VALUE"}, set(refused)
+    history = client.get_metric_history(live, "m")
+    assert sorted(m.step for m in history) == sorted(t * 1000 + i for t in range(threads)
+                                                     for i in range(per_thread))
+    run = client.get_run(live)
+    assert run.data.params["fixed"] == "a"
+    assert len(run.data.params) == 1 + threads * per_thread
+    for t in range(threads):
+        assert run.data.tags[f"t{t}"] == str(per_thread - 1)
+    assert client.get_metric_history(gone, "m") == []
+    assert "k" not in client.get_run(gone).data.tags
+
+
 def test_concurrent_create_of_the_same_experiment_name(server):
     name = unique("race")
     barrier = threading.Barrier(8)
