@@ -670,6 +670,9 @@ class Workload:
         self.loop_fn, self.direction = loop_fn, direction
         self.group = group or wid
         self.requires = requires  # a ctx key set up by seeding; the workload is skipped without it
+        # W7's baseline: measured on the open-gate server (--open-server) in place of the SQLite
+        # hokusai server, on its store, right after the keyed run it is compared with
+        self.open_baseline = False
 
 
 def others_labels(srv: Server, servers: list[Server]) -> dict[str, int]:
@@ -717,6 +720,20 @@ def finish_common(r: dict, srv: Server, mon: NoiseMonitor, cpu0: int, cpu1: int,
     srv.peak_rss = max(srv.peak_rss, mon.peak_rss, rss1)
     r["noisy"] = busy
     r["kbusy"] = kbusy
+
+
+def start_open_server(a, hk: Server, port: int, servers: list[Server]) -> Server:
+    """W7's unauthenticated baseline: hokusai-bench-open-server (bench/micro/open_server.cpp) on
+    `hk`'s SQLite store, sent the same request bytes (its gate ignores the key)."""
+    srv = Server("hokusai-open", [a.open_server, "--database", a.hk_db, "--port", str(port)], port,
+                 os.path.join(a.tmp, "hokusai-open.log"), env=hk.env)
+    srv.kind = "hokusai-open"
+    srv.headers = dict(hk.headers)
+    srv.start(a.pidfile)
+    srv.wait_healthy(30)
+    srv.settle()
+    log(f"{srv.name} (open-gate baseline) healthy on 127.0.0.1:{port} (pid {srv.pid})")
+    return srv
 
 
 def run_wrk(srv: Server, servers: list[Server], wl: Workload, ctx: dict, prep: dict,
@@ -1350,6 +1367,10 @@ def build_workloads(a) -> list[Workload]:
                       targets={"rps": (">=", 20_000)}))
     W.append(Workload("W7", f"W7 experiments/get c=64, one admin key, {a.w7_keys} keys stored", conns=64,
                       path_fn=exp_get, kinds=("hokusai",)))
+    wl_open = Workload("W7", "W7 experiments/get c=64, no authentication (open-gate baseline server, "
+                       "same store and handlers)", conns=64, path_fn=exp_get, kinds=("hokusai",))
+    wl_open.open_baseline = True
+    W.append(wl_open)
     W.append(Workload("W7", f"W7 experiments/get c=64, rotating over {a.w7_keys} keys", conns=64,
                       path_fn=exp_get, script=lua("rotate_keys.lua"), kinds=("hokusai",),
                       args_fn=lambda x, prep, warm: [x["w7_keyfile"], exp_get(x)]))
@@ -1593,10 +1614,33 @@ def build_rows(results, servers, targets_summary: list, micro: dict | None = Non
                     cells.append(f"{a2[0] / a1[0] * 100:.0f}%" if a1 and a2 else "n/a")
                 rows.append(row("W7", "rotating keys / one key, requests/s", cells, "-", blank,
                                 note="lookup cost across many stored keys"))
-            rows.append(row("W7", "authenticated / unauthenticated throughput", ["not measurable"] * len(hks),
-                            "-", blank, "≥ 90%", "n/a", "`serve` has no switch to turn authentication off; "
-                            "/health (public, no key check) above is the closest unauthenticated route"))
-            targets_summary.append(("W7", "authenticated ≥ 90% of unauthenticated", "≥ 90%", "not measurable", "n/a"))
+            base = next((r for lab, r in by.items() if lab.startswith("W7 experiments/get") and "no authentication" in lab),
+                        None)
+            cells, met = [], []
+            for s in hks:
+                a1 = agg(one[s.name], "rps") if one and s.name in one and one[s.name] else None
+                a0 = agg(base[s.name], "rps") if base and s.name in base and base[s.name] else None
+                if a1 and a0:
+                    pct = a1[0] / a0[0] * 100
+                    cells.append(f"{pct:.0f}%")
+                    met.append(pct >= 90)
+                else:
+                    cells.append("not measured")
+            verdict = ("yes" if all(met) else "NO") if met else "n/a"
+            cpu_cells = []
+            for s in hks:
+                c1 = agg(one[s.name], "cpu_us_per_req") if one and one.get(s.name) else None
+                c0 = agg(base[s.name], "cpu_us_per_req") if base and base.get(s.name) else None
+                cpu_cells.append(f"{c0[0] / c1[0] * 100:.0f}% ({c1[0] - c0[0]:+.1f} us)" if c1 and c0 else "-")
+            rows.append(row("W7", "unauthenticated / authenticated server CPU per request", cpu_cells, "-", blank,
+                            note="less noisy than throughput on a shared machine; the difference is the "
+                                 "gate's whole cost per request"))
+            rows.append(row("W7", "authenticated / unauthenticated throughput (experiments/get c=64)", cells,
+                            "-", blank, "≥ 90%", verdict,
+                            "medians: one admin key on the real server / the open-gate baseline "
+                            "(bench/micro/open_server.cpp: same server, handlers and store, no gate); "
+                            "SQLite only"))
+            targets_summary.append(("W7", "authenticated ≥ 90% of unauthenticated", "≥ 90%", ", ".join(cells), verdict))
             rows += w7_micro_rows(micro, hks, row, blank, targets_summary)
     return rows
 
@@ -1797,6 +1841,9 @@ def main():
     ap.add_argument("--w3-runs", type=int, default=100_000)
     ap.add_argument("--w4-steps", type=int, default=100_000)
     ap.add_argument("--w7-keys", type=int, default=10_000)
+    ap.add_argument("--open-server", default="",
+                    help="hokusai-bench-open-server (bench/micro/open_server.cpp): W7's unauthenticated "
+                         "baseline on the SQLite store; empty: not measured")
     ap.add_argument("--microbench", default="",
                     help="hokusai-microbench for W7's in-process rows (empty: not measured)")
     ap.add_argument("--w7-micro-keys", default="10,10000,1000000",
@@ -1910,6 +1957,7 @@ def main():
     a.seed_times = {}
     exit_code = 0
     results = []
+    open_srv = None  # W7's open-gate baseline server, started when its workload comes
     try:
         for s in hks:
             api_key = create_api_key(a.hokusai_bin, store_uris[s.name], s.env)
@@ -1977,13 +2025,22 @@ def main():
             if wl.requires and any(wl.requires not in ctx[s.kind] for s in wl_servers):
                 log(f"skipping {wl.label}: nothing to measure at this size ({wl.requires} not set up)")
                 continue
+            if wl.open_baseline:
+                wl_servers = [s for s in wl_servers if s.kind == "hokusai"]
+                if not a.open_server or not wl_servers:
+                    log(f"skipping {wl.label}: no --open-server, or no SQLite hokusai server")
+                    continue
+                if open_srv is None:
+                    open_srv = start_open_server(a, wl_servers[0], port(), servers)
             reps: dict[str, list[dict]] = {s.name: [] for s in wl_servers}
             for rep in range(a.repeat):
                 k = (i + rep) % len(wl_servers)
                 for s in wl_servers[k:] + wl_servers[:k]:  # rotate who goes first
                     prep = wl.prepare(s, ctx[s.kind], wl, rep) if wl.prepare else {}
                     log(f"{wl.label} [{rep + 1}/{a.repeat}]: {s.name} ...")
-                    r = RUNNERS[wl.kind](s, servers, wl, ctx[s.kind], prep, a.seconds, a.warmup)
+                    measured = open_srv if wl.open_baseline else s
+                    r = RUNNERS[wl.kind](measured, servers + ([open_srv] if open_srv else []), wl, ctx[s.kind],
+                                         prep, a.seconds, a.warmup)
                     if wl.verify:
                         try:
                             r["verify"] = wl.verify(s, ctx[s.kind], wl, prep, r)
@@ -2014,7 +2071,7 @@ def main():
             log(f"--- {s.name} log tail ---\n{tail(s.logpath)}")
         exit_code = 1
     finally:
-        for s in servers:
+        for s in servers + ([open_srv] if open_srv else []):
             s.stop()
     a.micro = None
     if exit_code == 0 and a.microbench and any(wl.wid == "W7" for wl, _ in results):
