@@ -1,6 +1,9 @@
 #include "store/sql/db.hpp"
 
 #include <algorithm>
+#include <exception>
+
+#include <spdlog/spdlog.h>
 
 namespace hokusai::store::sql {
 
@@ -106,6 +109,19 @@ constexpr std::string_view kRollbackToSavepoint = "ROLLBACK TO hk_write";
 
 Error StoreLost() { return Error{ErrorCode::kInternalError, "Store error"}; }
 
+// A body that throws (a bug: expected failures are values) fails alone, like one that returns
+// an error, instead of unwinding the leader and leaving every queued write waiting for ever.
+Result<void> RunBody(const ConnectionPool::WriteBody& body, Connection& conn) {
+  try {
+    return body(conn);
+  } catch (const std::exception& e) {
+    spdlog::error("a store write failed with an exception: {}", e.what());
+  } catch (...) {
+    spdlog::error("a store write failed with an exception");
+  }
+  return tl::unexpected(StoreLost());
+}
+
 }  // namespace
 
 void ConnectionPool::RunGroup(Connection& conn, const std::vector<PendingWrite*>& group) {
@@ -138,7 +154,7 @@ void ConnectionPool::RunGroup(Connection& conn, const std::vector<PendingWrite*>
           continue;
         }
       }
-      member.result = (*member.body)(conn);
+      member.result = RunBody(*member.body, conn);
       if (!conn.InTransaction()) {
         if (member.result) member.result = tl::unexpected(StoreLost());
         lost = true;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -214,6 +215,22 @@ TEST_F(WriteGroupTest, AFailedCommitFailsEveryWriteInItAndKeepsNone) {
   // The connection is usable afterwards.
   EXPECT_TRUE(pool_->Write(Insert(31)));
   EXPECT_EQ(Keys(30), (std::vector<int64_t>{31}));
+}
+
+TEST_F(WriteGroupTest, AWriteThatThrowsFailsAloneAndTheQueueGoesOn) {
+  auto throws = [](Connection& conn) -> Result<void> {
+    HK_TRY(stmt, conn.Prepare("INSERT INTO t (k, v) VALUES (51, 'x')"));
+    HK_CHECK(stmt.Run());
+    throw std::runtime_error("a bug");
+  };
+  auto results = RunAsOneGroup({Insert(50), throws, Insert(52)});
+  EXPECT_TRUE(results[0]);
+  ASSERT_FALSE(results[1]);
+  EXPECT_EQ(results[1].error().code, ErrorCode::kInternalError);
+  EXPECT_TRUE(results[2]);
+  EXPECT_EQ(Keys(50), (std::vector<int64_t>{50, 52}));
+  EXPECT_TRUE(pool_->Write(Insert(53)));  // later writes are not stuck behind it
+  EXPECT_EQ(pool_->QueuedWrites(), 0u);
 }
 
 TEST_F(WriteGroupTest, AWriteAloneRunsInATransactionOfItsOwn) {
