@@ -201,9 +201,15 @@ class PgConnection final : public sql::Connection {
     HK_CHECK(EnsureConnected());
     HK_CHECK(Run("BEGIN"));
     if (!write) return {};
-    HK_TRY(lock, Prepare("SELECT pg_advisory_xact_lock(?)"));
-    lock.Bind(1, kWriterLockKey);
-    return lock.Run();
+    auto locked = [&]() -> Result<void> {
+      HK_TRY(lock, Prepare("SELECT pg_advisory_xact_lock(?)"));
+      lock.Bind(1, kWriterLockKey);
+      return lock.Run();
+    }();
+    // A lock that timed out leaves the transaction open and aborted: no caller holds it yet, so
+    // end it here, or the connection would go back to its pool unusable.
+    if (!locked) (void)Run("ROLLBACK");
+    return locked;
   }
 
   // Runs `stmt` (prepared on first use); the result's rows are the statement's to read.

@@ -1,6 +1,7 @@
 #include "store/sql/db.hpp"
 
 #include <algorithm>
+#include <array>
 #include <exception>
 
 #include <spdlog/spdlog.h>
@@ -67,9 +68,12 @@ struct ConnectionPool::PendingWrite {
   const WriteDone* done;
   Result<void> result;
   bool finished = false;  // under queue_mutex_
+  bool applied = false;   // its writes are in the open transaction (the leader's thread)
+  bool heard = false;     // done() has run (the leader's thread)
   std::condition_variable wake;
 
-  void Done(bool committed) const {
+  void Done(bool committed) {
+    heard = true;
     if (*done) (*done)(committed);
   }
 };
@@ -85,10 +89,18 @@ Result<void> ConnectionPool::Write(const WriteBody& body, const WriteDone& done)
   lock.unlock();
   auto conn = AcquireWriter();
   lock.lock();
-  auto size = static_cast<std::ptrdiff_t>(std::min(queue_.size(), kMaxGroup));
-  std::vector<PendingWrite*> group(queue_.begin(), queue_.begin() + size);
+  std::array<PendingWrite*, kMaxGroup> members;  // no allocation: nothing here may throw
+  std::size_t size = std::min(queue_.size(), kMaxGroup);
+  std::copy_n(queue_.begin(), size, members.begin());
+  std::span<PendingWrite* const> group(members.data(), size);
   lock.unlock();
-  RunGroup(*conn, group);
+  try {
+    RunGroup(*conn, group);
+  } catch (...) {
+    // Only a bug or exhausted memory gets here (expected failures are values). Whatever ran is
+    // rolled back and every member not yet answered fails, so that the queue goes on.
+    AbandonGroup(*conn, group);
+  }
   lock.lock();
   counts_.writes += group.size();
   for (PendingWrite* member : group) {
@@ -124,7 +136,23 @@ Result<void> RunBody(const ConnectionPool::WriteBody& body, Connection& conn) {
 
 }  // namespace
 
-void ConnectionPool::RunGroup(Connection& conn, const std::vector<PendingWrite*>& group) {
+void ConnectionPool::AbandonGroup(Connection& conn, std::span<PendingWrite* const> group) noexcept {
+  spdlog::error("a group of store writes failed with an exception; its writes are rolled back");
+  try {
+    if (conn.InTransaction()) (void)conn.Run("ROLLBACK");
+  } catch (...) {
+  }
+  for (PendingWrite* member : group) {
+    if (member->heard) continue;
+    member->result = tl::unexpected(StoreLost());
+    try {
+      member->Done(false);
+    } catch (...) {
+    }
+  }
+}
+
+void ConnectionPool::RunGroup(Connection& conn, std::span<PendingWrite* const> group) {
   std::size_t next = 0;
   while (next < group.size()) {
     // One transaction for the rest of the group. A member whose savepoint cannot be undone, or
@@ -132,6 +160,7 @@ void ConnectionPool::RunGroup(Connection& conn, const std::vector<PendingWrite*>
     // it, and those after it go on in a new transaction.
     bool shared = group.size() - next > 1;
     if (auto begun = conn.Begin(true); !begun) {
+      if (conn.InTransaction()) (void)conn.Run("ROLLBACK");
       for (; next < group.size(); ++next) {
         group[next]->result = tl::unexpected(begun.error());
         group[next]->Done(false);
@@ -142,14 +171,15 @@ void ConnectionPool::RunGroup(Connection& conn, const std::vector<PendingWrite*>
       std::lock_guard lock(queue_mutex_);
       ++counts_.transactions;
     }
-    std::vector<PendingWrite*> applied;
-    bool lost = false;  // the transaction ended early
-    for (; next < group.size() && !lost; ++next) {
+    std::size_t first = next;
+    bool any_applied = false;
+    PendingWrite* lost_by = nullptr;  // the member after whose writes the transaction was gone
+    for (; next < group.size() && lost_by == nullptr; ++next) {
       PendingWrite& member = *group[next];
       if (shared) {
         if (auto ok = conn.Run(kSavepoint); !ok) {
           member.result = tl::unexpected(ok.error());
-          lost = true;
+          lost_by = &member;
           member.Done(false);
           continue;
         }
@@ -157,39 +187,49 @@ void ConnectionPool::RunGroup(Connection& conn, const std::vector<PendingWrite*>
       member.result = RunBody(*member.body, conn);
       if (!conn.InTransaction()) {
         if (member.result) member.result = tl::unexpected(StoreLost());
-        lost = true;
+        lost_by = &member;
       } else if (member.result) {
         auto released = shared ? conn.Run(kReleaseSavepoint) : Result<void>{};
         if (released) {
-          applied.push_back(&member);
+          member.applied = any_applied = true;
           continue;
         }
         member.result = tl::unexpected(released.error());
-        lost = true;
+        lost_by = &member;
       } else if (shared) {
         auto undone = conn.Run(kRollbackToSavepoint);
         if (undone) undone = conn.Run(kReleaseSavepoint);
-        if (!undone) lost = true;
+        if (!undone) lost_by = &member;
       }
       member.Done(false);
     }
-    // Nothing to commit unless something was applied; the members applied in a transaction that
-    // a later member lost did nothing wrong, and a retry of theirs will go through.
-    Result<void> committed = tl::unexpected(StoreLost());
-    if (lost) {
-      committed = Fail(ErrorCode::kTemporarilyUnavailable,
-                       "A write that shared this one's transaction failed; retry");
-    } else if (!applied.empty()) {
-      committed = conn.Run("COMMIT");
-    }
+    std::span<PendingWrite* const> ran = group.subspan(first, next - first);
+    Result<void> committed = tl::unexpected(StoreLost());  // nothing to commit: roll back
+    if (lost_by == nullptr && any_applied) committed = conn.Run("COMMIT");
     if (committed) {
-      for (PendingWrite* member : applied) member->Done(true);
+      for (PendingWrite* member : ran) {
+        if (member->applied) member->Done(true);
+      }
       continue;
     }
     if (conn.InTransaction()) (void)conn.Run("ROLLBACK");
-    for (auto it = applied.rbegin(); it != applied.rend(); ++it) {
-      (*it)->result = tl::unexpected(committed.error());
-      (*it)->Done(false);
+    if (lost_by == nullptr && !any_applied) continue;  // every member failed on its own
+    // The applied members lost their writes without doing anything wrong; a refused member may
+    // have been refused because of them (a param another member had just logged). All of them
+    // are told to retry, except the member that lost the transaction, whose own error stands.
+    // A failed COMMIT gives the applied members its own error.
+    Error retry{ErrorCode::kTemporarilyUnavailable,
+                "A write that shared this one's transaction failed; retry"};
+    for (auto it = ran.rbegin(); it != ran.rend(); ++it) {
+      PendingWrite* member = *it;
+      if (member == lost_by) continue;
+      if (member->applied) {
+        member->applied = false;
+        member->result = tl::unexpected(lost_by != nullptr ? retry : committed.error());
+        member->Done(false);
+      } else {
+        member->result = tl::unexpected(retry);
+      }
     }
   }
 }

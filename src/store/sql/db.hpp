@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -207,7 +208,9 @@ class ConnectionPool {
   struct PendingWrite;
   static constexpr std::size_t kMaxGroup = 64;
   // Runs `group` (the queue's head) on the writer connection; sets each member's result.
-  void RunGroup(Connection& conn, const std::vector<PendingWrite*>& group);
+  void RunGroup(Connection& conn, std::span<PendingWrite* const> group);
+  // After RunGroup threw: rolls back and fails every member whose done() has not run.
+  void AbandonGroup(Connection& conn, std::span<PendingWrite* const> group) noexcept;
 
   void Release(std::unique_ptr<Connection> conn);
   mutable std::mutex queue_mutex_;

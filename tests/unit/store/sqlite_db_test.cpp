@@ -202,6 +202,21 @@ TEST_F(WriteGroupTest, AWriteThatEndsTheTransactionFailsThoseBeforeItNotThoseAft
   EXPECT_EQ(done_, (std::vector<std::string>{"1:false", "0:false", "2:true"}));
 }
 
+TEST_F(WriteGroupTest, ARefusalInALostTransactionIsNotFinal) {
+  // A write may be refused because of another's uncommitted writes (a param it had just logged);
+  // when the transaction is then lost, the refusal rested on nothing stored: retry, not 4xx.
+  auto ends_it = [](Connection& conn) -> Result<void> { return conn.Run("ROLLBACK"); };
+  auto results = RunAsOneGroup({Insert(60), Insert(61, true), ends_it});
+  ASSERT_FALSE(results[0]);
+  EXPECT_EQ(results[0].error().code, ErrorCode::kTemporarilyUnavailable);
+  ASSERT_FALSE(results[1]);
+  EXPECT_EQ(results[1].error().code, ErrorCode::kTemporarilyUnavailable);
+  ASSERT_FALSE(results[2]);
+  EXPECT_EQ(results[2].error().code, ErrorCode::kInternalError);
+  EXPECT_TRUE(Keys(60).empty());
+  EXPECT_EQ(done_, (std::vector<std::string>{"1:false", "2:false", "0:false"}));
+}
+
 TEST_F(WriteGroupTest, AFailedCommitFailsEveryWriteInItAndKeepsNone) {
   // A deferred foreign key is checked at COMMIT, so the group's commit itself fails.
   auto orphan = [](Connection& conn) -> Result<void> {
