@@ -2,9 +2,13 @@
 // with N keys stored" (bench/README.md). For each N it opens a scratch SQLite store through the
 // server's own code (OpenDatabase with its migrations, SqlAuthStore, KeyService), stores N keys and
 // measures, in this process:
-//   hash_only  ParseKey + KeyService::Hash: the CPU part of every validation;
-//   valid      LocalAuthenticator::Authenticate of stored keys, on one thread and on --threads;
-//   unknown    Authenticate of well-formed keys that are not stored (the 401 path).
+//   digest_only  KeyService::Digest: the hashing every validation does (CPU only);
+//   valid        LocalAuthenticator::Authenticate of up to --sample stored keys in use, on one
+//                thread and on --threads;
+//   valid_few    the same, with the same kFewKeys keys in use at every N: what the number of
+//                keys stored costs, apart from the number in use (whose state no longer fits in
+//                the CPU's caches when it is in the thousands);
+//   unknown      Authenticate of well-formed keys that are not stored (the 401 path).
 // Each case gets a warm-up, then --repeats timed loops of at least --seconds each (steady_clock),
 // reported as ns per call and calls per second, median [min-max] over the repeats. --json prints
 // one JSON object per line instead of the table (bench/bench.py reads them). Each store is deleted
@@ -68,6 +72,8 @@ constexpr std::size_t kPickOrderLength = std::size_t{1} << 16;
 // Where thread t starts in the pick order (t * this), so threads do not ask for the same keys.
 constexpr uint64_t kThreadPickOffset = 7919;
 constexpr std::size_t kUnknownKeys = 1024;
+// Keys in use in the valid_few case, at every number of keys stored: the smallest N measured.
+constexpr std::size_t kFewKeys = 10;
 constexpr std::string_view kClientIp = "127.0.0.1";
 constexpr std::string_view kBenchName = "key_validation";
 
@@ -452,11 +458,11 @@ class Report {
         "x threads / calls; median [min-max] over the loops\n",
         kWarmup.count(), options_.repeats, options_.seconds);
     fmt::print(
-        "valid keys: up to {} stored keys (every N/{}-th inserted) in a fixed random order; "
-        "each is authenticated once before the timed loops (again after {:.0f} s), so the "
-        "last-use write of LocalAuthenticator::Touch (once a minute per key) is not in "
-        "them\n",
-        options_.sample, options_.sample, kTouchRefresh.count());
+        "valid keys: up to {} stored keys (every N/{}-th inserted) in a fixed random order, "
+        "or {} of them; each is authenticated once before the timed loops (again after "
+        "{:.0f} s), so the last-use write of LocalAuthenticator::Touch (once a minute per key) "
+        "is not in them\n",
+        options_.sample, options_.sample, kFewKeys, kTouchRefresh.count());
   }
 
   void Seeded(int64_t count, Seconds seed_time, std::size_t sampled) const {
@@ -514,18 +520,22 @@ class Report {
 // ---- the benchmark ------------------------------------------------------------------------------
 
 std::vector<Case> Cases(const KeyStore& ks, const KeyPicker& valid_keys,
-                        const KeyPicker& unknown_keys, TouchPass& touch, int threads) {
+                        const KeyPicker& few_keys, const KeyPicker& unknown_keys, TouchPass& touch,
+                        int threads) {
   // Pointers captured by value: the cases outlive this function, the objects outlive the cases.
   const auth::KeyService* keys = ks.keys.get();
   auth::LocalAuthenticator* authenticator = ks.authenticator.get();
   const KeyPicker* valid = &valid_keys;
+  const KeyPicker* few = &few_keys;
   const KeyPicker* unknown = &unknown_keys;
-  Op hash_only = [keys, valid](uint64_t i) {
-    std::string_view secret = (*valid)(i);
-    return auth::ParseKey(secret).has_value() && !keys->Hash(secret).empty();
+  Op digest_only = [keys, valid](uint64_t i) {
+    return keys->Digest((*valid)(i)) != auth::KeyDigest{};
   };
   Op authenticate_valid = [authenticator, valid](uint64_t i) {
     return authenticator->Authenticate((*valid)(i), kClientIp).has_value();
+  };
+  Op authenticate_few = [authenticator, few](uint64_t i) {
+    return authenticator->Authenticate((*few)(i), kClientIp).has_value();
   };
   Op authenticate_unknown = [authenticator, unknown](uint64_t i) {
     auto principal = authenticator->Authenticate((*unknown)(i), kClientIp);
@@ -534,9 +544,11 @@ std::vector<Case> Cases(const KeyStore& ks, const KeyPicker& valid_keys,
   auto touched = [touch = &touch] { return touch->Refresh(); };
   std::vector<Case> cases;
   cases.push_back(
-      {"hash_only", "ParseKey + KeyService::Hash (CPU only)", 1, valid_keys.distinct(), hash_only});
-  cases.push_back(
-      {"valid", "Authenticate, valid key", 1, valid_keys.distinct(), authenticate_valid, touched});
+      {"digest_only", "KeyService::Digest (CPU only)", 1, valid_keys.distinct(), digest_only});
+  cases.push_back({"valid", "Authenticate, valid key (all sampled keys in use)", 1,
+                   valid_keys.distinct(), authenticate_valid, touched});
+  cases.push_back({"valid_few", "Authenticate, valid key (the same few keys in use)", 1,
+                   few_keys.distinct(), authenticate_few, touched});
   if (threads > 1) {
     cases.push_back({"valid", "Authenticate, valid key, concurrently", threads,
                      valid_keys.distinct(), authenticate_valid, touched});
@@ -551,9 +563,13 @@ Result<void> BenchKeyCount(int64_t count, const Options& options, const Report& 
   HK_TRY(ks, OpenKeyStore(dir.path() / "keys.db", count, options.sample));
   report.Seeded(count, ks.seed_time, ks.sampled.size());
   KeyPicker valid(ks.sampled, 1);
+  // kFewKeys of the sampled keys: as many keys in use at every N (each N has its own store).
+  std::vector<std::string> few_secrets(
+      ks.sampled.begin(), ks.sampled.begin() + std::min(kFewKeys, ks.sampled.size()));
+  KeyPicker few(few_secrets, 3);
   KeyPicker unknown(UnknownKeys(), 2);
   TouchPass touch(*ks.authenticator, ks.sampled);
-  for (const Case& spec : Cases(ks, valid, unknown, touch, options.threads)) {
+  for (const Case& spec : Cases(ks, valid, few, unknown, touch, options.threads)) {
     HK_TRY(result, Measure(spec, options));
     report.Measured(count, result);
   }

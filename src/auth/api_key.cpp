@@ -1,8 +1,11 @@
 #include "auth/api_key.hpp"
 
+// SHA256_Init/Update/Final: see KeyHasher::State.
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 
 #include <algorithm>
 #include <array>
@@ -120,48 +123,34 @@ namespace {
 
 constexpr std::size_t kShaBlockBytes = 64;
 
-struct DigestContextFree {
-  void operator()(EVP_MD_CTX* context) const { EVP_MD_CTX_free(context); }
-};
-using DigestContext = std::unique_ptr<EVP_MD_CTX, DigestContextFree>;
-
-// OpenSSL failing on SHA-256 of in-memory bytes means a broken library: nothing to answer with.
-void Require(int ok) {
-  if (ok != 1) std::abort();
-}
-
-// A SHA-256 context that has absorbed one block: the secret (zero-padded, or its digest when it
+// A SHA-256 state that has absorbed one block: the secret (zero-padded, or its digest when it
 // is longer than a block) XORed with `pad` (RFC 2104).
-DigestContext PaddedState(const std::array<unsigned char, kShaBlockBytes>& block,
-                          unsigned char pad) {
+SHA256_CTX PaddedState(const std::array<unsigned char, kShaBlockBytes>& block, unsigned char pad) {
   std::array<unsigned char, kShaBlockBytes> padded{};
   for (std::size_t i = 0; i < block.size(); ++i) padded[i] = block[i] ^ pad;
-  DigestContext context(EVP_MD_CTX_new());
-  if (!context) std::abort();
-  Require(EVP_DigestInit_ex(context.get(), EVP_sha256(), nullptr));
-  Require(EVP_DigestUpdate(context.get(), padded.data(), padded.size()));
-  return context;
-}
-
-// One scratch context per thread, so Hash() neither allocates nor locks.
-EVP_MD_CTX* ThreadScratch() {
-  thread_local DigestContext scratch(EVP_MD_CTX_new());
-  if (!scratch) std::abort();
-  return scratch.get();
+  SHA256_CTX state;
+  SHA256_Init(&state);
+  SHA256_Update(&state, padded.data(), padded.size());
+  OPENSSL_cleanse(padded.data(), padded.size());
+  return state;
 }
 
 }  // namespace
 
+// The low-level SHA-256 API (deprecated, not removed, in OpenSSL 3) because its state is a plain
+// struct: a presented key copies the two prepared states by value. The EVP equivalent,
+// EVP_MD_CTX_copy_ex, allocates and frees a provider context per copy in OpenSSL 3.0, which cost
+// more than the two compressions a key needs.
 struct KeyHasher::State {
-  DigestContext inner;
-  DigestContext outer;
+  SHA256_CTX inner;
+  SHA256_CTX outer;
+  ~State() { OPENSSL_cleanse(this, sizeof(*this)); }
 };
 
 KeyHasher::KeyHasher(std::string_view secret) : state_(std::make_unique<State>()) {
   std::array<unsigned char, kShaBlockBytes> block{};
   if (secret.size() > block.size()) {
-    unsigned int size = 0;
-    Require(EVP_Digest(secret.data(), secret.size(), block.data(), &size, EVP_sha256(), nullptr));
+    SHA256(reinterpret_cast<const unsigned char*>(secret.data()), secret.size(), block.data());
   } else {
     std::copy(secret.begin(), secret.end(), block.begin());
   }
@@ -172,20 +161,21 @@ KeyHasher::KeyHasher(std::string_view secret) : state_(std::make_unique<State>()
 
 KeyHasher::~KeyHasher() = default;
 
-std::string KeyHasher::Hash(std::string_view key) const {
-  EVP_MD_CTX* scratch = ThreadScratch();
-  unsigned char inner[EVP_MAX_MD_SIZE];
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int inner_size = 0;
-  unsigned int size = 0;
-  Require(EVP_MD_CTX_copy_ex(scratch, state_->inner.get()));
-  Require(EVP_DigestUpdate(scratch, key.data(), key.size()));
-  Require(EVP_DigestFinal_ex(scratch, inner, &inner_size));
-  Require(EVP_MD_CTX_copy_ex(scratch, state_->outer.get()));
-  Require(EVP_DigestUpdate(scratch, inner, inner_size));
-  Require(EVP_DigestFinal_ex(scratch, digest, &size));
-  return Hex(digest, size);
+KeyDigest KeyHasher::Digest(std::string_view key) const {
+  KeyDigest inner;
+  KeyDigest digest;
+  SHA256_CTX scratch = state_->inner;
+  SHA256_Update(&scratch, key.data(), key.size());
+  SHA256_Final(inner.data(), &scratch);
+  scratch = state_->outer;
+  SHA256_Update(&scratch, inner.data(), inner.size());
+  SHA256_Final(digest.data(), &scratch);
+  return digest;
 }
+
+std::string KeyHasher::Hash(std::string_view key) const { return DigestHex(Digest(key)); }
+
+std::string DigestHex(const KeyDigest& digest) { return Hex(digest.data(), digest.size()); }
 
 std::string Sha256Hex(std::string_view data) {
   unsigned char digest[EVP_MAX_MD_SIZE];

@@ -3,6 +3,7 @@
 // random strings without a store lookup, and only HMAC-SHA256(server secret, key) is stored.
 #pragma once
 
+#include <array>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,6 +20,8 @@ std::optional<KeyEnvironment> ParseEnvironment(std::string_view name);
 
 inline constexpr std::size_t kKeyRandomChars = 40;
 inline constexpr std::size_t kKeyChecksumChars = 6;
+// The longest key: "hk_" + the longest environment name ("live", "test") + "_" + random + checksum.
+inline constexpr std::size_t kMaxKeyChars = 3 + 4 + 1 + kKeyRandomChars + kKeyChecksumChars;
 // Characters of the random part shown in listings ("hk_live_" + these).
 inline constexpr std::size_t kKeyDisplayChars = 8;
 
@@ -40,9 +43,15 @@ std::string DisplayPrefix(std::string_view key);
 // Lowercase hex HMAC-SHA256(secret, key): the stored lookup value.
 std::string KeyHash(std::string_view secret, std::string_view key);
 
+// HMAC-SHA256(secret, key) as bytes.
+using KeyDigest = std::array<unsigned char, 32>;
+
+// Lowercase hex of a digest: what the store keeps.
+std::string DigestHex(const KeyDigest& digest);
+
 // KeyHash under one secret, with the secret's inner and outer SHA-256 states computed once:
-// a presented key then costs two short digests (~0.25 µs) instead of HMAC()'s per-call set-up
-// (~1.6 µs with OpenSSL 3). Hash() may be called from many threads at once.
+// a presented key then costs two SHA-256 compressions and no allocation (Digest), instead of
+// HMAC()'s per-call set-up (~1.6 µs with OpenSSL 3). Safe to call from many threads at once.
 class KeyHasher {
  public:
   explicit KeyHasher(std::string_view secret);
@@ -50,7 +59,8 @@ class KeyHasher {
   KeyHasher(const KeyHasher&) = delete;
   KeyHasher& operator=(const KeyHasher&) = delete;
 
-  std::string Hash(std::string_view key) const;
+  KeyDigest Digest(std::string_view key) const;
+  std::string Hash(std::string_view key) const;  // DigestHex(Digest(key))
 
  private:
   struct State;

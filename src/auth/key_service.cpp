@@ -64,6 +64,8 @@ KeyService::KeyService(store::AuthStore& store, std::string server_secret, KeyDe
 
 std::string KeyService::Hash(std::string_view key) const { return hasher_->Hash(key); }
 
+KeyDigest KeyService::Digest(std::string_view key) const { return hasher_->Digest(key); }
+
 Result<NewKey> KeyService::Create(const NewKeyRequest& request, const Principal* actor) {
   int64_t now = NowMillis();
   std::string user_id = request.user_id;

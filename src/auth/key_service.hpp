@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "auth/api_key.hpp"
 #include "auth/principal.hpp"
 #include "common/error.hpp"
 #include "store/auth_store.hpp"
@@ -63,8 +64,9 @@ class KeyService {
   // returns it. Otherwise nullopt.
   Result<std::optional<NewKey>> Bootstrap();
 
-  // HMAC-SHA256 of a presented key with the server secret.
+  // HMAC-SHA256 of a presented key with the server secret: hex (as stored), and bytes.
   std::string Hash(std::string_view key) const;
+  KeyDigest Digest(std::string_view key) const;
 
  private:
   Result<store::ApiKeyRecord> Owned(const std::string& key_id, const Principal* actor);

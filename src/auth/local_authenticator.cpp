@@ -23,11 +23,12 @@ LocalAuthenticator::LocalAuthenticator(store::AuthStore& store, const KeyService
 
 Result<Principal> LocalAuthenticator::Authenticate(std::string_view secret,
                                                    std::string_view client_ip) {
-  if (!ParseKey(secret)) return tl::unexpected(UnauthenticatedError());
+  // Longer than any key: refused before it is hashed.
+  if (secret.size() > kMaxKeyChars) return tl::unexpected(UnauthenticatedError());
   int64_t now = NowMillis();
   bool touch = false;
   bool checks_ip = false;
-  HK_TRY(principal, Lookup(keys_.Hash(secret), now, touch, checks_ip));
+  HK_TRY(principal, Lookup(secret, keys_.Digest(secret), now, touch, checks_ip));
   if (checks_ip) {
     bool allowed = false;
     for (const std::string& cidr : principal.key().allowed_ips) {
@@ -43,15 +44,16 @@ Result<Principal> LocalAuthenticator::Authenticate(std::string_view secret,
   return std::move(principal);
 }
 
-Result<Principal> LocalAuthenticator::Lookup(const std::string& hash, int64_t now, bool& touch,
-                                             bool& checks_ip) {
+Result<Principal> LocalAuthenticator::Lookup(std::string_view secret, const KeyDigest& digest,
+                                             int64_t now, bool& touch, bool& checks_ip) {
   // Read before the store is: a revocation committed meanwhile leaves what is kept below
   // under the old epoch, which the next request will not reuse.
   std::optional<uint64_t> epoch = store_.KeyEpoch();
   if (epoch) {
-    if (auto kept = Reuse(hash, *epoch, now, touch, checks_ip)) return std::move(*kept);
+    if (auto kept = Reuse(digest, *epoch, now, touch, checks_ip)) return std::move(*kept);
   }
-  auto found = store_.FindKeyByHash(hash, now);
+  if (!ParseKey(secret)) return tl::unexpected(UnauthenticatedError());
+  auto found = store_.FindKeyByHash(DigestHex(digest), now);
   if (!found) {
     if (found.error().code == ErrorCode::kResourceDoesNotExist) {
       return tl::unexpected(UnauthenticatedError());
@@ -77,15 +79,15 @@ Result<Principal> LocalAuthenticator::Lookup(const std::string& hash, int64_t no
   Principal principal(std::move(identity));
   touch = true;  // Touch() itself records a use at most once a minute
   checks_ip = !principal.key().allowed_ips.empty();
-  if (epoch) Keep(hash, principal.identity, lookup.secret_valid_until, *epoch, now);
+  if (epoch) Keep(digest, principal.identity, lookup.secret_valid_until, *epoch, now);
   return principal;
 }
 
-std::optional<Principal> LocalAuthenticator::Reuse(const std::string& hash, uint64_t epoch,
+std::optional<Principal> LocalAuthenticator::Reuse(const KeyDigest& digest, uint64_t epoch,
                                                    int64_t now, bool& touch, bool& checks_ip) {
-  auto& shard = kept_.For(hash);
+  auto& shard = KeptShard(digest);
   std::lock_guard lock(shard.mutex);
-  Kept* kept = shard.entries.Find(hash);
+  Kept* kept = shard.entries.Find(digest);
   if (kept == nullptr || kept->identity == nullptr) return std::nullopt;
   bool current = kept->epoch == epoch && now - kept->looked_up_at < kReuseMs &&
                  now >= kept->looked_up_at && (!kept->valid_until || *kept->valid_until > now);
@@ -103,18 +105,17 @@ std::optional<Principal> LocalAuthenticator::Reuse(const std::string& hash, uint
   return Principal(kept->identity);
 }
 
-void LocalAuthenticator::Keep(const std::string& hash, std::shared_ptr<const Identity> identity,
+void LocalAuthenticator::Keep(const KeyDigest& digest, std::shared_ptr<const Identity> identity,
                               std::optional<int64_t> secret_valid_until, uint64_t epoch,
                               int64_t now) {
-  if (hash.size() != KeptTable::kHashChars) return;  // not a key hash this table can hold
   std::optional<int64_t> valid_until = identity->key.expires_at;
   if (secret_valid_until && (!valid_until || *secret_valid_until < *valid_until)) {
     valid_until = secret_valid_until;
   }
   bool checks_ip = !identity->key.allowed_ips.empty();
-  auto& shard = kept_.For(hash);
+  auto& shard = KeptShard(digest);
   std::lock_guard lock(shard.mutex);
-  shard.entries.Put(hash) = Kept{std::move(identity), valid_until, epoch, now, now, checks_ip};
+  shard.entries.Put(digest) = Kept{std::move(identity), valid_until, epoch, now, now, checks_ip};
 }
 
 void LocalAuthenticator::Touch(const std::string& key_id, int64_t now) {
@@ -130,31 +131,31 @@ void LocalAuthenticator::Touch(const std::string& key_id, int64_t now) {
   if (!touched) spdlog::warn("could not record last use of key {}: {}", key_id, touched.error().message);
 }
 
-// Hex digits of a SHA-256: any eight of them, multiplied by an odd constant, spread well; the
-// shard was chosen by std::hash of the whole hash.
-std::size_t LocalAuthenticator::KeptTable::Home(std::string_view hash) const {
+// Bytes of an HMAC-SHA256 are uniformly spread already: any eight of them will do (the shard
+// was chosen by the first).
+std::size_t LocalAuthenticator::KeptTable::Home(const KeyDigest& digest) const {
   uint64_t bits = 0;
-  std::memcpy(&bits, hash.data() + 8, sizeof bits);
-  return static_cast<std::size_t>((bits * 0x9e3779b97f4a7c15ull) >> 32) & (slots_.size() - 1);
+  std::memcpy(&bits, digest.data() + 8, sizeof bits);
+  return static_cast<std::size_t>(bits) & (slots_.size() - 1);
 }
 
-LocalAuthenticator::Kept* LocalAuthenticator::KeptTable::Find(std::string_view hash) {
-  if (slots_.empty() || hash.size() != kHashChars) return nullptr;
-  for (std::size_t i = Home(hash);; i = (i + 1) & (slots_.size() - 1)) {
+LocalAuthenticator::Kept* LocalAuthenticator::KeptTable::Find(const KeyDigest& digest) {
+  if (slots_.empty()) return nullptr;
+  for (std::size_t i = Home(digest);; i = (i + 1) & (slots_.size() - 1)) {
     Slot& slot = slots_[i];
     if (!slot.used) return nullptr;
-    if (std::memcmp(slot.hash.data(), hash.data(), kHashChars) == 0) return &slot.kept;
+    if (slot.digest == digest) return &slot.kept;
   }
 }
 
-LocalAuthenticator::Kept& LocalAuthenticator::KeptTable::Put(std::string_view hash) {
-  if (Kept* kept = Find(hash)) return *kept;
+LocalAuthenticator::Kept& LocalAuthenticator::KeptTable::Put(const KeyDigest& digest) {
+  if (Kept* kept = Find(digest)) return *kept;
   if (slots_.empty() || used_ + 1 > slots_.size() / 2) Grow();
-  for (std::size_t i = Home(hash);; i = (i + 1) & (slots_.size() - 1)) {
+  for (std::size_t i = Home(digest);; i = (i + 1) & (slots_.size() - 1)) {
     Slot& slot = slots_[i];
     if (slot.used) continue;
     slot.used = true;
-    std::memcpy(slot.hash.data(), hash.data(), kHashChars);
+    slot.digest = digest;
     ++used_;
     return slot.kept;
   }
@@ -171,7 +172,7 @@ void LocalAuthenticator::KeptTable::Grow() {
   slots_.resize(old.empty() ? kFirstSlots : old.size() * 2);
   for (Slot& slot : old) {
     if (!slot.used) continue;
-    Put(std::string_view(slot.hash.data(), kHashChars)) = std::move(slot.kept);
+    Put(slot.digest) = std::move(slot.kept);
   }
 }
 

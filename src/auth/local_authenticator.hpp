@@ -1,11 +1,14 @@
-// Authenticates keys against the built-in key store: checksum first (no store round trip for
-// garbage), then one primary-key lookup of the keyed hash, then revocation, expiry and the
+// Authenticates keys against the built-in key store: the keyed hash of the presented key first,
+// then (when it is not a kept lookup, below) the key's shape and checksum, so garbage costs no
+// store round trip, then one primary-key lookup of the hash, then revocation, expiry and the
 // key's IP allow-list.
 //
 // Where the store offers a key epoch (SQLite), a key's lookup is kept and reused while the
 // epoch stays the same, for at most kReuseMs: a revocation or rotation — by this process, another
 // replica on the same machine or `keys` offline — moves the epoch on before it returns, so the
-// very next request looks the key up again. Unknown keys are never kept.
+// very next request looks the key up again. Unknown keys are never kept. A kept lookup is found
+// by the key's hash alone: only a key that passed the checksum was kept, and a different string
+// with the same HMAC-SHA256 is not something anyone can produce.
 #pragma once
 
 #include <array>
@@ -48,36 +51,37 @@ class LocalAuthenticator final : public Authenticator {
     int64_t touched_at = 0;  // when this entry last asked Touch() to record a use
     bool checks_ip = false;  // the key has an IP allow-list
   };
-  // One shard's kept lookups: open addressing on the key hash (64 hex digits, held in the slot),
+  // One shard's kept lookups: open addressing on the key's digest (32 bytes, held in the slot),
   // so that a reuse reads one slot instead of a node, its key string and a second map's node
   // (with 10,000 keys in use those were cache misses that tripled validation's cost). Entries
   // are overwritten, never erased; the table is emptied when half full at its largest size.
   class KeptTable {
    public:
-    static constexpr std::size_t kHashChars = 64;
-    Kept* Find(std::string_view hash);
-    // The entry for `hash`, new or the one kept before.
-    Kept& Put(std::string_view hash);
+    Kept* Find(const KeyDigest& digest);
+    // The entry for `digest`, new or the one kept before.
+    Kept& Put(const KeyDigest& digest);
 
    private:
-    struct Slot {
-      std::array<char, kHashChars> hash{};
+    // Two cache lines, aligned: a reuse reads both, and they arrive together.
+    struct alignas(128) Slot {
+      KeyDigest digest{};
       bool used = false;
       Kept kept;
     };
-    std::size_t Home(std::string_view hash) const;
+    std::size_t Home(const KeyDigest& digest) const;
     void Grow();
     std::vector<Slot> slots_;
     std::size_t used_ = 0;
   };
 
-  // The principal for a key whose hash is `hash`, from the store or a kept lookup; an error
-  // for unknown, revoked, expired and unreadable keys. `touch`: a use of the key is due to be
-  // recorded. `checks_ip`: the key has an IP allow-list.
-  Result<Principal> Lookup(const std::string& hash, int64_t now, bool& touch, bool& checks_ip);
-  std::optional<Principal> Reuse(const std::string& hash, uint64_t epoch, int64_t now,
+  // The principal for `secret`, whose digest is `digest`, from a kept lookup or the store; an
+  // error for malformed, unknown, revoked, expired and unreadable keys. `touch`: a use of the
+  // key is due to be recorded. `checks_ip`: the key has an IP allow-list.
+  Result<Principal> Lookup(std::string_view secret, const KeyDigest& digest, int64_t now,
+                           bool& touch, bool& checks_ip);
+  std::optional<Principal> Reuse(const KeyDigest& digest, uint64_t epoch, int64_t now,
                                  bool& touch, bool& checks_ip);
-  void Keep(const std::string& hash, std::shared_ptr<const Identity> identity,
+  void Keep(const KeyDigest& digest, std::shared_ptr<const Identity> identity,
             std::optional<int64_t> secret_valid_until, uint64_t epoch, int64_t now);
   // Records last use at most once a minute per key, so reads do not turn into writes.
   void Touch(const std::string& key_id, int64_t now);
@@ -92,13 +96,14 @@ class LocalAuthenticator final : public Authenticator {
       std::mutex mutex;
       Table entries;
     };
-    Shard& For(std::string_view key) {
-      return shards[std::hash<std::string_view>{}(key) % shards.size()];
-    }
+    Shard& For(std::string_view key) { return At(std::hash<std::string_view>{}(key)); }
+    Shard& At(std::size_t hash) { return shards[hash % shards.size()]; }
     std::array<Shard, 16> shards;
   };
+  // A digest's shard: its first byte (KeptTable::Home reads others).
+  Shards<KeptTable>::Shard& KeptShard(const KeyDigest& digest) { return kept_.At(digest[0]); }
 
-  Shards<KeptTable> kept_;                                   // by secret hash
+  Shards<KeptTable> kept_;                                   // by key digest
   Shards<std::unordered_map<std::string, int64_t>> last_touch_;  // by key id
 };
 

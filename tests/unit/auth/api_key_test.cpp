@@ -17,6 +17,10 @@ TEST(ApiKeyTest, GeneratedKeysHaveThePrefixLengthAndParse) {
     std::string prefix = "hk_" + std::string(EnvironmentName(env)) + "_";
     EXPECT_EQ(key.rfind(prefix, 0), 0u) << key;
     EXPECT_EQ(key.size(), prefix.size() + kKeyRandomChars + kKeyChecksumChars);
+    EXPECT_LE(key.size(), kMaxKeyChars);
+    if (env != KeyEnvironment::kDev) {
+      EXPECT_EQ(key.size(), kMaxKeyChars);
+    }
     auto parsed = ParseKey(key);
     ASSERT_TRUE(parsed.has_value()) << key;
     EXPECT_EQ(parsed->environment, env);
@@ -59,6 +63,14 @@ TEST(ApiKeyTest, KeyHashIsKeyedHmacSha256Hex) {
   EXPECT_EQ(KeyHash("Jefe", "what do ya want for nothing?"),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
   EXPECT_NE(KeyHash("secret-a", "k"), KeyHash("secret-b", "k"));
+}
+
+TEST(ApiKeyTest, KeyHasherDigestIsTheBytesOfItsHash) {
+  KeyHasher hasher("Jefe");
+  KeyDigest digest = hasher.Digest("what do ya want for nothing?");
+  EXPECT_EQ(DigestHex(digest), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  EXPECT_EQ(hasher.Hash("what do ya want for nothing?"), DigestHex(digest));
+  EXPECT_NE(hasher.Digest("what do ya want for nothing!"), digest);
 }
 
 TEST(ApiKeyTest, KeyHasherMatchesRfc4231ForEverySecretLength) {

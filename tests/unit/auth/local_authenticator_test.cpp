@@ -84,6 +84,25 @@ TEST_F(LocalAuthenticatorTest, KeptLookupIsReusedWhileTheEpochStands) {
   EXPECT_TRUE(Accepted(key.secret));
 }
 
+// A kept lookup is found by the presented key's digest, and the shape and checksum are checked
+// only when none is found: a kept key must not let near misses of it in.
+TEST_F(LocalAuthenticatorTest, KeptLookupAnswersOnlyTheExactKey) {
+  NewKey key = MintKey();
+  ASSERT_TRUE(Accepted(key.secret));
+  ASSERT_TRUE(Accepted(key.secret));  // kept
+  const std::string& secret = key.secret;
+  std::string changed_random = secret;
+  changed_random[10] = changed_random[10] == 'a' ? 'b' : 'a';
+  std::string changed_checksum = secret;
+  changed_checksum.back() = changed_checksum.back() == 'a' ? 'b' : 'a';
+  for (const std::string& near : {changed_random, changed_checksum, secret + "x", secret + "xxxx",
+                                  secret.substr(0, secret.size() - 1), "Bearer " + secret,
+                                  std::string(64 * 1024, 'k')}) {
+    EXPECT_FALSE(Accepted(near)) << near.substr(0, 80);
+  }
+  EXPECT_TRUE(Accepted(secret));
+}
+
 // Hundreds of keys in use: the kept-lookup tables grow (several times per shard) and keep every
 // lookup across it, and an epoch change still makes every one of them stale.
 TEST_F(LocalAuthenticatorTest, ManyKeptLookupsSurviveTheTablesGrowingAndGoStaleTogether) {
